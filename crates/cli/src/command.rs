@@ -1,0 +1,5 @@
+//! The subcommands.
+
+pub mod generate;
+pub mod modules;
+pub mod verify;

@@ -1,0 +1,269 @@
+//! The `hotwasm` binary, run as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use hotwasm_jobs::Verdict;
+
+fn hotwasm(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotwasm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hotwasm starts");
+    let mut pipe = child.stdin.take().expect("piped stdin");
+    let input = stdin.unwrap_or_default().to_vec();
+    let writer = std::thread::spawn(move || {
+        // The child may exit before reading everything (bad arguments).
+        let _ = pipe.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("hotwasm runs");
+    writer.join().expect("writer thread");
+    output
+}
+
+fn verdicts(output: &Output) -> Vec<Verdict> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| Verdict::parse(line).unwrap_or_else(|e| panic!("not a verdict: {line}: {e}")))
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn generated_jobs_pass_check_on_every_runtime() {
+    let jobs = hotwasm(
+        &[
+            "generate",
+            "--count",
+            "120",
+            "--scheme",
+            "mixed",
+            "--invalid-ratio",
+            "0.3",
+        ],
+        None,
+    );
+    assert!(jobs.status.success(), "{}", stderr(&jobs));
+    assert_eq!(String::from_utf8_lossy(&jobs.stdout).lines().count(), 120);
+    for runtime in ["native", "wasmtime", "wasmi", "wasm3"] {
+        let out = hotwasm(
+            &["verify", "--runtime", runtime, "--check"],
+            Some(&jobs.stdout),
+        );
+        assert!(out.status.success(), "{runtime}: {}", stderr(&out));
+        let verdicts = verdicts(&out);
+        assert_eq!(verdicts.len(), 120, "{runtime}");
+        assert!(verdicts.iter().all(|v| v.runtime == runtime));
+        assert!(verdicts.iter().any(|v| v.valid) && verdicts.iter().any(|v| !v.valid));
+        if runtime != "native" {
+            let module = verdicts[0].module.as_deref().unwrap_or_default();
+            assert!(
+                module.starts_with("schnorr@") || module.starts_with("ecdsa@"),
+                "{module}"
+            );
+        }
+    }
+}
+
+#[test]
+fn input_file_and_variant_are_honoured() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jobs.jsonl");
+    let jobs = hotwasm(&["generate", "--count", "20", "--scheme", "ecdsa"], None);
+    std::fs::write(&path, &jobs.stdout).expect("write jobs");
+    let path = path.to_string_lossy().into_owned();
+    let out = hotwasm(
+        &[
+            "verify",
+            "--runtime",
+            "wasm3",
+            "--variant",
+            "compat",
+            "--input",
+            &path,
+            "--check",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let compat = hotwasm_modules::find("ecdsa", "compat")
+        .expect("built")
+        .id();
+    assert!(
+        verdicts(&out)
+            .iter()
+            .all(|v| v.module.as_deref() == Some(compat.as_str()))
+    );
+}
+
+#[test]
+fn check_fails_on_a_wrong_expectation() {
+    let jobs = hotwasm(&["generate", "--count", "5", "--invalid-ratio", "0"], None);
+    let flipped =
+        String::from_utf8_lossy(&jobs.stdout).replacen("\"expect\":true", "\"expect\":false", 1);
+    let out = hotwasm(
+        &["verify", "--runtime", "native", "--check"],
+        Some(flipped.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected valid=false, got valid=true"),
+        "{}",
+        stderr(&out)
+    );
+    // Without --check the same run succeeds: verdicts are the product.
+    let out = hotwasm(&["verify", "--runtime", "native"], Some(flipped.as_bytes()));
+    assert!(out.status.success());
+}
+
+#[test]
+fn malformed_jobs_get_error_verdicts_and_the_batch_goes_on() {
+    let good = String::from_utf8_lossy(
+        &hotwasm(
+            &[
+                "generate",
+                "--count",
+                "2",
+                "--scheme",
+                "schnorr",
+                "--invalid-ratio",
+                "0",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .into_owned();
+    let mut good_lines = good.lines();
+    let first = good_lines.next().expect("a job");
+    let last = good_lines.next().expect("a job");
+    let ten_mib = "00".repeat(10 * 1024 * 1024);
+    let input = [
+        first.to_string(),
+        r#"{"id":"bad-hex","scheme":"schnorr","public_key":"zz","signature":"00","message":"00"}"#.into(),
+        r#"{"id":"short-key","scheme":"schnorr","public_key":"0102","signature":"00","message":"00","expect":false}"#.into(),
+        r#"{"id":"short-ecdsa","scheme":"ecdsa","public_key":"02","signature":"3000","message":""}"#.into(),
+        r#"{"id":"rsa","scheme":"rsa","public_key":"00","signature":"00","message":"00"}"#.into(),
+        r#"{"id":"empty","scheme":"schnorr","public_key":"","signature":"","message":""}"#.into(),
+        r#"{"id":"","scheme":"schnorr","public_key":"00","signature":"00","message":"00"}"#.into(),
+        format!(r#"{{"id":"huge","scheme":"schnorr","public_key":"00","signature":"00","message":"{ten_mib}"}}"#),
+        String::new(),
+        r#"{"id":"truncated","scheme":"schno"#.into(),
+        r#"[1, 2, 3]"#.into(),
+        last.to_string(),
+    ]
+    .join("\n");
+    for runtime in ["native", "wasmtime", "wasmi", "wasm3"] {
+        let out = hotwasm(&["verify", "--runtime", runtime], Some(input.as_bytes()));
+        assert!(out.status.success(), "{runtime}: {}", stderr(&out));
+        let verdicts = verdicts(&out);
+        // One verdict per non-blank line, in order.
+        assert_eq!(verdicts.len(), 11, "{runtime}");
+        assert!(
+            verdicts[0].valid && verdicts[10].valid,
+            "{runtime}: the good jobs still pass"
+        );
+        let reason = |i: usize| verdicts[i].reason.clone().unwrap_or_default();
+        assert!(verdicts[1..10].iter().all(|v| !v.valid), "{runtime}");
+        assert!(
+            reason(1).contains("line 2") && reason(1).contains("public_key is not valid hex"),
+            "{}",
+            reason(1)
+        );
+        assert!(reason(2).contains("public key is 2 bytes"), "{}", reason(2));
+        assert!(reason(3).contains("public key is 1 bytes"), "{}", reason(3));
+        assert!(reason(4).contains("unknown scheme"), "{}", reason(4));
+        assert!(reason(5).contains("public key is 0 bytes"), "{}", reason(5));
+        assert!(reason(6).contains("id is empty"), "{}", reason(6));
+        assert!(
+            reason(7).contains("line 8") && reason(7).contains("--max-message-bytes"),
+            "{}",
+            reason(7)
+        );
+        assert!(
+            reason(8).contains("line 10") && reason(8).contains("EOF"),
+            "{}",
+            reason(8)
+        );
+        assert!(reason(9).contains("line 11"), "{}", reason(9));
+        assert_eq!(verdicts[8].id, None);
+        assert!(verdicts[1].module.is_none() && verdicts[2].module.is_some());
+
+        let checked = hotwasm(
+            &["verify", "--runtime", runtime, "--check"],
+            Some(input.as_bytes()),
+        );
+        assert_eq!(
+            checked.status.code(),
+            Some(1),
+            "{runtime}: unreadable lines fail --check"
+        );
+    }
+}
+
+#[test]
+fn a_bigger_limit_lets_a_ten_mib_message_through() {
+    let message = "ab".repeat(10 * 1024 * 1024);
+    let job = format!(
+        r#"{{"id":"huge","scheme":"ecdsa","public_key":"0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798","signature":"3006020101020101","message":"{message}","expect":false}}"#
+    );
+    let out = hotwasm(
+        &[
+            "verify",
+            "--runtime",
+            "wasmtime",
+            "--max-message-bytes",
+            "20000000",
+            "--check",
+        ],
+        Some(job.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let verdicts = verdicts(&out);
+    assert_eq!(verdicts.len(), 1);
+    assert!(verdicts[0].module.is_some(), "the job reached the module");
+}
+
+#[test]
+fn modules_list_shows_every_built_module() {
+    let out = hotwasm(&["modules", "list"], None);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    for module in hotwasm_modules::built() {
+        assert!(table.contains(&module.id()), "{table}");
+    }
+    let out = hotwasm(&["modules", "list", "--json"], None);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = rows.as_array().expect("an array");
+    assert_eq!(rows.len(), hotwasm_modules::built().len());
+    assert!(rows.iter().all(|r| r["bytes"].as_u64().unwrap_or(0) > 1000));
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let out = hotwasm(&["verify", "--runtime", "v8"], Some(b""));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown runtime"), "{}", stderr(&out));
+    let out = hotwasm(&["verify", "--variant", "turbo"], Some(b""));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no schnorr module in variant \"turbo\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = hotwasm(&["verify", "--input", "/nonexistent/jobs.jsonl"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/nonexistent/jobs.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    let out = hotwasm(&["generate", "--invalid-ratio", "2"], None);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,21 @@
+//! Jobs and verdicts as JSON Lines, and the signed-job generator.
+//!
+//! A job line is `{"id", "scheme", "public_key", "signature", "message",
+//! "expect"}` with bytes in hex; a verdict line is `{"id", "valid",
+//! "reason", "runtime", "module", "micros"}`. Parsing never panics: a line
+//! that is not a usable job becomes a [`JobError`] naming what is wrong,
+//! which the caller turns into an error verdict.
+//!
+//! # Layout
+//!
+//! - [`job`]: [`JobLine`] (the wire form), [`Job`] (validated), [`JobLimits`].
+//! - [`verdict`]: the [`Verdict`] line.
+//! - [`generate`]: deterministic valid and deliberately invalid jobs.
+
+pub mod generate;
+pub mod job;
+pub mod verdict;
+
+pub use generate::{Generator, InvalidKind, SchemeChoice};
+pub use job::{Job, JobError, JobLimits, JobLine};
+pub use verdict::Verdict;

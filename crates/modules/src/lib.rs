@@ -1,0 +1,128 @@
+//! The guest modules this build of hotwasm carries, one per scheme and
+//! variant.
+//!
+//! `build.rs` compiles the guest crates (`crates/guests/*`) to WebAssembly
+//! with each [`Variant`]'s flags and this crate embeds the bytes, so every
+//! hotwasm binary can run and list its own modules with no files beside it.
+//! A plain build makes the essential variants (`compat`, `default`, `fast`);
+//! `HOTWASM_ALL_VARIANTS=1 cargo build` makes every variant.
+//!
+//! # Layout
+//!
+//! - [`Variant`], [`VARIANTS`]: how each build is compiled (`src/variant.rs`).
+//! - [`BuiltModule`], [`built`], [`find`]: the embedded modules.
+
+use sha2::{Digest, Sha256};
+
+mod variant;
+
+pub use variant::{GUESTS, VARIANTS, Variant};
+
+/// Length of the hash part of a module id, in hex digits.
+pub const SHORT_HASH_LEN: usize = 16;
+
+/// One compiled guest module embedded in this binary.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltModule {
+    /// The scheme the module verifies (`"schnorr"` or `"ecdsa"`), which is
+    /// also its module name.
+    pub scheme: &'static str,
+    /// How it was compiled.
+    pub variant: &'static Variant,
+    /// The WebAssembly binary.
+    pub bytes: &'static [u8],
+}
+
+impl BuiltModule {
+    /// SHA-256 of the bytes, in hex: the module's version.
+    pub fn hash(&self) -> String {
+        content_hash(self.bytes)
+    }
+
+    /// `name@hash`, the id verdicts carry.
+    pub fn id(&self) -> String {
+        module_id(self.scheme, self.bytes)
+    }
+}
+
+/// SHA-256 of a module's bytes, in hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `name@<first 16 hex digits of the content hash>`.
+pub fn module_id(name: &str, bytes: &[u8]) -> String {
+    let hash = content_hash(bytes);
+    format!("{name}@{}", &hash[..SHORT_HASH_LEN])
+}
+
+static BUILT: &[BuiltModule] = include!(concat!(env!("OUT_DIR"), "/built.rs"));
+
+/// Every module this binary carries, in variant order.
+pub fn built() -> &'static [BuiltModule] {
+    BUILT
+}
+
+/// The module for `scheme` in `variant`, if this build carries it.
+pub fn find(scheme: &str, variant: &str) -> Option<&'static BuiltModule> {
+    BUILT
+        .iter()
+        .find(|m| m.scheme == scheme && m.variant.name == variant)
+}
+
+/// The variant named `name`, built or not.
+pub fn variant(name: &str) -> Option<&'static Variant> {
+    VARIANTS.iter().find(|v| v.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn essential_variants_are_built_for_both_schemes() {
+        for variant in VARIANTS.iter().filter(|v| v.essential) {
+            for (scheme, _) in GUESTS {
+                let module = find(scheme, variant.name)
+                    .unwrap_or_else(|| panic!("{scheme}/{} not built", variant.name));
+                assert_eq!(&module.bytes[..4], b"\0asm", "{scheme}/{}", variant.name);
+            }
+        }
+    }
+
+    #[test]
+    fn module_ids_name_the_scheme_and_a_short_hash() {
+        let id = module_id("schnorr", b"\0asm");
+        let (name, hash) = id.split_once('@').expect("id has an @");
+        assert_eq!(name, "schnorr");
+        assert_eq!(hash.len(), SHORT_HASH_LEN);
+        assert!(content_hash(b"\0asm").starts_with(hash));
+    }
+
+    #[test]
+    fn mvp_variants_are_webassembly_1_0() {
+        use wasmparser::{Validator, WasmFeatures};
+        let features = WasmFeatures::WASM1 | WasmFeatures::MUTABLE_GLOBAL;
+        let mvp: Vec<_> = built().iter().filter(|m| m.variant.is_mvp()).collect();
+        assert!(!mvp.is_empty());
+        for module in mvp {
+            if let Err(e) = Validator::new_with_features(features).validate_all(module.bytes) {
+                panic!("{}/{} is not MVP: {e}", module.scheme, module.variant.name);
+            }
+        }
+        // The other variants do use post-MVP features: the check can fail.
+        let fast = find("ecdsa", "fast").expect("built");
+        assert!(
+            Validator::new_with_features(features)
+                .validate_all(fast.bytes)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn variants_differ_in_bytes() {
+        let compat = find("schnorr", "compat").expect("built");
+        let fast = find("schnorr", "fast").expect("built");
+        assert_ne!(compat.hash(), fast.hash());
+    }
+}

@@ -1,0 +1,273 @@
+//! The `wasm3` backend: a threaded-code interpreter written in C.
+//!
+//! wasm3 has no shareable compiled form: a module is parsed into one
+//! runtime and compiled lazily there, function by function. So "compile"
+//! here validates the bytes once (parse in a scratch environment, check the
+//! waPC shape) and keeps them; each instance parses and loads its own copy.
+//! wasm3 only accepts MVP WebAssembly: use the `compat` variant.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use wasm3::error::{Error as Wasm3Error, Trap};
+use wasm3::{CallContext, Environment};
+use wasmparser::{Validator, WasmFeatures};
+
+use crate::backend::check_wapc_shape;
+use crate::wapc::{self, Fault, WapcHost};
+use crate::{CallError, CompiledModule, Instance, Runtime, RuntimeError, RuntimeKind};
+
+const NAME: &str = "wasm3";
+
+/// Size of each instance's value stack, in bytes.
+pub const STACK_BYTES: u32 = 1024 * 1024;
+
+/// Runs modules in wasm3.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wasm3Runtime;
+
+impl Wasm3Runtime {
+    /// A wasm3 backend; engines are created per instance.
+    pub fn new() -> Self {
+        Wasm3Runtime
+    }
+}
+
+impl Runtime for Wasm3Runtime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Wasm3
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
+        let compile_error = |e: Wasm3Error| RuntimeError::Compile {
+            runtime: NAME,
+            message: e.to_string(),
+        };
+        let environment = Environment::new().map_err(compile_error)?;
+        environment
+            .parse_module(wasm.to_vec())
+            .map_err(compile_error)?;
+        // wasm3 compiles lazily: a post-MVP instruction would only surface
+        // as a trap on the first call that reaches it. Refuse it up front.
+        let features = WasmFeatures::WASM1 | WasmFeatures::MUTABLE_GLOBAL;
+        Validator::new_with_features(features)
+            .validate_all(wasm)
+            .map_err(|e| RuntimeError::Compile {
+                runtime: NAME,
+                message: format!(
+                    "wasm3 runs WebAssembly 1.0 (MVP) only and this module is not: {e} \
+                     (use an MVP variant such as `compat`)"
+                ),
+            })?;
+        check_wapc_shape(wasm)?;
+        Ok(Arc::new(Wasm3Module {
+            wasm: Arc::from(wasm),
+        }))
+    }
+}
+
+struct Wasm3Module {
+    wasm: Arc<[u8]>,
+}
+
+/// What the host functions share with the instance.
+#[derive(Default)]
+struct State {
+    wapc: WapcHost,
+    /// The last out-of-bounds access, kept because a wasm3 trap carries no
+    /// message of ours.
+    fault: Option<Fault>,
+}
+
+type Shared = Rc<RefCell<State>>;
+
+impl CompiledModule for Wasm3Module {
+    fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
+        let failed = |e: Wasm3Error| RuntimeError::Instantiate {
+            runtime: NAME,
+            message: e.to_string(),
+        };
+        let environment = Environment::new().map_err(failed)?;
+        let runtime = environment.create_runtime(STACK_BYTES).map_err(failed)?;
+        let state = Shared::default();
+        {
+            let mut module = runtime
+                .parse_and_load_module(self.wasm.to_vec())
+                .map_err(failed)?;
+            link_wapc(&mut module, &state).map_err(failed)?;
+        }
+        for init in wapc::INIT_FUNCTIONS {
+            if let Ok(init) = runtime.find_function::<(), ()>(init) {
+                init.call().map_err(failed)?;
+            }
+        }
+        runtime
+            .find_function::<(i32, i32), i32>(wapc::GUEST_CALL)
+            .map_err(|e| RuntimeError::NotWapc(e.to_string()))?;
+        Ok(Box::new(Wasm3Instance {
+            runtime,
+            _environment: environment,
+            state,
+        }))
+    }
+}
+
+struct Wasm3Instance {
+    // Declared before the environment so that it is dropped first.
+    runtime: wasm3::Runtime,
+    _environment: Environment,
+    state: Shared,
+}
+
+impl Instance for Wasm3Instance {
+    fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+        let (op_len, len) = self.state.borrow_mut().wapc.begin(operation, payload)?;
+        let guest_call = self
+            .runtime
+            .find_function::<(i32, i32), i32>(wapc::GUEST_CALL)
+            .map_err(|e| CallError::Trap(e.to_string()))?;
+        let outcome = guest_call.call(op_len, len);
+        let mut state = self.state.borrow_mut();
+        match outcome {
+            Ok(code) => state.wapc.finish(code),
+            Err(e) => Err(CallError::Trap(match state.fault.take() {
+                Some(fault) => fault.to_string(),
+                None => e.to_string(),
+            })),
+        }
+    }
+}
+
+/// The guest's memory during a host call.
+///
+/// # Safety
+///
+/// Valid only while the host function runs: no wasm code executes in that
+/// time, so wasm3 cannot grow (and move) the memory under the slice.
+unsafe fn memory<'a>(ctx: &'a mut CallContext<'_>) -> &'a mut [u8] {
+    // SAFETY: wasm3 returns its live linear memory; see the function docs.
+    unsafe { &mut *ctx.memory_mut() }
+}
+
+fn record(state: &Shared, result: Result<(), Fault>) -> Result<(), Trap> {
+    result.map_err(|fault| {
+        state.borrow_mut().fault = Some(fault);
+        Trap::OutOfBoundsMemoryAccess
+    })
+}
+
+/// Links every waPC host function the module imports; functions it does
+/// not import are skipped.
+fn link_wapc(module: &mut wasm3::Module<'_>, state: &Shared) -> Result<(), Wasm3Error> {
+    let m = wapc::IMPORT_MODULE;
+    let skip_missing = |result: Result<(), Wasm3Error>| match result {
+        Err(Wasm3Error::FunctionNotFound) => Ok(()),
+        other => other,
+    };
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__guest_request",
+        move |mut ctx: CallContext<'_>, (op_ptr, ptr): (i32, i32)| {
+            // SAFETY: called from wasm3 during the host call.
+            let memory = unsafe { memory(&mut ctx) };
+            let result = s.borrow().wapc.guest_request(memory, op_ptr, ptr);
+            record(&s, result)
+        },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__guest_response",
+        move |mut ctx: CallContext<'_>, (ptr, len): (i32, i32)| {
+            // SAFETY: called from wasm3 during the host call.
+            let memory = unsafe { memory(&mut ctx) };
+            let result = s.borrow_mut().wapc.guest_response(memory, ptr, len);
+            record(&s, result)
+        },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__guest_error",
+        move |mut ctx: CallContext<'_>, (ptr, len): (i32, i32)| {
+            // SAFETY: called from wasm3 during the host call.
+            let memory = unsafe { memory(&mut ctx) };
+            let result = s.borrow_mut().wapc.guest_error(memory, ptr, len);
+            record(&s, result)
+        },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__host_call",
+        move |mut ctx: CallContext<'_>,
+              (bd_ptr, bd_len, ns_ptr, ns_len, op_ptr, op_len, ptr, len): (
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+            i32,
+        )| {
+            // SAFETY: called from wasm3 during the host call.
+            let memory = unsafe { memory(&mut ctx) };
+            let result = s.borrow_mut().wapc.host_call(
+                memory,
+                (bd_ptr, bd_len),
+                (ns_ptr, ns_len),
+                (op_ptr, op_len),
+                (ptr, len),
+            );
+            match result {
+                Ok(code) => Ok(code),
+                Err(fault) => record(&s, Err(fault)).map(|()| 0),
+            }
+        },
+    ))?;
+    skip_missing(module.link_closure(
+        m,
+        "__host_response",
+        |_: CallContext<'_>, _ptr: i32| -> Result<(), Trap> { Ok(()) },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__host_response_len",
+        move |_: CallContext<'_>, ()| -> Result<i32, Trap> {
+            Ok(s.borrow().wapc.host_response_len())
+        },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__host_error",
+        move |mut ctx: CallContext<'_>, ptr: i32| {
+            // SAFETY: called from wasm3 during the host call.
+            let memory = unsafe { memory(&mut ctx) };
+            let result = s.borrow().wapc.host_error(memory, ptr);
+            record(&s, result)
+        },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__host_error_len",
+        move |_: CallContext<'_>, ()| -> Result<i32, Trap> { Ok(s.borrow().wapc.host_error_len()) },
+    ))?;
+    let s = Rc::clone(state);
+    skip_missing(module.link_closure(
+        m,
+        "__console_log",
+        move |mut ctx: CallContext<'_>, (ptr, len): (i32, i32)| {
+            // SAFETY: called from wasm3 during the host call.
+            let memory = unsafe { memory(&mut ctx) };
+            let result = s.borrow().wapc.console_log(memory, ptr, len);
+            record(&s, result)
+        },
+    ))?;
+    Ok(())
+}

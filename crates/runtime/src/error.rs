@@ -1,0 +1,60 @@
+//! Errors of compiling, instantiating and calling modules.
+
+/// A module that could not be compiled or instantiated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The runtime itself could not be set up.
+    #[error("cannot configure the {runtime} engine: {message}")]
+    Engine {
+        /// The backend.
+        runtime: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The bytes are not a module this runtime accepts.
+    #[error("{runtime} cannot compile the module: {message}")]
+    Compile {
+        /// The backend.
+        runtime: &'static str,
+        /// The runtime's own explanation.
+        message: String,
+    },
+    /// The module is valid wasm but not a waPC guest.
+    #[error("not a waPC guest: {0}")]
+    NotWapc(String),
+    /// Instantiation failed: unsatisfied imports, a trapping start or
+    /// `wapc_init`, resource exhaustion.
+    #[error("{runtime} cannot instantiate the module: {message}")]
+    Instantiate {
+        /// The backend.
+        runtime: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A waPC call that produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The guest trapped; the instance must be replaced.
+    #[error("guest trapped: {0}")]
+    Trap(String),
+    /// The guest reported an error through `__guest_error`.
+    #[error("guest error: {0}")]
+    Guest(String),
+    /// The guest broke the waPC protocol (bad pointers, no response).
+    #[error("waPC protocol violation: {0}")]
+    Protocol(String),
+    /// The request is too large to pass to a 32-bit guest.
+    #[error("request of {0} bytes does not fit a wasm32 guest")]
+    TooLarge(usize),
+}
+
+impl CallError {
+    /// Whether the instance that returned this error must be replaced.
+    pub fn poisons_instance(&self) -> bool {
+        matches!(self, CallError::Trap(_) | CallError::Protocol(_))
+    }
+}

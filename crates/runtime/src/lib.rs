@@ -1,0 +1,146 @@
+//! The `Runtime` contract and its four backends.
+//!
+//! A [`Runtime`] compiles WebAssembly bytes into a [`CompiledModule`]; a
+//! compiled module makes [`Instance`]s; an instance answers waPC calls.
+//! Compilation is the slow, shareable step (`Send + Sync`, done once per
+//! module version); instantiation is cheap and per worker thread; calls are
+//! the hot path. Hot swap, limits and trust checks build on this split.
+//!
+//! The host side of waPC is implemented once ([`wapc`]) and shared by the
+//! three wasm backends, so they differ only in how they run wasm.
+//!
+//! # Layout
+//!
+//! - [`Runtime`], [`CompiledModule`], [`Instance`]: the contract.
+//! - [`RuntimeKind`]: the backends by name; [`RuntimeKind::create`] makes one.
+//! - [`backend`]: `native`, `wasmtime`, `wasmi`, `wasm3`.
+//! - [`wapc`]: the waPC host protocol over a guest's linear memory.
+//! - [`error`]: [`RuntimeError`] (compile, instantiate) and [`CallError`].
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub mod backend;
+pub mod error;
+pub mod wapc;
+
+pub use error::{CallError, RuntimeError};
+
+/// A way to run guest modules: compiles bytes into shareable modules.
+pub trait Runtime: Send + Sync {
+    /// Which backend this is.
+    fn kind(&self) -> RuntimeKind;
+
+    /// Parses, validates and compiles a module and checks that it speaks
+    /// waPC (exports `__guest_call`; imports nothing but `wapc` functions).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when the bytes are not a module this runtime can
+    /// load, or the module is not a waPC guest.
+    fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError>;
+}
+
+/// A compiled module, shareable across threads; makes instances.
+pub trait CompiledModule: Send + Sync {
+    /// Creates a fresh instance and runs the guest's `wapc_init`.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when instantiation fails or `wapc_init` traps.
+    fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError>;
+}
+
+/// One live instance of a module. Not shared between threads: each worker
+/// owns its instances.
+pub trait Instance {
+    /// Invokes a waPC operation and returns the guest's response.
+    ///
+    /// After [`CallError::Trap`] the instance's state is undefined and it
+    /// should be dropped and replaced with a fresh one.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError`] when the guest traps, reports a waPC error, or breaks
+    /// the protocol.
+    fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError>;
+}
+
+/// The runtime backends, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuntimeKind {
+    /// The verify code linked into the host: the baseline.
+    Native,
+    /// wasmtime: Cranelift ahead-of-time compiler.
+    Wasmtime,
+    /// wasmi: a register-machine interpreter written in Rust.
+    Wasmi,
+    /// wasm3: a threaded-code interpreter written in C.
+    Wasm3,
+}
+
+impl RuntimeKind {
+    /// Every backend, baseline first.
+    pub const ALL: [RuntimeKind; 4] = [
+        RuntimeKind::Native,
+        RuntimeKind::Wasmtime,
+        RuntimeKind::Wasmi,
+        RuntimeKind::Wasm3,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Native => "native",
+            RuntimeKind::Wasmtime => "wasmtime",
+            RuntimeKind::Wasmi => "wasmi",
+            RuntimeKind::Wasm3 => "wasm3",
+        }
+    }
+
+    /// The module variant this backend runs fastest of those it can load.
+    pub fn preferred_variant(self) -> &'static str {
+        match self {
+            RuntimeKind::Native | RuntimeKind::Wasmtime => "fast",
+            RuntimeKind::Wasmi => "fast",
+            RuntimeKind::Wasm3 => "compat",
+        }
+    }
+
+    /// Creates the backend with its default configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when the engine cannot be configured on this host.
+    pub fn create(self) -> Result<Arc<dyn Runtime>, RuntimeError> {
+        Ok(match self {
+            RuntimeKind::Native => Arc::new(backend::native::NativeRuntime),
+            RuntimeKind::Wasmtime => Arc::new(backend::wasmtime::WasmtimeRuntime::new()?),
+            RuntimeKind::Wasmi => Arc::new(backend::wasmi::WasmiRuntime::new()),
+            RuntimeKind::Wasm3 => Arc::new(backend::wasm3::Wasm3Runtime::new()),
+        })
+    }
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown runtime name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown runtime {0:?} (expected one of: native, wasmtime, wasmi, wasm3)")]
+pub struct UnknownRuntime(pub String);
+
+impl FromStr for RuntimeKind {
+    type Err = UnknownRuntime;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| UnknownRuntime(s.to_string()))
+    }
+}

@@ -1,0 +1,272 @@
+//! The host side of the waPC protocol, shared by every wasm backend.
+//!
+//! A call goes: the host stores the operation name and payload in
+//! [`WapcHost`] and calls the guest's `__guest_call(op_len, payload_len)`;
+//! the guest allocates two buffers and calls `__guest_request(op_ptr, ptr)`,
+//! which copies them in; it then reports `__guest_response(ptr, len)` or
+//! `__guest_error(ptr, len)` and returns 1 or 0. Every pointer the guest
+//! hands over is bounds-checked against its linear memory: a bad one is a
+//! [`Fault`], which each backend turns into a trap.
+//!
+//! Verify modules need no host capabilities, so `__host_call` answers every
+//! request with an error the guest can read through `__host_error`.
+
+use crate::CallError;
+
+/// The wasm import module name of the waPC host functions.
+pub const IMPORT_MODULE: &str = "wapc";
+
+/// Host functions a waPC guest may import, all from [`IMPORT_MODULE`].
+pub const HOST_FUNCTIONS: &[&str] = &[
+    "__guest_request",
+    "__guest_response",
+    "__guest_error",
+    "__host_call",
+    "__host_response",
+    "__host_response_len",
+    "__host_error",
+    "__host_error_len",
+    "__console_log",
+];
+
+/// The export every waPC guest must have.
+pub const GUEST_CALL: &str = "__guest_call";
+/// Init exports, called once after instantiation if present.
+pub const INIT_FUNCTIONS: &[&str] = &["wapc_init", "_start"];
+
+/// A guest pointer or length outside its linear memory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("guest passed an out-of-bounds region: {len} bytes at {ptr:#x} (memory is {memory} bytes)")]
+pub struct Fault {
+    ptr: u32,
+    len: u32,
+    memory: usize,
+}
+
+/// The per-instance state of the waPC protocol.
+#[derive(Debug, Default)]
+pub struct WapcHost {
+    operation: Vec<u8>,
+    payload: Vec<u8>,
+    response: Option<Vec<u8>>,
+    guest_error: Option<Vec<u8>>,
+    host_error: Vec<u8>,
+}
+
+impl WapcHost {
+    /// Prepares a call; returns the `(op_len, payload_len)` arguments of
+    /// `__guest_call`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::TooLarge`] when a length does not fit an `i32`.
+    pub fn begin(&mut self, operation: &str, payload: &[u8]) -> Result<(i32, i32), CallError> {
+        let op_len =
+            i32::try_from(operation.len()).map_err(|_| CallError::TooLarge(operation.len()))?;
+        let payload_len =
+            i32::try_from(payload.len()).map_err(|_| CallError::TooLarge(payload.len()))?;
+        self.operation.clear();
+        self.operation.extend_from_slice(operation.as_bytes());
+        self.payload.clear();
+        self.payload.extend_from_slice(payload);
+        self.response = None;
+        self.guest_error = None;
+        self.host_error.clear();
+        Ok((op_len, payload_len))
+    }
+
+    /// Turns the return code of `__guest_call` into the call's outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Guest`] for a guest-reported error,
+    /// [`CallError::Protocol`] when the guest did not report what its
+    /// return code claims.
+    pub fn finish(&mut self, code: i32) -> Result<Vec<u8>, CallError> {
+        self.payload.clear();
+        match (code, self.response.take(), self.guest_error.take()) {
+            (1, Some(response), _) => Ok(response),
+            (1, None, _) => Err(CallError::Protocol(
+                "__guest_call returned success without calling __guest_response".into(),
+            )),
+            (_, _, Some(error)) => Err(CallError::Guest(
+                String::from_utf8_lossy(&error).into_owned(),
+            )),
+            (code, _, None) => Err(CallError::Protocol(format!(
+                "__guest_call returned {code} without calling __guest_error"
+            ))),
+        }
+    }
+
+    /// `__guest_request(op_ptr, ptr)`: copies the operation and payload
+    /// into the guest's buffers.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault`] when a buffer lies outside memory.
+    pub fn guest_request(&self, memory: &mut [u8], op_ptr: i32, ptr: i32) -> Result<(), Fault> {
+        write(memory, op_ptr, &self.operation)?;
+        write(memory, ptr, &self.payload)
+    }
+
+    /// `__guest_response(ptr, len)`: takes the guest's response.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault`] when the region lies outside memory.
+    pub fn guest_response(&mut self, memory: &[u8], ptr: i32, len: i32) -> Result<(), Fault> {
+        self.response = Some(read(memory, ptr, len)?.to_vec());
+        Ok(())
+    }
+
+    /// `__guest_error(ptr, len)`: takes the guest's error message.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault`] when the region lies outside memory.
+    pub fn guest_error(&mut self, memory: &[u8], ptr: i32, len: i32) -> Result<(), Fault> {
+        self.guest_error = Some(read(memory, ptr, len)?.to_vec());
+        Ok(())
+    }
+
+    /// `__host_call(...)`: verify modules get no host capabilities; every
+    /// call fails with a message readable through `__host_error`.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault`] when a name region lies outside memory.
+    #[allow(clippy::too_many_arguments)]
+    pub fn host_call(
+        &mut self,
+        memory: &[u8],
+        binding: (i32, i32),
+        namespace: (i32, i32),
+        operation: (i32, i32),
+        _payload: (i32, i32),
+    ) -> Result<i32, Fault> {
+        let name = |(ptr, len)| read(memory, ptr, len).map(String::from_utf8_lossy);
+        self.host_error = format!(
+            "host call {}/{}/{} refused: this host offers no capabilities to guests",
+            name(binding)?,
+            name(namespace)?,
+            name(operation)?
+        )
+        .into_bytes();
+        Ok(0)
+    }
+
+    /// `__host_response_len()`: there is never a host response.
+    pub fn host_response_len(&self) -> i32 {
+        0
+    }
+
+    /// `__host_error_len()`.
+    pub fn host_error_len(&self) -> i32 {
+        // Bounded by the fixed message format built in `host_call`.
+        i32::try_from(self.host_error.len()).unwrap_or(i32::MAX)
+    }
+
+    /// `__host_error(ptr)`: copies the last host error into the guest.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault`] when the buffer lies outside memory.
+    pub fn host_error(&self, memory: &mut [u8], ptr: i32) -> Result<(), Fault> {
+        write(memory, ptr, &self.host_error)
+    }
+
+    /// `__console_log(ptr, len)`: the guest's log line, as a tracing event.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault`] when the region lies outside memory.
+    pub fn console_log(&self, memory: &[u8], ptr: i32, len: i32) -> Result<(), Fault> {
+        let line = read(memory, ptr, len)?;
+        tracing::debug!(target: "hotwasm::guest", "{}", String::from_utf8_lossy(line));
+        Ok(())
+    }
+}
+
+/// The region `[ptr, ptr + len)` of `memory`, with wasm32's unsigned
+/// pointer semantics.
+fn region(memory_len: usize, ptr: i32, len: usize) -> Result<std::ops::Range<usize>, Fault> {
+    let start = ptr as u32 as usize;
+    let fault = || Fault {
+        ptr: ptr as u32,
+        len: u32::try_from(len).unwrap_or(u32::MAX),
+        memory: memory_len,
+    };
+    let end = start.checked_add(len).ok_or_else(fault)?;
+    if end > memory_len {
+        return Err(fault());
+    }
+    Ok(start..end)
+}
+
+fn read(memory: &[u8], ptr: i32, len: i32) -> Result<&[u8], Fault> {
+    let range = region(memory.len(), ptr, len as u32 as usize)?;
+    Ok(&memory[range])
+}
+
+fn write(memory: &mut [u8], ptr: i32, bytes: &[u8]) -> Result<(), Fault> {
+    let range = region(memory.len(), ptr, bytes.len())?;
+    memory[range].copy_from_slice(bytes);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_and_response_round_trip_through_memory() {
+        let mut host = WapcHost::default();
+        let mut memory = vec![0u8; 64];
+        assert_eq!(host.begin("verify", b"abc"), Ok((6, 3)));
+        host.guest_request(&mut memory, 0, 10).expect("in bounds");
+        assert_eq!(&memory[..6], b"verify");
+        assert_eq!(&memory[10..13], b"abc");
+        host.guest_response(&memory, 10, 3).expect("in bounds");
+        assert_eq!(host.finish(1), Ok(b"abc".to_vec()));
+    }
+
+    #[test]
+    fn out_of_bounds_pointers_fault_instead_of_panicking() {
+        let mut host = WapcHost::default();
+        let mut memory = vec![0u8; 16];
+        host.begin("verify", &[1; 8]).expect("small");
+        assert!(host.guest_request(&mut memory, 0, 12).is_err());
+        assert!(host.guest_request(&mut memory, -1, 0).is_err());
+        assert!(host.guest_response(&memory, 8, 9).is_err());
+        assert!(host.guest_response(&memory, i32::MAX, i32::MAX).is_err());
+        assert!(host.guest_error(&memory, -4, -4).is_err());
+    }
+
+    #[test]
+    fn success_without_response_is_a_protocol_error() {
+        let mut host = WapcHost::default();
+        host.begin("verify", b"").expect("small");
+        assert!(matches!(host.finish(1), Err(CallError::Protocol(_))));
+        host.begin("verify", b"").expect("small");
+        assert!(matches!(host.finish(0), Err(CallError::Protocol(_))));
+    }
+
+    #[test]
+    fn guest_error_is_reported_and_host_calls_are_refused() {
+        let mut host = WapcHost::default();
+        let mut memory = b"boom....bindnsop".to_vec();
+        host.begin("verify", b"").expect("small");
+        assert_eq!(
+            host.host_call(&memory, (8, 4), (12, 2), (14, 2), (0, 0)),
+            Ok(0)
+        );
+        let len = host.host_error_len();
+        assert!(len > 0);
+        let mut guest_buffer = vec![0u8; 256];
+        host.host_error(&mut guest_buffer, 0).expect("fits");
+        assert!(String::from_utf8_lossy(&guest_buffer).contains("bind/ns/op refused"));
+        host.guest_error(&memory, 0, 4).expect("in bounds");
+        assert_eq!(host.finish(0), Err(CallError::Guest("boom".into())));
+        memory.clear();
+    }
+}

@@ -1,0 +1,73 @@
+//! secp256k1 signature verification: the code every runtime runs.
+//!
+//! The guest modules compile this crate to WebAssembly; the `native` runtime
+//! links it directly, which makes it the baseline every wasm figure is
+//! compared with. Keeping one copy of the code is what makes the comparison
+//! fair and the verdicts identical.
+//!
+//! # Layout
+//!
+//! - [`schnorr`]: BIP-340 over the raw message (feature `schnorr`).
+//! - [`ecdsa`]: SHA-256, SEC1 key, strict DER, low-S (feature `ecdsa`).
+//! - [`verify`], [`handle`]: dispatch by scheme and the waPC `verify`
+//!   handler (MessagePack in, MessagePack out).
+
+use hotwasm_abi::{DecodeError, Scheme, VerifyRequest, VerifyResponse};
+// Provides the critical-section implementation k256's lazy tables need;
+// without a use, the linker would drop it and leave the symbols unresolved.
+use critical_section as _;
+
+#[cfg(feature = "ecdsa")]
+pub mod ecdsa;
+#[cfg(feature = "schnorr")]
+pub mod schnorr;
+
+/// Why a signature was rejected; becomes the `reason` of the response.
+pub type Rejection = String;
+
+/// Verifies one request with the schemes compiled into this build.
+///
+/// A scheme this build does not contain (a Schnorr-only guest asked for
+/// ECDSA, or a name that is no scheme at all) is answered `valid: false`
+/// with a reason, as the contract asks.
+pub fn verify(request: &VerifyRequest) -> VerifyResponse {
+    let outcome = match Scheme::from_name(&request.scheme) {
+        #[cfg(feature = "schnorr")]
+        Some(Scheme::Schnorr) => {
+            schnorr::verify(&request.public_key, &request.signature, &request.message)
+        }
+        #[cfg(feature = "ecdsa")]
+        Some(Scheme::Ecdsa) => {
+            ecdsa::verify(&request.public_key, &request.signature, &request.message)
+        }
+        #[allow(unreachable_patterns)]
+        Some(scheme) => Err(format!("this module does not verify {scheme} signatures")),
+        None => Err(format!("unknown scheme {:?}", request.scheme)),
+    };
+    match outcome {
+        Ok(()) => VerifyResponse::valid(),
+        Err(reason) => VerifyResponse::invalid(reason),
+    }
+}
+
+/// The waPC `verify` handler: decodes the request, verifies, encodes the
+/// response.
+///
+/// # Errors
+///
+/// [`DecodeError`] when the payload is not a MessagePack `verify` request;
+/// that is the only case that becomes a waPC error.
+pub fn handle(payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let request: VerifyRequest = hotwasm_abi::decode(payload)?;
+    Ok(hotwasm_abi::encode(&verify(&request)))
+}
+
+/// The schemes this build verifies.
+pub fn schemes() -> &'static [Scheme] {
+    &[
+        #[cfg(feature = "schnorr")]
+        Scheme::Schnorr,
+        #[cfg(feature = "ecdsa")]
+        Scheme::Ecdsa,
+    ]
+}

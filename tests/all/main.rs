@@ -1,0 +1,44 @@
+//! End-to-end tests, one binary (shorter link times), one module per
+//! concern.
+
+mod differential;
+mod misbehaving_modules;
+mod official_wapc_host;
+mod vectors;
+
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_worker::{ModuleSet, Worker};
+
+/// Every (runtime, variant) pair whose modules load, and the pairs that are
+/// refused with the runtime's reason. Native runs one "variant": the
+/// built-in code.
+pub fn loadable_combinations() -> (Vec<(RuntimeKind, &'static str, ModuleSet)>, Vec<String>) {
+    let mut variants: Vec<&'static str> = hotwasm_modules::built()
+        .iter()
+        .map(|m| m.variant.name)
+        .collect();
+    variants.dedup();
+    let mut loaded = Vec::new();
+    let mut refused = Vec::new();
+    for kind in RuntimeKind::ALL {
+        let variants = if kind == RuntimeKind::Native {
+            &variants[..1]
+        } else {
+            &variants[..]
+        };
+        for variant in variants {
+            match ModuleSet::built(kind, variant) {
+                Ok(set) => loaded.push((kind, *variant, set)),
+                Err(e) => refused.push(format!("{kind}/{variant}: {e}")),
+            }
+        }
+    }
+    (loaded, refused)
+}
+
+/// A worker on the built modules of `variant`, panicking with the reason
+/// if they do not load.
+pub fn worker(kind: RuntimeKind, variant: &str) -> Worker {
+    let set = ModuleSet::built(kind, variant).unwrap_or_else(|e| panic!("{kind}/{variant}: {e}"));
+    Worker::new(&set)
+}
