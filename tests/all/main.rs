@@ -6,13 +6,18 @@ mod misbehaving_modules;
 mod official_wapc_host;
 mod vectors;
 
+use std::sync::Arc;
+
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, Worker};
 
 /// Every (runtime, variant) pair whose modules load, and the pairs that are
 /// refused with the runtime's reason. Native runs one "variant": the
 /// built-in code.
-pub fn loadable_combinations() -> (Vec<(RuntimeKind, &'static str, ModuleSet)>, Vec<String>) {
+pub fn loadable_combinations() -> (
+    Vec<(RuntimeKind, &'static str, Arc<ModuleSet>)>,
+    Vec<String>,
+) {
     let mut variants: Vec<&'static str> = hotwasm_modules::built()
         .iter()
         .map(|m| m.variant.name)

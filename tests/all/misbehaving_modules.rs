@@ -1,6 +1,8 @@
 //! Hostile and broken modules: refused at load, or error verdicts at run
 //! time; the worker keeps serving.
 
+use std::sync::Arc;
+
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Generator, Job, SchemeChoice};
 use hotwasm_runtime::RuntimeKind;
@@ -21,8 +23,8 @@ fn jobs(scheme: SchemeChoice, n: usize) -> Vec<Job> {
 }
 
 /// The built ECDSA module plus `schnorr` replaced by `wasm`.
-fn set_with_schnorr(kind: RuntimeKind, wasm: &[u8]) -> ModuleSet {
-    let mut set = ModuleSet::built(kind, "compat").unwrap_or_else(|e| panic!("{kind}: {e}"));
+fn set_with_schnorr(kind: RuntimeKind, wasm: &[u8]) -> Arc<ModuleSet> {
+    let set = ModuleSet::built(kind, "compat").unwrap_or_else(|e| panic!("{kind}: {e}"));
     set.load(Scheme::Schnorr, "schnorr", wasm)
         .unwrap_or_else(|e| panic!("{kind}: test module refused: {e}"));
     set
@@ -95,7 +97,7 @@ fn module_that_answers_wrongly_is_run_as_it_is() {
 #[test]
 fn broken_modules_are_refused_at_load() {
     for kind in WASM_RUNTIMES {
-        let mut set = ModuleSet::built(kind, "compat").unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let set = ModuleSet::built(kind, "compat").unwrap_or_else(|e| panic!("{kind}: {e}"));
         let garbage = set
             .load(Scheme::Schnorr, "garbage", b"\0asm\x01\0\0\0garbage")
             .err();

@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //!
-//! - [`ModuleSet`]: compiled modules by scheme (`modules.rs`).
+//! - [`ModuleSet`]: the active module per scheme, swappable (`modules.rs`).
 //! - [`Worker`]: instances, routing, verdicts (`worker.rs`).
 //! - [`stream`]: JSON Lines in, verdict lines out, a [`stream::Summary`].
 
@@ -17,7 +17,7 @@ pub mod stream;
 pub mod worker;
 
 pub use modules::{ModuleSet, SchemeModule};
-pub use worker::Worker;
+pub use worker::{Worker, live_instances};
 
 /// A module set that could not be assembled.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context;
 use hotwasm_jobs::JobLimits;
@@ -65,16 +66,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => ProgressBar::new_spinner(),
     };
     let output = BufWriter::new(std::io::stdout().lock());
+    let started = Instant::now();
     let summary = stream::run(input, output, &mut worker, &limits, |consumed| {
         bar.set_position(consumed)
     })
     .context("reading jobs or writing verdicts")?;
     bar.finish_and_clear();
+    let elapsed = started.elapsed();
 
     eprintln!(
-        "{} verdicts on {} ({variant}): {} valid, {} invalid, {} malformed lines; {} checked against expect, {} failed",
+        "{} verdicts on {} ({variant}) in {:.2} s: {} valid, {} invalid, {} malformed lines; \
+         {} checked against expect, {} failed",
         summary.verdicts,
         args.runtime,
+        elapsed.as_secs_f64(),
         summary.valid,
         summary.verdicts - summary.valid,
         summary.malformed,
