@@ -11,13 +11,13 @@ use std::sync::Arc;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, Worker};
 
+/// A runtime, a variant, and its modules compiled there.
+pub type Loaded = (RuntimeKind, &'static str, Arc<ModuleSet>);
+
 /// Every (runtime, variant) pair whose modules load, and the pairs that are
 /// refused with the runtime's reason. Native runs one "variant": the
 /// built-in code.
-pub fn loadable_combinations() -> (
-    Vec<(RuntimeKind, &'static str, Arc<ModuleSet>)>,
-    Vec<String>,
-) {
+pub fn loadable_combinations() -> (Vec<Loaded>, Vec<String>) {
     let mut variants: Vec<&'static str> = hotwasm_modules::built()
         .iter()
         .map(|m| m.variant.name)

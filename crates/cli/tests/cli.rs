@@ -5,9 +5,16 @@ use std::process::{Command, Output, Stdio};
 
 use hotwasm_jobs::Verdict;
 
+/// An empty registry, so no test sees the user's own.
+fn empty_registry() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
+}
+
 fn hotwasm(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hotwasm"))
         .args(args)
+        .env("HOTWASM_REGISTRY", empty_registry())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -239,8 +246,9 @@ fn modules_list_shows_every_built_module() {
         assert!(table.contains(&module.id()), "{table}");
     }
     let out = hotwasm(&["modules", "list", "--json"], None);
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let rows = rows.as_array().expect("an array");
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(listing["registry"].as_array().map(Vec::len), Some(0));
+    let rows = listing["built"].as_array().expect("an array");
     assert_eq!(rows.len(), hotwasm_modules::built().len());
     assert!(rows.iter().all(|r| r["bytes"].as_u64().unwrap_or(0) > 1000));
 }

@@ -23,6 +23,14 @@ pub enum RuntimeError {
     /// The module is valid wasm but not a waPC guest.
     #[error("not a waPC guest: {0}")]
     NotWapc(String),
+    /// The runtime does not offer this operation.
+    #[error("{runtime} does not support {what}")]
+    Unsupported {
+        /// The backend.
+        runtime: &'static str,
+        /// What it lacks.
+        what: &'static str,
+    },
     /// Instantiation failed: unsatisfied imports, a trapping start or
     /// `wapc_init`, resource exhaustion.
     #[error("{runtime} cannot instantiate the module: {message}")]

@@ -40,6 +40,51 @@ pub trait Runtime: Send + Sync {
     /// [`RuntimeError`] when the bytes are not a module this runtime can
     /// load, or the module is not a waPC guest.
     fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError>;
+
+    /// Names the engine build and configuration that precompiled artifacts
+    /// depend on; artifacts made under one fingerprint load only under the
+    /// same one. `None` when the runtime has no precompiled form.
+    fn artifact_fingerprint(&self) -> Option<String> {
+        None
+    }
+
+    /// Compiles `wasm` to an artifact [`Runtime::load_artifact`] can load
+    /// without compiling again.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Unsupported`] when the runtime has no precompiled
+    /// form; otherwise as [`Runtime::compile`].
+    fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        let _ = wasm;
+        Err(RuntimeError::Unsupported {
+            runtime: self.kind().name(),
+            what: "precompiled artifacts",
+        })
+    }
+
+    /// Loads an artifact made by [`Runtime::precompile`] from `wasm`.
+    ///
+    /// # Safety
+    ///
+    /// The artifact is executable code: it must be exactly what
+    /// `precompile` produced under the same fingerprint (the caller checks
+    /// its integrity); a forged artifact can do anything the process can.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when the artifact is not loadable here.
+    unsafe fn load_artifact(
+        &self,
+        wasm: &[u8],
+        artifact: &[u8],
+    ) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
+        let _ = (wasm, artifact);
+        Err(RuntimeError::Unsupported {
+            runtime: self.kind().name(),
+            what: "precompiled artifacts",
+        })
+    }
 }
 
 /// A compiled module, shareable across threads; makes instances.

@@ -1,32 +1,164 @@
-//! `hotwasm modules`: the guest modules this binary carries.
+//! `hotwasm modules`: the module registry and the built-in modules.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hotwasm_modules::{GUESTS, VARIANTS};
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use hotwasm_modules::VARIANTS;
+use hotwasm_registry::{ModuleRegistry, VersionInfo};
+use hotwasm_runtime::RuntimeKind;
+
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {
+        let _ = writeln!($out, $($arg)*);
+    };
+}
+
+/// Where the registry lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry directory [default: $XDG_DATA_HOME/hotwasm or ~/.local/share/hotwasm].
+    #[arg(long, env = "HOTWASM_REGISTRY", global = true)]
+    pub registry: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// The registry directory in force.
+    pub fn dir(&self) -> PathBuf {
+        self.registry
+            .clone()
+            .unwrap_or_else(ModuleRegistry::default_dir)
+    }
+
+    /// Opens (creating) the registry.
+    pub fn open(&self) -> anyhow::Result<ModuleRegistry> {
+        let dir = self.dir();
+        ModuleRegistry::open(&dir)
+            .with_context(|| format!("opening the registry {}", dir.display()))
+    }
+
+    /// Opens the registry only if it exists.
+    pub fn open_existing(&self) -> anyhow::Result<Option<ModuleRegistry>> {
+        if self.dir().join("registry.json").exists() {
+            self.open().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
 
 /// Subcommands of `hotwasm modules`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List the built modules: name, variant, size, hash, build flags.
+    /// List registry versions and the modules built into this binary.
     List {
-        /// Print JSON instead of a table.
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Validate a module (compile, waPC shape, self-test) and store it.
+    ///
+    /// The first version of a name becomes active; a module named
+    /// `schnorr` or `ecdsa` serves that scheme.
+    Load {
+        /// The .wasm file.
+        file: PathBuf,
+        /// Module name [default: the file stem].
+        #[arg(long)]
+        name: Option<String>,
+        /// Runtime to validate on.
+        #[arg(long, default_value = "wasmtime")]
+        runtime: RuntimeKind,
+        /// Also make it the active version.
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Make NAME@HASH (a unique hash prefix of 4+ digits) the active version.
+    Activate {
+        /// `name@hash`.
+        spec: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Re-activate the version that was active before the current one.
+    Rollback {
+        /// Module name.
+        name: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 }
 
 /// Runs a `modules` subcommand.
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::List { json } => list(json),
+        Command::List { json, registry } => list(json, &registry)?,
+        Command::Load {
+            file,
+            name,
+            runtime,
+            activate,
+            registry,
+        } => {
+            let mut registry = registry.open()?;
+            let wasm =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = match name {
+                Some(name) => name,
+                None => file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .context("the file has no name to use; pass --name")?,
+            };
+            let runtime = runtime.create()?;
+            let source = file.display().to_string();
+            let mut version = registry.load(&name, &wasm, Some(&source), runtime.as_ref())?;
+            if activate {
+                version = registry.activate(&format!("{}@{}", version.name, version.hash))?;
+            }
+            crate::print(&format!(
+                "loaded {} ({} bytes, {})\n",
+                version.id,
+                version.size,
+                state(&version)
+            ))?;
+        }
+        Command::Activate { spec, registry } => {
+            let version = registry.open()?.activate(&spec)?;
+            crate::print(&format!("activated {}\n", version.id))?;
+        }
+        Command::Rollback { name, registry } => {
+            let version = registry.open()?.rollback(&name)?;
+            crate::print(&format!("rolled back {name} to {}\n", version.id))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn list(json: bool) {
+fn state(version: &VersionInfo) -> &'static str {
+    match version.state {
+        hotwasm_registry::VersionState::Active => "active",
+        hotwasm_registry::VersionState::Previous => "previous",
+        hotwasm_registry::VersionState::Available => "available",
+    }
+}
+
+fn list(json: bool, registry: &RegistryArgs) -> anyhow::Result<()> {
+    let mut out = String::new();
+    let versions = registry
+        .open_existing()?
+        .map(|r| r.list())
+        .unwrap_or_default();
     let built = hotwasm_modules::built();
     if json {
-        let rows: Vec<serde_json::Value> = built
+        let built: Vec<serde_json::Value> = built
             .iter()
             .map(|m| {
                 serde_json::json!({
@@ -39,16 +171,37 @@ fn list(json: bool) {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
-        return;
+        let json = serde_json::json!({ "registry": versions, "built": built });
+        outln!(out, "{json}");
+        return crate::print(&out);
     }
-    println!(
-        "{:<8} {:<14} {:>9}  {:<25} FLAGS",
-        "NAME", "VARIANT", "BYTES", "ID"
+    outln!(out, "registry {}:", registry.dir().display());
+    if versions.is_empty() {
+        outln!(out, "  (empty: `hotwasm modules load FILE` adds a version)");
+    }
+    for v in &versions {
+        outln!(
+            out,
+            "  {:<26} {:>9} bytes  {:<9}  {}",
+            v.id,
+            v.size,
+            state(v),
+            v.source.as_deref().unwrap_or("")
+        );
+    }
+    outln!(out, "\nbuilt into this binary:");
+    outln!(
+        out,
+        "  {:<8} {:<14} {:>9}  {:<25} FLAGS",
+        "NAME",
+        "VARIANT",
+        "BYTES",
+        "ID"
     );
     for m in built {
-        println!(
-            "{:<8} {:<14} {:>9}  {:<25} {}",
+        outln!(
+            out,
+            "  {:<8} {:<14} {:>9}  {:<25} {}",
             m.scheme,
             m.variant.name,
             m.bytes.len(),
@@ -62,10 +215,11 @@ fn list(json: bool) {
         .map(|v| v.name)
         .collect();
     if !missing.is_empty() {
-        println!(
+        outln!(
+            out,
             "\nnot built: {} (build with HOTWASM_ALL_VARIANTS=1 to include them)",
             missing.join(", ")
         );
     }
-    debug_assert_eq!(built.len() % GUESTS.len(), 0);
+    crate::print(&out)
 }

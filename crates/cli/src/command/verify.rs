@@ -9,7 +9,12 @@ use std::time::Instant;
 use anyhow::Context;
 use hotwasm_jobs::JobLimits;
 use hotwasm_runtime::RuntimeKind;
-use hotwasm_worker::{ModuleSet, Worker, stream};
+use std::sync::{Arc, Mutex};
+
+use hotwasm_abi::Scheme;
+use hotwasm_worker::{ModuleSet, SchemeModule, Worker, stream};
+
+use crate::command::modules::RegistryArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `hotwasm verify`.
@@ -32,16 +37,36 @@ pub struct Args {
     /// Largest message a job may carry, in bytes.
     #[arg(long, default_value_t = JobLimits::default().max_message_bytes)]
     max_message_bytes: usize,
+    /// Alternate between two versions of each module every N jobs: the
+    /// registry's active and previous versions, or two built-in variants.
+    #[arg(long, value_name = "N")]
+    swap_every: Option<u64>,
+    /// Watch DIR while verifying: a new or changed NAME.wasm is loaded into
+    /// the registry, validated and activated; a broken one is refused.
+    #[arg(long, value_name = "DIR")]
+    modules_dir: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// Verifies the jobs.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let variant = args
-        .variant
-        .unwrap_or_else(|| args.runtime.preferred_variant().to_string());
-    let modules = ModuleSet::built(args.runtime, &variant)
-        .with_context(|| format!("preparing the {variant} modules on {}", args.runtime))?;
+    let plan = ModulePlan::resolve(&args)?;
+    let variant = plan.describe();
+    let modules = plan.set;
+    let _watcher = match &args.modules_dir {
+        Some(dir) => {
+            let registry = Arc::new(Mutex::new(args.registry.open()?));
+            Some(
+                hotwasm_registry::watch::watch(dir, registry, Arc::clone(&modules), None)
+                    .with_context(|| format!("watching {}", dir.display()))?,
+            )
+        }
+        None => None,
+    };
     let mut worker = Worker::new(&modules);
+    let mut alternates = plan.alternates;
+    let mut jobs_done = 0u64;
     let limits = JobLimits {
         max_message_bytes: args.max_message_bytes,
         ..JobLimits::default()
@@ -68,7 +93,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let output = BufWriter::new(std::io::stdout().lock());
     let started = Instant::now();
     let summary = stream::run(input, output, &mut worker, &limits, |consumed| {
-        bar.set_position(consumed)
+        bar.set_position(consumed);
+        jobs_done += 1;
+        if let Some(every) = args.swap_every.filter(|n| *n > 0)
+            && jobs_done.is_multiple_of(every)
+        {
+            for (scheme, other) in alternates.iter_mut() {
+                if let Some(previous) = modules.activate(*scheme, Arc::clone(other)) {
+                    *other = previous;
+                }
+            }
+        }
     })
     .context("reading jobs or writing verdicts")?;
     bar.finish_and_clear();
@@ -113,4 +148,96 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Which modules serve each scheme, and the alternates `--swap-every`
+/// swaps in.
+struct ModulePlan {
+    set: Arc<ModuleSet>,
+    sources: Vec<String>,
+    alternates: Vec<(Scheme, Arc<SchemeModule>)>,
+}
+
+impl ModulePlan {
+    /// `--variant` picks built-in modules; otherwise the registry's active
+    /// version of a scheme wins over the built-in one.
+    fn resolve(args: &Args) -> anyhow::Result<ModulePlan> {
+        let runtime = args.runtime;
+        let set = ModuleSet::new(runtime.create()?);
+        let registry = match args.variant {
+            Some(_) => None,
+            None => args.registry.open_existing()?,
+        };
+        let variant = args
+            .variant
+            .clone()
+            .unwrap_or_else(|| runtime.preferred_variant().to_string());
+        let mut sources = Vec::new();
+        let mut alternates = Vec::new();
+        for scheme in Scheme::ALL {
+            let from_registry = registry
+                .as_ref()
+                .and_then(|r| r.active(scheme.as_str()).map(|v| (r, v)));
+            let (module, alternate) = match from_registry {
+                Some((registry, version)) => {
+                    sources.push(format!("{} from the registry", version.id));
+                    let module = registry
+                        .prepare(&version, set.runtime_handle().as_ref())
+                        .with_context(|| format!("preparing {} on {runtime}", version.id))?;
+                    let alternate = match (args.swap_every, registry.alternate(scheme.as_str())) {
+                        (Some(_), Some(previous)) => {
+                            Some(registry.prepare(&previous, set.runtime_handle().as_ref())?)
+                        }
+                        _ => None,
+                    };
+                    (module, alternate)
+                }
+                None => {
+                    sources.push(format!("{scheme} {variant}"));
+                    let module = set
+                        .compile_built(scheme, &variant)
+                        .with_context(|| format!("preparing the {variant} modules on {runtime}"))?;
+                    let alternate = match args.swap_every {
+                        Some(_) => alternate_built(&set, scheme, &variant),
+                        None => None,
+                    };
+                    (module, alternate)
+                }
+            };
+            if args.swap_every.is_some() {
+                let alternate = alternate.with_context(|| {
+                    format!(
+                        "--swap-every needs two versions of the {scheme} module on {runtime}: \
+                         load a second one with `hotwasm modules load`"
+                    )
+                })?;
+                alternates.push((scheme, alternate));
+            }
+            set.activate(scheme, module);
+        }
+        Ok(ModulePlan {
+            set,
+            sources,
+            alternates,
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.sources.join(", ")
+    }
+}
+
+/// Another built-in variant of `scheme` that loads on the set's runtime.
+fn alternate_built(set: &ModuleSet, scheme: Scheme, variant: &str) -> Option<Arc<SchemeModule>> {
+    hotwasm_worker::modules::built_variants()
+        .into_iter()
+        .filter(|other| *other != variant)
+        .find_map(|other| set.compile_built(scheme, other).ok())
+        .or_else(|| {
+            // Native runs the built-in code whatever the bytes: a second
+            // compile of the same variant is a distinct version in memory.
+            (set.runtime() == hotwasm_runtime::RuntimeKind::Native)
+                .then(|| set.compile_built(scheme, variant).ok())
+                .flatten()
+        })
 }

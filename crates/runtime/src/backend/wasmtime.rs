@@ -5,8 +5,11 @@
 
 use std::sync::Arc;
 
+use std::hash::{Hash, Hasher};
+
 use wasmtime::{
-    Caller, Config, Engine, Extern, InstancePre, Linker, Module, OptLevel, Store, TypedFunc,
+    Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    OptLevel, PoolingAllocationConfig, Store, TypedFunc,
 };
 
 use crate::backend::check_wapc_shape;
@@ -14,6 +17,13 @@ use crate::wapc::{self, Fault, WapcHost};
 use crate::{CallError, CompiledModule, Instance, Runtime, RuntimeError, RuntimeKind};
 
 const NAME: &str = "wasmtime";
+
+/// Instances one engine can hold at once (each worker holds one per
+/// scheme, plus the ones being replaced during a swap).
+pub const POOLED_INSTANCES: u32 = 128;
+
+/// Largest linear memory a guest may grow to.
+pub const MAX_MEMORY_BYTES: usize = 256 << 20;
 
 /// A wasmtime engine with the waPC host functions linked.
 pub struct WasmtimeRuntime {
@@ -33,6 +43,14 @@ impl WasmtimeRuntime {
         config
             .cranelift_opt_level(OptLevel::Speed)
             .wasm_wide_arithmetic(true);
+        // Instances come from a preallocated pool: instantiation is then a
+        // few microseconds, which is what makes a hot swap cheap.
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_memories(POOLED_INSTANCES)
+            .total_tables(POOLED_INSTANCES)
+            .total_core_instances(POOLED_INSTANCES)
+            .max_memory_size(MAX_MEMORY_BYTES);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine {
             runtime: NAME,
             message: format!("{e:#}"),
@@ -65,6 +83,48 @@ impl Runtime for WasmtimeRuntime {
             message: format!("{e:#}"),
         })?;
         check_wapc_shape(wasm)?;
+        self.prepare(module)
+    }
+
+    fn artifact_fingerprint(&self) -> Option<String> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        Some(format!("wasmtime-{:016x}", hasher.finish()))
+    }
+
+    fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        check_wapc_shape(wasm)?;
+        self.engine
+            .precompile_module(wasm)
+            .map_err(|e| RuntimeError::Compile {
+                runtime: NAME,
+                message: format!("{e:#}"),
+            })
+    }
+
+    unsafe fn load_artifact(
+        &self,
+        wasm: &[u8],
+        artifact: &[u8],
+    ) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
+        check_wapc_shape(wasm)?;
+        // SAFETY: the caller guarantees the artifact came from `precompile`
+        // under this engine's fingerprint.
+        let module = unsafe { Module::deserialize(&self.engine, artifact) }.map_err(|e| {
+            RuntimeError::Compile {
+                runtime: NAME,
+                message: format!("precompiled artifact refused: {e:#}"),
+            }
+        })?;
+        self.prepare(module)
+    }
+}
+
+impl WasmtimeRuntime {
+    /// Resolves the imports once, so instantiation only allocates.
+    fn prepare(&self, module: Module) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
         let pre = self
             .linker
             .instantiate_pre(&module)

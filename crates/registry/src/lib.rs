@@ -1,0 +1,72 @@
+//! The versioned module registry.
+//!
+//! A module version is a name plus the SHA-256 of its bytes. Loading a
+//! version validates it before it can ever serve: it must compile on the
+//! runtime, speak waPC, and answer a self-test (a known valid and a known
+//! invalid signature) correctly. Versions live on disk; one per name is
+//! active, and the ones active before it form a history that
+//! [`ModuleRegistry::rollback`] walks back. Compiled artifacts are cached on
+//! disk per engine configuration, with an integrity check, so a restart or a
+//! re-activation does not compile again.
+//!
+//! # Layout
+//!
+//! - [`ModuleRegistry`]: the on-disk registry (`store.rs`).
+//! - [`selftest`]: the validation every version must pass.
+//! - [`cache`]: precompiled artifacts, checked before use.
+//! - [`watch`]: load and activate `.wasm` files dropped into a directory.
+
+pub mod cache;
+pub mod selftest;
+mod store;
+pub mod watch;
+
+use std::path::PathBuf;
+
+pub use cache::ArtifactCache;
+pub use store::{ModuleRegistry, VersionInfo, VersionState};
+
+/// A registry operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Reading or writing the registry directory failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The registry's state file is not valid.
+    #[error("registry state {} is corrupt: {message}", path.display())]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A module name that is not a plain identifier.
+    #[error("invalid module name {0:?}: use letters, digits, '-' and '_' only")]
+    BadName(String),
+    /// No version matches.
+    #[error("no version {0} in the registry (see `hotwasm modules list`)")]
+    NotFound(String),
+    /// A hash prefix matches more than one version.
+    #[error("{0} is ambiguous: give more digits of the hash")]
+    Ambiguous(String),
+    /// Nothing to roll back to.
+    #[error("{0} has no previous version to roll back to")]
+    NoHistory(String),
+    /// The module was refused: it does not compile, is not waPC, or fails
+    /// the self-test.
+    #[error("{module} refused: {reason}")]
+    Refused {
+        /// `name@hash`.
+        module: String,
+        /// Why.
+        reason: String,
+    },
+}

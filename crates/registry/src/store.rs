@@ -1,0 +1,445 @@
+//! The registry directory: module files, state, cache.
+//!
+//! ```text
+//! <registry>/registry.json             active version and history per name
+//! <registry>/modules/<name>/<sha256>.wasm
+//! <registry>/cache/<fingerprint>/<sha256>.cwasm
+//! ```
+//!
+//! The state file is replaced atomically (write, then rename), so a crash
+//! leaves either the old or the new state.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hotwasm_abi::Scheme;
+use hotwasm_runtime::{CompiledModule, Runtime};
+use hotwasm_worker::SchemeModule;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{ArtifactCache, CacheOutcome};
+use crate::{RegistryError, selftest};
+
+/// How many previously active versions per name are remembered.
+pub const HISTORY: usize = 16;
+const STATE_FILE: &str = "registry.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    modules: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Entry {
+    active: Option<String>,
+    /// Previously active versions, most recent last.
+    history: Vec<String>,
+    versions: BTreeMap<String, Meta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    size: u64,
+    loaded_unix: u64,
+    source: Option<String>,
+}
+
+/// Where a version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionState {
+    /// Serving its name.
+    Active,
+    /// Was active before; `rollback` returns to the most recent of these.
+    Previous,
+    /// Validated and stored, never active or rolled past.
+    Available,
+}
+
+/// One stored version, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionInfo {
+    /// Module name (`schnorr` and `ecdsa` serve those schemes).
+    pub name: String,
+    /// SHA-256 of the bytes, hex.
+    pub hash: String,
+    /// `name@<16 hex digits>`.
+    pub id: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where it stands.
+    pub state: VersionState,
+    /// When it was loaded (Unix seconds).
+    pub loaded_unix: u64,
+    /// The file it was loaded from, if any.
+    pub source: Option<String>,
+}
+
+/// A module registry on disk.
+#[derive(Debug)]
+pub struct ModuleRegistry {
+    dir: PathBuf,
+    state: State,
+    cache: ArtifactCache,
+}
+
+impl ModuleRegistry {
+    /// The per-user default location: `$XDG_DATA_HOME/hotwasm`, else
+    /// `~/.local/share/hotwasm`, else `./.hotwasm`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(data).join("hotwasm");
+        }
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            return PathBuf::from(home).join(".local/share/hotwasm");
+        }
+        PathBuf::from(".hotwasm")
+    }
+
+    /// Opens (creating if needed) the registry in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Io`] when the directory cannot be created or read,
+    /// [`RegistryError::Corrupt`] when its state file does not parse.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<ModuleRegistry, RegistryError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(dir.join("modules")).map_err(|source| RegistryError::Io {
+            action: "creating the registry",
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(STATE_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(source) => {
+                return Err(RegistryError::Io {
+                    action: "reading",
+                    path,
+                    source,
+                });
+            }
+        };
+        Ok(ModuleRegistry {
+            cache: ArtifactCache::new(dir.join("cache")),
+            dir,
+            state,
+        })
+    }
+
+    /// The registry directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The artifact cache.
+    pub fn cache(&self) -> &ArtifactCache {
+        &self.cache
+    }
+
+    /// Validates `wasm` on `runtime` (compile, waPC shape, self-test) and
+    /// stores it as a version of `name`. The first version of a name becomes
+    /// active; later ones wait for [`ModuleRegistry::activate`].
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Refused`] with the reason when validation fails
+    /// (nothing is stored), [`RegistryError::Io`] when storing fails.
+    pub fn load(
+        &mut self,
+        name: &str,
+        wasm: &[u8],
+        source: Option<&str>,
+        runtime: &dyn Runtime,
+    ) -> Result<VersionInfo, RegistryError> {
+        check_name(name)?;
+        let hash = hotwasm_modules::content_hash(wasm);
+        validate(&self.cache, name, wasm, runtime)?;
+        let path = self.module_path(name, &hash);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
+                action: "creating",
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        write_atomically(&path, wasm)?;
+        let entry = self.state.modules.entry(name.to_string()).or_default();
+        entry.versions.entry(hash.clone()).or_insert(Meta {
+            size: wasm.len() as u64,
+            loaded_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            source: source.map(str::to_string),
+        });
+        if entry.active.is_none() {
+            entry.active = Some(hash.clone());
+        }
+        self.save()?;
+        self.info(name, &hash)
+    }
+
+    /// Makes `spec` (`name@hash`, any unique prefix of the hash of at least
+    /// four digits) the active version of its name.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotFound`] or [`RegistryError::Ambiguous`] for a
+    /// spec that names no single version.
+    pub fn activate(&mut self, spec: &str) -> Result<VersionInfo, RegistryError> {
+        let (name, hash) = self.resolve(spec)?;
+        let entry = self.state.modules.entry(name.clone()).or_default();
+        if entry.active.as_deref() != Some(hash.as_str()) {
+            if let Some(previous) = entry.active.replace(hash.clone()) {
+                entry.history.retain(|h| *h != previous);
+                entry.history.push(previous);
+                if entry.history.len() > HISTORY {
+                    entry.history.remove(0);
+                }
+            }
+            entry.history.retain(|h| *h != hash);
+        }
+        self.save()?;
+        self.info(&name, &hash)
+    }
+
+    /// Re-activates the version that was active before the current one.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NoHistory`] when there is none.
+    pub fn rollback(&mut self, name: &str) -> Result<VersionInfo, RegistryError> {
+        let entry = self
+            .state
+            .modules
+            .get_mut(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+        let previous = entry
+            .history
+            .pop()
+            .ok_or_else(|| RegistryError::NoHistory(name.to_string()))?;
+        entry.active = Some(previous.clone());
+        self.save()?;
+        self.info(name, &previous)
+    }
+
+    /// Every stored version, by name, newest load last.
+    pub fn list(&self) -> Vec<VersionInfo> {
+        let mut versions: Vec<VersionInfo> = self
+            .state
+            .modules
+            .iter()
+            .flat_map(|(name, entry)| {
+                entry
+                    .versions
+                    .keys()
+                    .filter_map(move |hash| self.info(name, hash).ok())
+            })
+            .collect();
+        versions.sort_by(|a, b| (&a.name, a.loaded_unix).cmp(&(&b.name, b.loaded_unix)));
+        versions
+    }
+
+    /// The active version of `name`, if any.
+    pub fn active(&self, name: &str) -> Option<VersionInfo> {
+        let entry = self.state.modules.get(name)?;
+        self.info(name, entry.active.as_deref()?).ok()
+    }
+
+    /// The most recent previous version of `name`, if any.
+    pub fn previous(&self, name: &str) -> Option<VersionInfo> {
+        let entry = self.state.modules.get(name)?;
+        self.info(name, entry.history.last()?).ok()
+    }
+
+    /// A second version of `name` to alternate with the active one: the
+    /// previous version, else the most recently loaded other version.
+    pub fn alternate(&self, name: &str) -> Option<VersionInfo> {
+        self.previous(name).or_else(|| {
+            self.list()
+                .into_iter()
+                .rev()
+                .find(|v| v.name == name && v.state != VersionState::Active)
+        })
+    }
+
+    /// The bytes of a stored version, checked against its hash.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Io`] when the file is unreadable,
+    /// [`RegistryError::Corrupt`] when its content no longer matches.
+    pub fn bytes(&self, version: &VersionInfo) -> Result<Vec<u8>, RegistryError> {
+        let path = self.module_path(&version.name, &version.hash);
+        let wasm = std::fs::read(&path).map_err(|source| RegistryError::Io {
+            action: "reading",
+            path: path.clone(),
+            source,
+        })?;
+        if hotwasm_modules::content_hash(&wasm) != version.hash {
+            return Err(RegistryError::Corrupt {
+                path,
+                message: "module file does not match its hash".into(),
+            });
+        }
+        Ok(wasm)
+    }
+
+    /// Compiles a stored version for `runtime` (through the cache) and runs
+    /// its self-test there: everything that must happen before the version
+    /// may be activated in a running process.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Refused`] when the runtime refuses it or the
+    /// self-test fails; I/O errors as [`ModuleRegistry::bytes`].
+    pub fn prepare(
+        &self,
+        version: &VersionInfo,
+        runtime: &dyn Runtime,
+    ) -> Result<Arc<SchemeModule>, RegistryError> {
+        let wasm = self.bytes(version)?;
+        let compiled = validate(&self.cache, &version.name, &wasm, runtime)?;
+        let id = match runtime.kind() {
+            hotwasm_runtime::RuntimeKind::Native => format!("{}@native", version.name),
+            _ => version.id.clone(),
+        };
+        Ok(Arc::new(SchemeModule { id, compiled }))
+    }
+
+    fn info(&self, name: &str, hash: &str) -> Result<VersionInfo, RegistryError> {
+        let entry = self
+            .state
+            .modules
+            .get(name)
+            .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
+        let meta = entry
+            .versions
+            .get(hash)
+            .ok_or_else(|| RegistryError::NotFound(format!("{name}@{hash}")))?;
+        let state = if entry.active.as_deref() == Some(hash) {
+            VersionState::Active
+        } else if entry.history.iter().any(|h| h == hash) {
+            VersionState::Previous
+        } else {
+            VersionState::Available
+        };
+        Ok(VersionInfo {
+            name: name.to_string(),
+            id: format!(
+                "{name}@{}",
+                &hash[..hotwasm_modules::SHORT_HASH_LEN.min(hash.len())]
+            ),
+            hash: hash.to_string(),
+            size: meta.size,
+            state,
+            loaded_unix: meta.loaded_unix,
+            source: meta.source.clone(),
+        })
+    }
+
+    /// `name@prefix` to the one stored version it names.
+    fn resolve(&self, spec: &str) -> Result<(String, String), RegistryError> {
+        let (name, prefix) = spec
+            .split_once('@')
+            .ok_or_else(|| RegistryError::NotFound(format!("{spec} (expected NAME@HASH)")))?;
+        let prefix = prefix.to_ascii_lowercase();
+        let entry = self
+            .state
+            .modules
+            .get(name)
+            .ok_or_else(|| RegistryError::NotFound(spec.to_string()))?;
+        if prefix.len() < 4 {
+            return Err(RegistryError::Ambiguous(spec.to_string()));
+        }
+        let mut matches = entry.versions.keys().filter(|h| h.starts_with(&prefix));
+        match (matches.next(), matches.next()) {
+            (Some(hash), None) => Ok((name.to_string(), hash.clone())),
+            (Some(_), Some(_)) => Err(RegistryError::Ambiguous(spec.to_string())),
+            (None, _) => Err(RegistryError::NotFound(spec.to_string())),
+        }
+    }
+
+    fn module_path(&self, name: &str, hash: &str) -> PathBuf {
+        self.dir
+            .join("modules")
+            .join(name)
+            .join(format!("{hash}.wasm"))
+    }
+
+    fn save(&self) -> Result<(), RegistryError> {
+        let json = serde_json::to_vec_pretty(&self.state).map_err(|e| RegistryError::Corrupt {
+            path: self.dir.join(STATE_FILE),
+            message: e.to_string(),
+        })?;
+        write_atomically(&self.dir.join(STATE_FILE), &json)
+    }
+}
+
+/// Compiles (through the cache) and self-tests a module named `name`.
+fn validate(
+    cache: &ArtifactCache,
+    name: &str,
+    wasm: &[u8],
+    runtime: &dyn Runtime,
+) -> Result<Arc<dyn CompiledModule>, RegistryError> {
+    let refused = |reason: String| RegistryError::Refused {
+        module: hotwasm_modules::module_id(name, wasm),
+        reason,
+    };
+    let (compiled, outcome) = cache
+        .compile(runtime, wasm)
+        .map_err(|e| refused(e.to_string()))?;
+    if let CacheOutcome::Rebuilt(why) = &outcome {
+        tracing::info!(module = name, "cache entry rebuilt: {why}");
+    }
+    match selftest::schemes_for(name) {
+        Some(scheme) => selftest::run(compiled.as_ref(), scheme).map_err(refused)?,
+        None => {
+            // A module under another name must verify at least one scheme.
+            let outcomes: Vec<Result<(), String>> = Scheme::ALL
+                .into_iter()
+                .map(|scheme| selftest::run(compiled.as_ref(), scheme))
+                .collect();
+            if !outcomes.iter().any(Result::is_ok) {
+                let reasons: Vec<String> = outcomes.into_iter().filter_map(Result::err).collect();
+                return Err(refused(reasons.join("; ")));
+            }
+        }
+    }
+    Ok(compiled)
+}
+
+fn check_name(name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::BadName(name.to_string()))
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RegistryError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes).map_err(io("writing", &temporary))?;
+    std::fs::rename(&temporary, path).map_err(io("replacing", path))
+}
