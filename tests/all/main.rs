@@ -2,8 +2,10 @@
 //! concern.
 
 mod differential;
+mod hot_swap;
 mod misbehaving_modules;
 mod official_wapc_host;
+mod registry;
 mod vectors;
 
 use std::sync::Arc;

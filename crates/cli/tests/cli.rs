@@ -8,7 +8,8 @@ use hotwasm_jobs::Verdict;
 /// An empty registry, so no test sees the user's own.
 fn empty_registry() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
 }
 
 fn hotwasm(args: &[&str], stdin: Option<&[u8]>) -> Output {

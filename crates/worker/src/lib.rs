@@ -17,7 +17,7 @@ pub mod stream;
 pub mod worker;
 
 pub use modules::{ModuleSet, SchemeModule};
-pub use worker::{Worker, live_instances};
+pub use worker::Worker;
 
 /// A module set that could not be assembled.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwapOption;
 use hotwasm_abi::Scheme;
@@ -28,6 +29,7 @@ pub struct SchemeModule {
 pub struct ModuleSet {
     runtime: Arc<dyn Runtime>,
     slots: BTreeMap<Scheme, ArcSwapOption<SchemeModule>>,
+    live_instances: Arc<AtomicUsize>,
 }
 
 impl ModuleSet {
@@ -39,6 +41,7 @@ impl ModuleSet {
                 .into_iter()
                 .map(|scheme| (scheme, ArcSwapOption::empty()))
                 .collect(),
+            live_instances: Arc::default(),
         })
     }
 
@@ -143,6 +146,16 @@ impl ModuleSet {
     /// The module serving `scheme` now, if any.
     pub fn get(&self, scheme: Scheme) -> Option<Arc<SchemeModule>> {
         self.slot(scheme).load_full()
+    }
+
+    /// Instances of this set's modules alive in its workers: a leak check
+    /// for hot swap, it must not grow with the number of swaps.
+    pub fn live_instances(&self) -> usize {
+        self.live_instances.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn instance_counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.live_instances)
     }
 
     pub(crate) fn slot(&self, scheme: Scheme) -> &ArcSwapOption<SchemeModule> {

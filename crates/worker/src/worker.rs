@@ -11,18 +11,11 @@ use hotwasm_runtime::Instance;
 
 use crate::{ModuleSet, SchemeModule};
 
-static LIVE_INSTANCES: AtomicUsize = AtomicUsize::new(0);
-
-/// Instances alive in this process, across all workers (a leak check for
-/// hot swap: it must not grow with the number of swaps).
-pub fn live_instances() -> usize {
-    LIVE_INSTANCES.load(Ordering::Relaxed)
-}
-
 /// Runs jobs on instances of the modules active in a [`ModuleSet`]. Owned
 /// by one thread; any number of workers share one set.
 pub struct Worker {
     set: Arc<ModuleSet>,
+    instances: Arc<AtomicUsize>,
     runtime: String,
     slots: BTreeMap<Scheme, Slot>,
 }
@@ -34,19 +27,19 @@ struct Slot {
     instance: Option<Counted>,
 }
 
-/// An instance, counted in [`live_instances`].
-struct Counted(Box<dyn Instance>);
+/// An instance, counted in [`ModuleSet::live_instances`].
+struct Counted(Box<dyn Instance>, Arc<AtomicUsize>);
 
 impl Counted {
-    fn new(instance: Box<dyn Instance>) -> Counted {
-        LIVE_INSTANCES.fetch_add(1, Ordering::Relaxed);
-        Counted(instance)
+    fn new(instance: Box<dyn Instance>, counter: &Arc<AtomicUsize>) -> Counted {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(instance, Arc::clone(counter))
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        LIVE_INSTANCES.fetch_sub(1, Ordering::Relaxed);
+        self.1.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -55,6 +48,7 @@ impl Worker {
     pub fn new(set: &Arc<ModuleSet>) -> Worker {
         Worker {
             runtime: set.runtime().to_string(),
+            instances: set.instance_counter(),
             set: Arc::clone(set),
             slots: BTreeMap::new(),
         }
@@ -69,7 +63,7 @@ impl Worker {
     /// starts. Never fails: every problem becomes a verdict with
     /// `valid: false` and a reason.
     pub fn verify(&mut self, job: &Job) -> Verdict {
-        let slot = match self.slot(job.scheme) {
+        let slot = match switch_to_active(&self.set, &mut self.slots, job.scheme) {
             Some(slot) => slot,
             None => {
                 return Verdict::error(
@@ -83,7 +77,7 @@ impl Worker {
         let instance = match &mut slot.instance {
             Some(instance) => instance,
             empty => match slot.module.compiled.instantiate() {
-                Ok(instance) => empty.insert(Counted::new(instance)),
+                Ok(instance) => empty.insert(Counted::new(instance, &self.instances)),
                 Err(e) => {
                     return Verdict {
                         module,
@@ -120,25 +114,29 @@ impl Worker {
             micros: (micros * 10.0).round() / 10.0,
         }
     }
+}
 
-    /// The slot for `scheme`, switched to the active module if that changed
-    /// since the last call (the old instance is dropped here).
-    fn slot(&mut self, scheme: Scheme) -> Option<&mut Slot> {
-        let active = self.set.slot(scheme).load();
-        let Some(active) = active.as_ref() else {
-            self.slots.remove(&scheme);
-            return None;
-        };
-        let slot = self.slots.entry(scheme).or_insert_with(|| Slot {
+/// The slot for `scheme`, switched to the active module if that changed
+/// since the last call (the old instance is dropped here).
+fn switch_to_active<'a>(
+    set: &ModuleSet,
+    slots: &'a mut BTreeMap<Scheme, Slot>,
+    scheme: Scheme,
+) -> Option<&'a mut Slot> {
+    let active = set.slot(scheme).load();
+    let Some(active) = active.as_ref() else {
+        slots.remove(&scheme);
+        return None;
+    };
+    let slot = slots.entry(scheme).or_insert_with(|| Slot {
+        module: Arc::clone(active),
+        instance: None,
+    });
+    if !Arc::ptr_eq(&slot.module, active) {
+        *slot = Slot {
             module: Arc::clone(active),
             instance: None,
-        });
-        if !Arc::ptr_eq(&slot.module, active) {
-            *slot = Slot {
-                module: Arc::clone(active),
-                instance: None,
-            };
-        }
-        Some(slot)
+        };
     }
+    Some(slot)
 }

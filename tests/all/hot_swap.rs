@@ -1,0 +1,133 @@
+//! Replacing modules while jobs run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hotwasm_abi::Scheme;
+use hotwasm_jobs::{Generator, Job, SchemeChoice};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_tests::second_version;
+use hotwasm_worker::{ModuleSet, SchemeModule, Worker};
+
+/// Two versions of each built module (same code, different hash) compiled
+/// on `kind`.
+fn two_versions(
+    kind: RuntimeKind,
+    variant: &str,
+) -> (
+    Arc<ModuleSet>,
+    Vec<(Scheme, Arc<SchemeModule>, Arc<SchemeModule>)>,
+) {
+    let set = ModuleSet::built(kind, variant).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let versions = Scheme::ALL
+        .into_iter()
+        .map(|scheme| {
+            let first = set.get(scheme).expect("active");
+            let bytes = hotwasm_modules::find(scheme.as_str(), variant)
+                .expect("built")
+                .bytes;
+            let second = set
+                .compile(scheme.as_str(), &second_version(bytes, "2"))
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            (scheme, first, second)
+        })
+        .collect();
+    (set, versions)
+}
+
+#[test]
+fn swap_during_a_batch_changes_version_exactly_at_activation() {
+    for (kind, variant) in [
+        (RuntimeKind::Wasmtime, "fast"),
+        (RuntimeKind::Wasmi, "fast"),
+        (RuntimeKind::Wasm3, "compat"),
+    ] {
+        let (set, versions) = two_versions(kind, variant);
+        let jobs: Vec<Job> = Generator::new(9, SchemeChoice::Mixed, 0.3)
+            .take(120)
+            .collect();
+        let mut worker = Worker::new(&set);
+        for (i, job) in jobs.iter().enumerate() {
+            if i == 60 {
+                for (scheme, _, second) in &versions {
+                    set.activate(*scheme, Arc::clone(second));
+                }
+            }
+            let verdict = worker.verify(job);
+            assert_eq!(
+                Some(verdict.valid),
+                job.expect,
+                "{kind} job {i}: {:?}",
+                verdict.reason
+            );
+            let (_, first, second) = versions
+                .iter()
+                .find(|(s, _, _)| *s == job.scheme)
+                .expect("every scheme has versions");
+            let expected = if i < 60 { &first.id } else { &second.id };
+            assert_eq!(verdict.module.as_ref(), Some(expected), "{kind} job {i}");
+        }
+    }
+}
+
+#[test]
+fn concurrent_calls_survive_thousands_of_swaps_without_leaks() {
+    let (set, versions) = two_versions(RuntimeKind::Wasmtime, "fast");
+    let jobs: Vec<Job> = Generator::new(10, SchemeChoice::Mixed, 0.3)
+        .take(64)
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let set = Arc::clone(&set);
+            let jobs = jobs.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut worker = Worker::new(&set);
+                let mut seen = std::collections::BTreeSet::new();
+                let mut done = 0u64;
+                while !stop.load(Ordering::Relaxed) || done < 64 {
+                    for job in &jobs {
+                        let verdict = worker.verify(job);
+                        assert_eq!(
+                            Some(verdict.valid),
+                            job.expect,
+                            "worker {w} {}: {:?}",
+                            job.id,
+                            verdict.reason
+                        );
+                        seen.insert(verdict.module.unwrap_or_default());
+                        done += 1;
+                    }
+                }
+                (done, seen)
+            })
+        })
+        .collect();
+    let swaps = 3000;
+    for i in 0..swaps {
+        for (scheme, first, second) in &versions {
+            set.activate(*scheme, Arc::clone(if i % 2 == 0 { second } else { first }));
+        }
+        if i % 64 == 0 {
+            std::thread::yield_now();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        let (done, seen) = worker.join().expect("worker thread");
+        assert!(done >= 64);
+        assert!(!seen.is_empty());
+    }
+    // Every worker is gone: no instance may survive, and the two versions
+    // are referenced only by the set and this test.
+    assert_eq!(set.live_instances(), 0);
+    for (scheme, first, second) in &versions {
+        let active = set.get(*scheme).expect("active");
+        for version in [first, second] {
+            // This test, plus the set and `active` for the active one.
+            let expected = if Arc::ptr_eq(&active, version) { 3 } else { 1 };
+            assert_eq!(Arc::strong_count(version), expected, "{scheme}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The module registry: validation, activation, rollback, cache, watching.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotwasm_abi::Scheme;
+use hotwasm_registry::cache::CacheOutcome;
+use hotwasm_registry::watch::{WatchEvent, watch};
+use hotwasm_registry::{ArtifactCache, ModuleRegistry, RegistryError, VersionState};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_tests::{
+    always_valid_module, init_trapping_module, not_wapc_module, second_version, trapping_module,
+};
+use hotwasm_worker::ModuleSet;
+
+fn schnorr(variant: &str) -> &'static [u8] {
+    hotwasm_modules::find("schnorr", variant)
+        .expect("built")
+        .bytes
+}
+
+#[test]
+fn load_activate_rollback() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
+    let mut registry = ModuleRegistry::open(dir.path()).expect("registry");
+    let v1 = registry
+        .load("schnorr", schnorr("fast"), None, runtime.as_ref())
+        .expect("v1");
+    assert_eq!(
+        v1.state,
+        VersionState::Active,
+        "the first version becomes active"
+    );
+    let v2 = registry
+        .load("schnorr", schnorr("default"), None, runtime.as_ref())
+        .expect("v2");
+    assert_eq!(v2.state, VersionState::Available);
+    let activated = registry
+        .activate(&format!("schnorr@{}", &v2.hash[..8]))
+        .expect("activate");
+    assert_eq!(activated.hash, v2.hash);
+    // The state survives reopening.
+    let mut registry = ModuleRegistry::open(dir.path()).expect("reopen");
+    assert_eq!(
+        registry.active("schnorr").map(|v| v.hash),
+        Some(v2.hash.clone())
+    );
+    assert_eq!(
+        registry.previous("schnorr").map(|v| v.hash),
+        Some(v1.hash.clone())
+    );
+    let rolled = registry.rollback("schnorr").expect("rollback");
+    assert_eq!(rolled.hash, v1.hash);
+    assert!(matches!(
+        registry.rollback("schnorr"),
+        Err(RegistryError::NoHistory(_))
+    ));
+    assert!(matches!(
+        registry.activate("schnorr@ffff"),
+        Err(RegistryError::NotFound(_))
+    ));
+    assert!(matches!(
+        registry.activate("schnorr@1"),
+        Err(RegistryError::Ambiguous(_))
+    ));
+    assert!(matches!(
+        registry.load("../evil", schnorr("fast"), None, runtime.as_ref()),
+        Err(RegistryError::BadName(_))
+    ));
+    assert_eq!(registry.list().len(), 2);
+}
+
+#[test]
+fn broken_modules_are_refused_and_the_active_version_stays() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for kind in [
+        RuntimeKind::Wasmtime,
+        RuntimeKind::Wasmi,
+        RuntimeKind::Wasm3,
+    ] {
+        let runtime = kind.create().expect("runtime");
+        let mut registry = ModuleRegistry::open(dir.path().join(kind.name())).expect("registry");
+        let good = registry
+            .load("schnorr", schnorr("compat"), None, runtime.as_ref())
+            .expect("good");
+        for (what, wasm) in [
+            ("garbage", b"\0asm\x01\0\0\0garbage".to_vec()),
+            ("no __guest_call", not_wapc_module()),
+            ("wrong answers", always_valid_module()),
+            ("traps in wapc_init", init_trapping_module()),
+            ("traps on every call", trapping_module()),
+            (
+                "an ECDSA module named schnorr",
+                hotwasm_modules::find("ecdsa", "compat")
+                    .expect("built")
+                    .bytes
+                    .to_vec(),
+            ),
+        ] {
+            let refused = registry.load("schnorr", &wasm, None, runtime.as_ref());
+            assert!(
+                matches!(refused, Err(RegistryError::Refused { .. })),
+                "{kind}: {what} was not refused: {refused:?}"
+            );
+            assert_eq!(
+                registry.active("schnorr").map(|v| v.hash),
+                Some(good.hash.clone()),
+                "{kind}: {what}"
+            );
+        }
+        assert_eq!(
+            registry.list().len(),
+            1,
+            "{kind}: refused modules are not stored"
+        );
+    }
+}
+
+#[test]
+fn corrupt_cache_entries_are_detected_and_rebuilt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
+    let cache = ArtifactCache::new(dir.path());
+    let wasm = schnorr("fast");
+    let compile = || {
+        cache
+            .compile(runtime.as_ref(), wasm)
+            .map(|(_, outcome)| outcome)
+            .expect("compiles")
+    };
+    assert_eq!(compile(), CacheOutcome::Miss);
+    assert_eq!(compile(), CacheOutcome::Hit);
+    let fingerprint = runtime.artifact_fingerprint().expect("wasmtime caches");
+    let entry = cache.entry_path(&fingerprint, wasm);
+    let original = std::fs::read(&entry).expect("entry");
+
+    // Truncated.
+    std::fs::write(&entry, &original[..original.len() / 2]).expect("write");
+    assert!(matches!(compile(), CacheOutcome::Rebuilt(_)));
+    assert_eq!(compile(), CacheOutcome::Hit);
+    // One flipped byte in the machine code.
+    let mut tampered = original.clone();
+    let at = tampered.len() - 100;
+    tampered[at] ^= 0x40;
+    std::fs::write(&entry, &tampered).expect("write");
+    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("digest")));
+    // Another module's (intact) entry put in this one's place.
+    let other = schnorr("default");
+    cache.compile(runtime.as_ref(), other).expect("compiles");
+    std::fs::copy(cache.entry_path(&fingerprint, other), &entry).expect("copy");
+    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("other wasm")));
+    assert_eq!(compile(), CacheOutcome::Hit);
+    // The module from the rebuilt entry still verifies.
+    let (module, _) = cache.compile(runtime.as_ref(), wasm).expect("compiles");
+    hotwasm_registry::selftest::run(module.as_ref(), Scheme::Schnorr).expect("self-test");
+    // Runtimes without artifacts are compiled every time.
+    let wasmi = RuntimeKind::Wasmi.create().expect("wasmi");
+    assert_eq!(
+        cache.compile(wasmi.as_ref(), wasm).expect("compiles").1,
+        CacheOutcome::Uncacheable
+    );
+}
+
+#[test]
+fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
+    let registry_dir = tempfile::tempdir().expect("temp dir");
+    let modules_dir = tempfile::tempdir().expect("temp dir");
+    let set = ModuleSet::built(RuntimeKind::Wasmtime, "fast").expect("modules");
+    let before = set.get(Scheme::Schnorr).expect("active").id.clone();
+    let registry = Arc::new(Mutex::new(
+        ModuleRegistry::open(registry_dir.path()).expect("registry"),
+    ));
+    let (sender, events) = std::sync::mpsc::channel();
+    let _watcher =
+        watch(modules_dir.path(), registry, Arc::clone(&set), Some(sender)).expect("watch");
+    let next = || {
+        events
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the watcher reports within a minute")
+    };
+
+    std::fs::write(modules_dir.path().join("schnorr.wasm"), not_wapc_module()).expect("write");
+    assert!(
+        matches!(next(), WatchEvent::Refused { reason, .. } if reason.contains("__guest_call"))
+    );
+    assert_eq!(
+        set.get(Scheme::Schnorr).expect("active").id,
+        before,
+        "a broken file changes nothing"
+    );
+
+    let v2 = second_version(schnorr("fast"), "watched");
+    std::fs::write(modules_dir.path().join("schnorr.wasm"), &v2).expect("write");
+    let id = match next() {
+        WatchEvent::Activated { id, .. } => id,
+        other => panic!("expected activation, got {other:?}"),
+    };
+    assert_eq!(id, hotwasm_modules::module_id("schnorr", &v2));
+    assert_eq!(set.get(Scheme::Schnorr).expect("active").id, id);
+}
