@@ -276,3 +276,112 @@ fn bad_arguments_are_clear_errors() {
     let out = hotwasm(&["generate", "--invalid-ratio", "2"], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn registry_commands_load_activate_rollback_and_verify_uses_them() {
+    let registry = tempfile::tempdir().expect("temp dir");
+    let files = tempfile::tempdir().expect("temp dir");
+    let reg = registry.path().to_string_lossy().into_owned();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = files.path().join(name);
+        std::fs::write(&path, bytes).expect("write module");
+        path.to_string_lossy().into_owned()
+    };
+    let v1 = hotwasm_modules::find("schnorr", "fast").expect("built");
+    let v2 = hotwasm_modules::find("schnorr", "default").expect("built");
+    let v1_path = write("schnorr.wasm", v1.bytes);
+    let v2_path = write("other.wasm", v2.bytes);
+
+    let out = hotwasm(&["modules", "load", &v1_path, "--registry", &reg], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&v1.id()));
+    let out = hotwasm(
+        &[
+            "modules",
+            "load",
+            &v2_path,
+            "--name",
+            "schnorr",
+            "--registry",
+            &reg,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let broken = write("broken.wasm", b"\0asm\x01\0\0\0junk");
+    let out = hotwasm(
+        &[
+            "modules",
+            "load",
+            &broken,
+            "--name",
+            "schnorr",
+            "--registry",
+            &reg,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+
+    let jobs = hotwasm(&["generate", "--count", "30", "--scheme", "schnorr"], None).stdout;
+    let module_of = |out: &Output| verdicts(out)[0].module.clone().unwrap_or_default();
+    let out = hotwasm(&["verify", "--check", "--registry", &reg], Some(&jobs));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        module_of(&out),
+        v1.id(),
+        "the first loaded version is active"
+    );
+
+    let spec = format!("schnorr@{}", &v2.hash()[..6]);
+    let out = hotwasm(&["modules", "activate", &spec, "--registry", &reg], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = hotwasm(&["verify", "--check", "--registry", &reg], Some(&jobs));
+    assert_eq!(module_of(&out), v2.id());
+
+    // Swapping every 10 jobs alternates the two versions.
+    let out = hotwasm(
+        &[
+            "verify",
+            "--check",
+            "--swap-every",
+            "10",
+            "--registry",
+            &reg,
+        ],
+        Some(&jobs),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = verdicts(&out)
+        .into_iter()
+        .filter_map(|v| v.module)
+        .collect();
+    assert_eq!(ids[9], v2.id());
+    assert_eq!(ids[10], v1.id());
+    assert_eq!(ids[20], v2.id());
+
+    let out = hotwasm(
+        &["modules", "rollback", "schnorr", "--registry", &reg],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = hotwasm(&["verify", "--registry", &reg], Some(&jobs));
+    assert_eq!(module_of(&out), v1.id());
+    let out = hotwasm(
+        &["modules", "rollback", "schnorr", "--registry", &reg],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "no history left");
+
+    let out = hotwasm(&["modules", "list", "--json", "--registry", &reg], None);
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let states: Vec<&str> = listing["registry"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["state"].as_str())
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert!(states.contains(&"active"));
+}

@@ -1,0 +1,285 @@
+//! Hot-swap costs, measured side by side in one run.
+//!
+//! `cargo bench -p hotwasm-registry --bench swap` prints, per runtime:
+//! instantiation of a compiled module, activation latency (from
+//! `activate` to the first verdict of the new version), the draft's
+//! approach (recompile on every swap), job latency p50/p99 in steady state
+//! against swapping every 10 ms, a mixed-scheme stream against the same jobs
+//! grouped by scheme, and RSS across 10,000 swaps. Medians with p10/p90;
+//! nothing but the measured operation is inside a timed region.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hotwasm_abi::Scheme;
+use hotwasm_jobs::{Generator, Job, SchemeChoice};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_worker::{ModuleSet, SchemeModule, Worker};
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument selects runtimes.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let quick = std::env::var_os("HOTWASM_BENCH_QUICK").is_some();
+    for (kind, variant) in [
+        (RuntimeKind::Wasmtime, "fast"),
+        (RuntimeKind::Wasmi, "fast"),
+        (RuntimeKind::Wasm3, "compat"),
+    ] {
+        if !filter.is_empty() && !filter.iter().any(|f| kind.name().contains(f.as_str())) {
+            continue;
+        }
+        run(kind, variant, quick);
+    }
+}
+
+fn run(kind: RuntimeKind, variant: &str, quick: bool) {
+    let scale = if quick { 10 } else { 1 };
+    println!("\n## {kind} ({variant})\n");
+    let set = ModuleSet::built(kind, variant).expect("built modules load");
+    let [(first, second)] = [versions(&set, Scheme::Schnorr, variant)];
+    let jobs: Vec<Job> = Generator::new(77, SchemeChoice::Schnorr, 0.0)
+        .take(64)
+        .collect();
+
+    // Instantiation of an already compiled module.
+    let samples = measure(
+        if kind == RuntimeKind::Wasm3 {
+            200
+        } else {
+            2000
+        } / scale,
+        || {
+            let started = Instant::now();
+            let instance = first.compiled.instantiate().expect("instantiates");
+            let elapsed = started.elapsed();
+            drop(instance);
+            elapsed
+        },
+    );
+    row("instantiate (compiled module)", &samples);
+
+    // A plain verify on a warm instance, for reference.
+    let mut worker = Worker::new(&set);
+    worker.verify(&jobs[0]);
+    let samples = measure(500 / scale, || {
+        let started = Instant::now();
+        worker.verify(&jobs[1]);
+        started.elapsed()
+    });
+    row("verify, warm instance", &samples);
+
+    // Activation latency: activate, then the first job on the new version.
+    let mut toggle = false;
+    let samples = measure(300 / scale, || {
+        let next = if toggle { &first } else { &second };
+        toggle = !toggle;
+        let started = Instant::now();
+        set.activate(Scheme::Schnorr, Arc::clone(next));
+        let verdict = worker.verify(&jobs[2]);
+        let elapsed = started.elapsed();
+        assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
+        elapsed
+    });
+    row("activate -> first verdict of new version", &samples);
+
+    // The draft's approach: compile the module again for every message.
+    let bytes = hotwasm_modules::find("schnorr", variant)
+        .expect("built")
+        .bytes;
+    let runtime = kind.create().expect("runtime");
+    let samples = measure(
+        if kind == RuntimeKind::Wasmtime {
+            20
+        } else {
+            60
+        } / scale.min(4),
+        || {
+            let started = Instant::now();
+            let compiled = runtime.compile(bytes).expect("compiles");
+            let mut instance = compiled.instantiate().expect("instantiates");
+            let payload = hotwasm_abi::encode(&jobs[3].request());
+            instance.call("verify", &payload).expect("verifies");
+            started.elapsed()
+        },
+    );
+    row("recompile + instantiate + verify (draft)", &samples);
+
+    // Latency distribution, steady state vs a swap every 10 ms.
+    let mixed: Vec<Job> = Generator::new(78, SchemeChoice::Mixed, 0.1)
+        .take(
+            if kind == RuntimeKind::Wasmtime {
+                3000
+            } else {
+                600
+            } / scale,
+        )
+        .collect();
+    let steady = latencies(&set, &mixed, None);
+    let swapping = latencies(&set, &mixed, Some((&first, &second)));
+    println!(
+        "| job latency p50 / p99, steady | {:.1} / {:.1} µs | |",
+        percentile(&steady, 50.0),
+        percentile(&steady, 99.0)
+    );
+    println!(
+        "| job latency p50 / p99, swap every 10 ms | {:.1} / {:.1} µs | p99 ratio {:.3} |",
+        percentile(&swapping, 50.0),
+        percentile(&swapping, 99.0),
+        percentile(&swapping, 99.0) / percentile(&steady, 99.0)
+    );
+
+    // Mixed stream vs the same jobs grouped by scheme (same work, no switching).
+    let mut grouped = mixed.clone();
+    grouped.sort_by_key(|job| job.scheme);
+    let mut ratios = Vec::new();
+    let mut worker = Worker::new(&set);
+    for job in mixed.iter().take(8) {
+        worker.verify(job);
+    }
+    for _ in 0..(if quick { 3 } else { 9 }) {
+        let a = time_stream(&mut worker, &mixed);
+        let b = time_stream(&mut worker, &grouped);
+        ratios.push(a.as_secs_f64() / b.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "| mixed / grouped-by-scheme stream, {} jobs | median {:.4} | min {:.4} max {:.4} |",
+        mixed.len(),
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
+
+    // Memory across 10,000 swaps, each followed by a verify on the new version.
+    let swaps = if kind == RuntimeKind::Wasmtime {
+        10_000
+    } else {
+        2_000
+    } / scale;
+    let mut worker = Worker::new(&set);
+    worker.verify(&jobs[0]);
+    let before = rss_kib();
+    let mut peak = before;
+    for i in 0..swaps {
+        set.activate(
+            Scheme::Schnorr,
+            Arc::clone(if i % 2 == 0 { &second } else { &first }),
+        );
+        worker.verify(&jobs[i % jobs.len()]);
+        if i % 500 == 0 {
+            peak = peak.max(rss_kib());
+        }
+    }
+    let after = rss_kib();
+    println!(
+        "| RSS across {swaps} swaps | {before} KiB -> {after} KiB (peak {peak} KiB) | live instances {} |",
+        set.live_instances()
+    );
+}
+
+/// The built module for `scheme` (active in `set`) and a second version of
+/// it (same code, another hash), compiled.
+fn versions(
+    set: &ModuleSet,
+    scheme: Scheme,
+    variant: &str,
+) -> (Arc<SchemeModule>, Arc<SchemeModule>) {
+    let first = set.get(scheme).expect("active");
+    let bytes = hotwasm_modules::find(scheme.as_str(), variant)
+        .expect("built")
+        .bytes;
+    let mut second_bytes = bytes.to_vec();
+    // A custom section "v2": same code, another content hash.
+    second_bytes.extend_from_slice(&[0, 3, 2, b'v', b'2']);
+    let second = set
+        .compile(scheme.as_str(), &second_bytes)
+        .expect("compiles");
+    (first, second)
+}
+
+fn latencies(
+    set: &Arc<ModuleSet>,
+    jobs: &[Job],
+    swap: Option<(&Arc<SchemeModule>, &Arc<SchemeModule>)>,
+) -> Vec<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = swap.map(|(a, b)| {
+        let (set, a, b, stop) = (
+            Arc::clone(set),
+            Arc::clone(a),
+            Arc::clone(b),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            let mut toggle = false;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+                set.activate(Scheme::Schnorr, Arc::clone(if toggle { &a } else { &b }));
+                toggle = !toggle;
+            }
+        })
+    });
+    let mut worker = Worker::new(set);
+    for job in jobs.iter().take(8) {
+        worker.verify(job);
+    }
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let started = Instant::now();
+        let verdict = worker.verify(job);
+        out.push(started.elapsed().as_secs_f64() * 1e6);
+        assert_eq!(Some(verdict.valid), job.expect, "{}", job.id);
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(swapper) = swapper {
+        swapper.join().expect("swapper");
+    }
+    out
+}
+
+fn time_stream(worker: &mut Worker, jobs: &[Job]) -> Duration {
+    let started = Instant::now();
+    for job in jobs {
+        std::hint::black_box(worker.verify(job));
+    }
+    started.elapsed()
+}
+
+fn measure(n: usize, mut f: impl FnMut() -> Duration) -> Vec<f64> {
+    let mut samples: Vec<f64> = (0..n.max(1)).map(|_| f().as_secs_f64() * 1e6).collect();
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn row(what: &str, samples: &[f64]) {
+    println!(
+        "| {what} | median {:.1} µs | p10 {:.1} p90 {:.1} (n={}) |",
+        percentile(samples, 50.0),
+        percentile(samples, 10.0),
+        percentile(samples, 90.0),
+        samples.len()
+    );
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4)
+        .unwrap_or(0)
+}
