@@ -9,7 +9,7 @@
 //! - `i32.extend8_s` and friends become a shift-left / arithmetic-shift-right
 //!   pair;
 //! - `memory.copy` and `memory.fill` become calls to two appended helper
-//!   functions (byte loops with `memmove`/`memset` semantics);
+//!   functions (8-byte then 1-byte loops with `memmove`/`memset` semantics);
 //! - every other instruction is re-encoded as it is, which writes the MVP
 //!   encoding of `call_indirect` (a single zero byte for table 0);
 //! - the `target_features` custom section, which would now lie, is dropped.
@@ -183,28 +183,28 @@ const BYTE: MemArg = MemArg {
     memory_index: 0,
 };
 
-/// `n -= 1` for the local `n`.
-fn decrement(f: &mut Function, local: u32) {
-    f.instruction(&Instruction::LocalGet(local));
-    f.instruction(&Instruction::I32Const(1));
-    f.instruction(&Instruction::I32Sub);
-    f.instruction(&Instruction::LocalSet(local));
-}
+/// Unaligned 8-byte access (alignment is only a hint in wasm).
+const WORD: MemArg = MemArg {
+    offset: 0,
+    align: 0,
+    memory_index: 0,
+};
 
-/// `x += 1` for the local `x`.
-fn increment(f: &mut Function, local: u32) {
+/// `local += by`.
+fn add(f: &mut Function, local: u32, by: i32) {
     f.instruction(&Instruction::LocalGet(local));
-    f.instruction(&Instruction::I32Const(1));
+    f.instruction(&Instruction::I32Const(by));
     f.instruction(&Instruction::I32Add);
     f.instruction(&Instruction::LocalSet(local));
 }
 
-/// `block { loop { br_if 1 (n == 0); body; br 0 } }` over the local `n`.
-fn byte_loop(f: &mut Function, n: u32, body: impl FnOnce(&mut Function)) {
+/// `block { loop { br_if 1 (n < min); body; br 0 } }` over the local `n`.
+fn chunk_loop(f: &mut Function, n: u32, min: i32, body: impl FnOnce(&mut Function)) {
     f.instruction(&Instruction::Block(BlockType::Empty));
     f.instruction(&Instruction::Loop(BlockType::Empty));
     f.instruction(&Instruction::LocalGet(n));
-    f.instruction(&Instruction::I32Eqz);
+    f.instruction(&Instruction::I32Const(min));
+    f.instruction(&Instruction::I32LtU);
     f.instruction(&Instruction::BrIf(1));
     body(f);
     f.instruction(&Instruction::Br(0));
@@ -213,7 +213,9 @@ fn byte_loop(f: &mut Function, n: u32, body: impl FnOnce(&mut Function)) {
 }
 
 /// `memmove(dst: 0, src: 1, n: 2)`: forwards when `dst <= src`, backwards
-/// otherwise, so overlapping regions copy as `memory.copy` does.
+/// otherwise, eight bytes at a time and then byte by byte. Each chunk is
+/// loaded whole before it is stored, so overlapping regions copy as
+/// `memory.copy` does.
 fn memmove_body() -> Function {
     let (dst, src, n) = (0, 1, 2);
     let mut f = Function::new([]);
@@ -221,42 +223,67 @@ fn memmove_body() -> Function {
     f.instruction(&Instruction::LocalGet(src));
     f.instruction(&Instruction::I32LeU);
     f.instruction(&Instruction::If(BlockType::Empty));
-    byte_loop(&mut f, n, |f| {
-        f.instruction(&Instruction::LocalGet(dst));
-        f.instruction(&Instruction::LocalGet(src));
-        f.instruction(&Instruction::I32Load8U(BYTE));
-        f.instruction(&Instruction::I32Store8(BYTE));
-        increment(f, dst);
-        increment(f, src);
-        decrement(f, n);
-    });
+    for (width, load, store) in [
+        (8, Instruction::I64Load(WORD), Instruction::I64Store(WORD)),
+        (1, Instruction::I32Load8U(BYTE), Instruction::I32Store8(BYTE)),
+    ] {
+        chunk_loop(&mut f, n, width, |f| {
+            f.instruction(&Instruction::LocalGet(dst));
+            f.instruction(&Instruction::LocalGet(src));
+            f.instruction(&load);
+            f.instruction(&store);
+            add(f, dst, width);
+            add(f, src, width);
+            add(f, n, -width);
+        });
+    }
     f.instruction(&Instruction::Else);
-    byte_loop(&mut f, n, |f| {
-        decrement(f, n);
-        f.instruction(&Instruction::LocalGet(dst));
-        f.instruction(&Instruction::LocalGet(n));
-        f.instruction(&Instruction::I32Add);
-        f.instruction(&Instruction::LocalGet(src));
-        f.instruction(&Instruction::LocalGet(n));
-        f.instruction(&Instruction::I32Add);
-        f.instruction(&Instruction::I32Load8U(BYTE));
-        f.instruction(&Instruction::I32Store8(BYTE));
-    });
+    for (width, load, store) in [
+        (8, Instruction::I64Load(WORD), Instruction::I64Store(WORD)),
+        (1, Instruction::I32Load8U(BYTE), Instruction::I32Store8(BYTE)),
+    ] {
+        chunk_loop(&mut f, n, width, |f| {
+            add(f, n, -width);
+            f.instruction(&Instruction::LocalGet(dst));
+            f.instruction(&Instruction::LocalGet(n));
+            f.instruction(&Instruction::I32Add);
+            f.instruction(&Instruction::LocalGet(src));
+            f.instruction(&Instruction::LocalGet(n));
+            f.instruction(&Instruction::I32Add);
+            f.instruction(&load);
+            f.instruction(&store);
+        });
+    }
     f.instruction(&Instruction::End);
     f.instruction(&Instruction::End);
     f
 }
 
-/// `memset(dst: 0, value: 1, n: 2)`.
+/// `memset(dst: 0, value: 1, n: 2)`: eight bytes at a time (the byte
+/// repeated across an i64), then byte by byte.
 fn memset_body() -> Function {
-    let (dst, value, n) = (0, 1, 2);
-    let mut f = Function::new([]);
-    byte_loop(&mut f, n, |f| {
+    let (dst, value, n, pattern) = (0, 1, 2, 3);
+    let mut f = Function::new([(1, ValType::I64)]);
+    f.instruction(&Instruction::LocalGet(value));
+    f.instruction(&Instruction::I64ExtendI32U);
+    f.instruction(&Instruction::I64Const(0xff));
+    f.instruction(&Instruction::I64And);
+    f.instruction(&Instruction::I64Const(0x0101_0101_0101_0101));
+    f.instruction(&Instruction::I64Mul);
+    f.instruction(&Instruction::LocalSet(pattern));
+    chunk_loop(&mut f, n, 8, |f| {
+        f.instruction(&Instruction::LocalGet(dst));
+        f.instruction(&Instruction::LocalGet(pattern));
+        f.instruction(&Instruction::I64Store(WORD));
+        add(f, dst, 8);
+        add(f, n, -8);
+    });
+    chunk_loop(&mut f, n, 1, |f| {
         f.instruction(&Instruction::LocalGet(dst));
         f.instruction(&Instruction::LocalGet(value));
         f.instruction(&Instruction::I32Store8(BYTE));
-        increment(f, dst);
-        decrement(f, n);
+        add(f, dst, 1);
+        add(f, n, -1);
     });
     f.instruction(&Instruction::End);
     f
