@@ -131,3 +131,43 @@ fn concurrent_calls_survive_thousands_of_swaps_without_leaks() {
         }
     }
 }
+
+#[test]
+fn a_worker_keeps_only_the_instance_it_may_swap_back_to() {
+    let (set, versions) = two_versions(RuntimeKind::Wasmtime, "fast");
+    let (_, first, second) = versions
+        .into_iter()
+        .find(|(scheme, _, _)| *scheme == Scheme::Schnorr)
+        .expect("schnorr versions");
+    let bytes = hotwasm_modules::find("schnorr", "fast")
+        .expect("built")
+        .bytes;
+    let third = set
+        .compile("schnorr", &second_version(bytes, "3"))
+        .expect("compiles");
+    let job = Generator::new(12, SchemeChoice::Schnorr, 0.0).job();
+    let mut worker = Worker::new(&set);
+    let run = |worker: &mut Worker, module: &Arc<SchemeModule>| {
+        set.activate(Scheme::Schnorr, Arc::clone(module));
+        let verdict = worker.verify(&job);
+        assert!(verdict.valid);
+        assert_eq!(verdict.module.as_ref(), Some(&module.id));
+        set.live_instances()
+    };
+    assert_eq!(run(&mut worker, &first), 1);
+    assert_eq!(
+        run(&mut worker, &second),
+        2,
+        "the replaced instance is kept"
+    );
+    assert_eq!(run(&mut worker, &first), 2, "swapping back reuses it");
+    assert_eq!(
+        run(&mut worker, &third),
+        2,
+        "a third version drops the oldest"
+    );
+    drop(worker);
+    assert_eq!(set.live_instances(), 0);
+    // Only the set (third is active) and this test hold the versions now.
+    assert_eq!(Arc::strong_count(&second), 1);
+}

@@ -225,7 +225,11 @@ fn memmove_body() -> Function {
     f.instruction(&Instruction::If(BlockType::Empty));
     for (width, load, store) in [
         (8, Instruction::I64Load(WORD), Instruction::I64Store(WORD)),
-        (1, Instruction::I32Load8U(BYTE), Instruction::I32Store8(BYTE)),
+        (
+            1,
+            Instruction::I32Load8U(BYTE),
+            Instruction::I32Store8(BYTE),
+        ),
     ] {
         chunk_loop(&mut f, n, width, |f| {
             f.instruction(&Instruction::LocalGet(dst));
@@ -240,7 +244,11 @@ fn memmove_body() -> Function {
     f.instruction(&Instruction::Else);
     for (width, load, store) in [
         (8, Instruction::I64Load(WORD), Instruction::I64Store(WORD)),
-        (1, Instruction::I32Load8U(BYTE), Instruction::I32Store8(BYTE)),
+        (
+            1,
+            Instruction::I32Load8U(BYTE),
+            Instruction::I32Store8(BYTE),
+        ),
     ] {
         chunk_loop(&mut f, n, width, |f| {
             add(f, n, -width);

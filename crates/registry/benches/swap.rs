@@ -40,7 +40,11 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
     let scale = if quick { 10 } else { 1 };
     println!("\n## {kind} ({variant})\n");
     let set = ModuleSet::built(kind, variant).expect("built modules load");
-    let [(first, second)] = [versions(&set, Scheme::Schnorr, variant)];
+    let (first, second) = (
+        set.get(Scheme::Schnorr).expect("active"),
+        tagged(&set, variant, "v2"),
+    );
+    let third = tagged(&set, variant, "v3");
     let jobs: Vec<Job> = Generator::new(77, SchemeChoice::Schnorr, 0.0)
         .take(64)
         .collect();
@@ -73,6 +77,28 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
     row("verify, warm instance", &samples);
 
     // Activation latency: activate, then the first job on the new version.
+    // A version this worker never ran needs a new instance (and k256's
+    // lazily built tables on its first call); swapping back to the version
+    // it just left reuses the instance it kept.
+    let fresh: Vec<Arc<SchemeModule>> = (0..(if kind == RuntimeKind::Wasmtime {
+        40
+    } else {
+        100
+    } / scale))
+        .map(|i| tagged(&set, variant, &format!("fresh{i}")))
+        .collect();
+    let mut next_fresh = fresh.iter();
+    let samples = measure(fresh.len(), || {
+        let next = next_fresh.next().expect("enough fresh versions");
+        let started = Instant::now();
+        set.activate(Scheme::Schnorr, Arc::clone(next));
+        let verdict = worker.verify(&jobs[2]);
+        let elapsed = started.elapsed();
+        assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
+        elapsed
+    });
+    row("activate new version -> its first verdict", &samples);
+    drop(fresh);
     let mut toggle = false;
     let samples = measure(300 / scale, || {
         let next = if toggle { &first } else { &second };
@@ -84,7 +110,10 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
         assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
         elapsed
     });
-    row("activate -> first verdict of new version", &samples);
+    row(
+        "swap back to the previous version -> first verdict",
+        &samples,
+    );
 
     // The draft's approach: compile the module again for every message.
     let bytes = hotwasm_modules::find("schnorr", variant)
@@ -119,14 +148,22 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
         )
         .collect();
     let steady = latencies(&set, &mixed, None);
-    let swapping = latencies(&set, &mixed, Some((&first, &second)));
+    let swapping = latencies(
+        &set,
+        &mixed,
+        Some(vec![
+            Arc::clone(&first),
+            Arc::clone(&second),
+            Arc::clone(&third),
+        ]),
+    );
     println!(
         "| job latency p50 / p99, steady | {:.1} / {:.1} µs | |",
         percentile(&steady, 50.0),
         percentile(&steady, 99.0)
     );
     println!(
-        "| job latency p50 / p99, swap every 10 ms | {:.1} / {:.1} µs | p99 ratio {:.3} |",
+        "| job latency p50 / p99, swap every 10 ms (3 versions in turn) | {:.1} / {:.1} µs | p99 ratio {:.3} |",
         percentile(&swapping, 50.0),
         percentile(&swapping, 99.0),
         percentile(&swapping, 99.0) / percentile(&steady, 99.0)
@@ -154,7 +191,8 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
         ratios[ratios.len() - 1]
     );
 
-    // Memory across 10,000 swaps, each followed by a verify on the new version.
+    // Memory across 10,000 swaps through three versions in turn (so every
+    // swap makes a new instance and drops one), each followed by a verify.
     let swaps = if kind == RuntimeKind::Wasmtime {
         10_000
     } else {
@@ -181,45 +219,33 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
     );
 }
 
-/// The built module for `scheme` (active in `set`) and a second version of
-/// it (same code, another hash), compiled.
-fn versions(
-    set: &ModuleSet,
-    scheme: Scheme,
-    variant: &str,
-) -> (Arc<SchemeModule>, Arc<SchemeModule>) {
-    let first = set.get(scheme).expect("active");
-    let bytes = hotwasm_modules::find(scheme.as_str(), variant)
+/// A second version of the built Schnorr module: the same code with a
+/// custom section `tag`, so another content hash; compiled in `set`.
+fn tagged(set: &ModuleSet, variant: &str, tag: &str) -> Arc<SchemeModule> {
+    let bytes = hotwasm_modules::find("schnorr", variant)
         .expect("built")
         .bytes;
-    let mut second_bytes = bytes.to_vec();
-    // A custom section "v2": same code, another content hash.
-    second_bytes.extend_from_slice(&[0, 3, 2, b'v', b'2']);
-    let second = set
-        .compile(scheme.as_str(), &second_bytes)
-        .expect("compiles");
-    (first, second)
+    let mut tagged = bytes.to_vec();
+    let name = b"hotwasm-version";
+    let size = 1 + name.len() + tag.len();
+    assert!(size < 128 && name.len() < 128, "one-byte LEB sizes");
+    tagged.extend_from_slice(&[0, size as u8, name.len() as u8]);
+    tagged.extend_from_slice(name);
+    tagged.extend_from_slice(tag.as_bytes());
+    set.compile("schnorr", &tagged).expect("compiles")
 }
 
-fn latencies(
-    set: &Arc<ModuleSet>,
-    jobs: &[Job],
-    swap: Option<(&Arc<SchemeModule>, &Arc<SchemeModule>)>,
-) -> Vec<f64> {
+fn latencies(set: &Arc<ModuleSet>, jobs: &[Job], swap: Option<Vec<Arc<SchemeModule>>>) -> Vec<f64> {
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = swap.map(|(a, b)| {
-        let (set, a, b, stop) = (
-            Arc::clone(set),
-            Arc::clone(a),
-            Arc::clone(b),
-            Arc::clone(&stop),
-        );
+    let swapper = swap.map(|versions| {
+        let (set, stop) = (Arc::clone(set), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let mut toggle = false;
-            while !stop.load(Ordering::Relaxed) {
+            for next in versions.iter().cycle() {
                 std::thread::sleep(Duration::from_millis(10));
-                set.activate(Scheme::Schnorr, Arc::clone(if toggle { &a } else { &b }));
-                toggle = !toggle;
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                set.activate(Scheme::Schnorr, Arc::clone(next));
             }
         })
     });

@@ -55,9 +55,3 @@ pub fn run(module: &dyn CompiledModule, scheme: Scheme) -> Result<(), String> {
     }
     Ok(())
 }
-
-/// The schemes a module named `name` must pass: the scheme of that name,
-/// or — for any other name — at least one of them.
-pub fn schemes_for(name: &str) -> Option<Scheme> {
-    Scheme::from_name(name)
-}

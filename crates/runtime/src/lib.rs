@@ -147,9 +147,8 @@ impl RuntimeKind {
     /// The module variant this backend runs fastest of those it can load.
     pub fn preferred_variant(self) -> &'static str {
         match self {
-            RuntimeKind::Native | RuntimeKind::Wasmtime => "fast",
-            RuntimeKind::Wasmi => "fast",
             RuntimeKind::Wasm3 => "compat",
+            RuntimeKind::Native | RuntimeKind::Wasmtime | RuntimeKind::Wasmi => "fast",
         }
     }
 

@@ -17,7 +17,17 @@ pub struct Worker {
     set: Arc<ModuleSet>,
     instances: Arc<AtomicUsize>,
     runtime: String,
-    slots: BTreeMap<Scheme, Slot>,
+    slots: BTreeMap<Scheme, Slots>,
+}
+
+/// The current slot of a scheme and the one it replaced. Keeping the
+/// replaced instance makes swapping back (a rollback, or alternating two
+/// versions) a pointer exchange instead of a new instance; it is dropped as
+/// soon as a third version arrives, so a version no worker can return to is
+/// freed.
+struct Slots {
+    current: Slot,
+    replaced: Option<Slot>,
 }
 
 /// The module a worker last used for a scheme, and its instance.
@@ -117,10 +127,10 @@ impl Worker {
 }
 
 /// The slot for `scheme`, switched to the active module if that changed
-/// since the last call (the old instance is dropped here).
+/// since the last call.
 fn switch_to_active<'a>(
     set: &ModuleSet,
-    slots: &'a mut BTreeMap<Scheme, Slot>,
+    slots: &'a mut BTreeMap<Scheme, Slots>,
     scheme: Scheme,
 ) -> Option<&'a mut Slot> {
     let active = set.slot(scheme).load();
@@ -128,15 +138,21 @@ fn switch_to_active<'a>(
         slots.remove(&scheme);
         return None;
     };
-    let slot = slots.entry(scheme).or_insert_with(|| Slot {
+    let fresh = || Slot {
         module: Arc::clone(active),
         instance: None,
+    };
+    let slots = slots.entry(scheme).or_insert_with(|| Slots {
+        current: fresh(),
+        replaced: None,
     });
-    if !Arc::ptr_eq(&slot.module, active) {
-        *slot = Slot {
-            module: Arc::clone(active),
-            instance: None,
-        };
+    if !Arc::ptr_eq(&slots.current.module, active) {
+        let back = slots
+            .replaced
+            .take()
+            .filter(|slot| Arc::ptr_eq(&slot.module, active));
+        let previous = std::mem::replace(&mut slots.current, back.unwrap_or_else(fresh));
+        slots.replaced = Some(previous);
     }
-    Some(slot)
+    Some(&mut slots.current)
 }
