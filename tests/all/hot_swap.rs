@@ -9,15 +9,12 @@ use hotwasm_runtime::RuntimeKind;
 use hotwasm_tests::second_version;
 use hotwasm_worker::{ModuleSet, SchemeModule, Worker};
 
+/// A scheme with two compiled versions of its module.
+type Versions = (Scheme, Arc<SchemeModule>, Arc<SchemeModule>);
+
 /// Two versions of each built module (same code, different hash) compiled
 /// on `kind`.
-fn two_versions(
-    kind: RuntimeKind,
-    variant: &str,
-) -> (
-    Arc<ModuleSet>,
-    Vec<(Scheme, Arc<SchemeModule>, Arc<SchemeModule>)>,
-) {
+fn two_versions(kind: RuntimeKind, variant: &str) -> (Arc<ModuleSet>, Vec<Versions>) {
     let set = ModuleSet::built(kind, variant).unwrap_or_else(|e| panic!("{kind}: {e}"));
     let versions = Scheme::ALL
         .into_iter()
