@@ -168,3 +168,38 @@ fn a_worker_keeps_only_the_instance_it_may_swap_back_to() {
     // Only the set (third is active) and this test hold the versions now.
     assert_eq!(Arc::strong_count(&second), 1);
 }
+
+#[test]
+fn prewarmed_instances_are_taken_by_workers_at_the_swap() {
+    for (kind, variant, warms) in [
+        (RuntimeKind::Wasmtime, "fast", true),
+        (RuntimeKind::Wasmi, "fast", true),
+        (RuntimeKind::Native, "fast", true),
+        // wasm3 instances cannot move between threads: nothing to prewarm.
+        (RuntimeKind::Wasm3, "compat", false),
+    ] {
+        let (set, versions) = two_versions(kind, variant);
+        let (scheme, _, second) = &versions[0];
+        let jobs: Vec<Job> = Generator::new(13, SchemeChoice::Schnorr, 0.0)
+            .take(2)
+            .collect();
+        let mut workers: Vec<Worker> = (0..2).map(|_| Worker::new(&set)).collect();
+        for worker in &mut workers {
+            assert!(worker.verify(&jobs[0]).valid);
+        }
+        assert_eq!(set.workers(), 2);
+        let made = set.prewarm(*scheme, second, set.workers());
+        assert_eq!(made, if warms { 2 } else { 0 }, "{kind}");
+        assert_eq!(second.warm_instances(), made);
+        set.activate(*scheme, Arc::clone(second));
+        for worker in &mut workers {
+            let verdict = worker.verify(&jobs[1]);
+            assert!(verdict.valid, "{kind}: {:?}", verdict.reason);
+            assert_eq!(verdict.module.as_ref(), Some(&second.id));
+        }
+        assert_eq!(second.warm_instances(), 0, "{kind}: both workers took one");
+        drop(workers);
+        assert_eq!(set.workers(), 0);
+        assert_eq!(set.live_instances(), 0);
+    }
+}

@@ -99,6 +99,34 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
     });
     row("activate new version -> its first verdict", &samples);
     drop(fresh);
+    // The same, with one instance made and warmed before `activate` (off
+    // the worker's path, as the directory watcher does).
+    let prepared: Vec<Arc<SchemeModule>> = (0..(if kind == RuntimeKind::Wasmtime {
+        40
+    } else {
+        100
+    } / scale))
+        .map(|i| {
+            let module = tagged(&set, variant, &format!("prepared{i}"));
+            set.prewarm(Scheme::Schnorr, &module, 1);
+            module
+        })
+        .collect();
+    let mut next_prepared = prepared.iter();
+    let samples = measure(prepared.len(), || {
+        let next = next_prepared.next().expect("enough prepared versions");
+        let started = Instant::now();
+        set.activate(Scheme::Schnorr, Arc::clone(next));
+        let verdict = worker.verify(&jobs[2]);
+        let elapsed = started.elapsed();
+        assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
+        elapsed
+    });
+    row(
+        "activate prewarmed new version -> its first verdict",
+        &samples,
+    );
+    drop(prepared);
     let mut toggle = false;
     let samples = measure(300 / scale, || {
         let next = if toggle { &first } else { &second };
@@ -148,22 +176,19 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
         )
         .collect();
     let steady = latencies(&set, &mixed, None);
-    let swapping = latencies(
-        &set,
-        &mixed,
-        Some(vec![
-            Arc::clone(&first),
-            Arc::clone(&second),
-            Arc::clone(&third),
-        ]),
-    );
+    // Enough fresh versions (compiled now) for a swap every 10 ms.
+    let expected_swaps = (percentile(&steady, 50.0) * mixed.len() as f64 / 10_000.0) as usize + 20;
+    let versions: Vec<Arc<SchemeModule>> = (0..expected_swaps)
+        .map(|i| tagged(&set, variant, &format!("latency{i}")))
+        .collect();
+    let swapping = latencies(&set, &mixed, Some(versions));
     println!(
         "| job latency p50 / p99, steady | {:.1} / {:.1} µs | |",
         percentile(&steady, 50.0),
         percentile(&steady, 99.0)
     );
     println!(
-        "| job latency p50 / p99, swap every 10 ms (3 versions in turn) | {:.1} / {:.1} µs | p99 ratio {:.3} |",
+        "| job latency p50 / p99, a fresh prewarmed version every 10 ms | {:.1} / {:.1} µs | p99 ratio {:.3} |",
         percentile(&swapping, 50.0),
         percentile(&swapping, 99.0),
         percentile(&swapping, 99.0) / percentile(&steady, 99.0)
@@ -203,10 +228,8 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
     let before = rss_kib();
     let mut peak = before;
     for i in 0..swaps {
-        set.activate(
-            Scheme::Schnorr,
-            Arc::clone(if i % 2 == 0 { &second } else { &first }),
-        );
+        let next = [&second, &third, &first][i % 3];
+        set.activate(Scheme::Schnorr, Arc::clone(next));
         worker.verify(&jobs[i % jobs.len()]);
         if i % 500 == 0 {
             peak = peak.max(rss_kib());
@@ -240,12 +263,15 @@ fn latencies(set: &Arc<ModuleSet>, jobs: &[Job], swap: Option<Vec<Arc<SchemeModu
     let swapper = swap.map(|versions| {
         let (set, stop) = (Arc::clone(set), Arc::clone(&stop));
         std::thread::spawn(move || {
-            for next in versions.iter().cycle() {
+            // A fresh version each time, warmed here, off the worker's path
+            // (a no-op on wasm3, whose instances cannot change threads).
+            for next in versions {
                 std::thread::sleep(Duration::from_millis(10));
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                set.activate(Scheme::Schnorr, Arc::clone(next));
+                set.prewarm(Scheme::Schnorr, &next, 1);
+                set.activate(Scheme::Schnorr, next);
             }
         })
     });

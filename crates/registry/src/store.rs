@@ -311,7 +311,7 @@ impl ModuleRegistry {
             hotwasm_runtime::RuntimeKind::Native => format!("{}@native", version.name),
             _ => version.id.clone(),
         };
-        Ok(Arc::new(SchemeModule { id, compiled }))
+        Ok(Arc::new(SchemeModule::new(id, compiled)))
     }
 
     fn info(&self, name: &str, hash: &str) -> Result<VersionInfo, RegistryError> {

@@ -194,6 +194,7 @@ pub fn load_and_activate(
     let version = registry.activate(&format!("{}@{}", loaded.name, loaded.hash))?;
     if let Some(scheme) = Scheme::from_name(&name) {
         let module = registry.prepare(&version, set.runtime_handle().as_ref())?;
+        set.prewarm(scheme, &module, set.workers());
         set.activate(scheme, module);
     }
     Ok(version)

@@ -95,6 +95,13 @@ pub trait CompiledModule: Send + Sync {
     ///
     /// [`RuntimeError`] when instantiation fails or `wapc_init` traps.
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError>;
+
+    /// Like [`CompiledModule::instantiate`], for an instance made on one
+    /// thread and used on another (prepared ahead of a swap). `None` when
+    /// this runtime's instances are bound to their thread (wasm3).
+    fn instantiate_sendable(&self) -> Option<Result<Box<dyn Instance + Send>, RuntimeError>> {
+        None
+    }
 }
 
 /// One live instance of a module. Not shared between threads: each worker

@@ -7,12 +7,13 @@
 //! new module. A module is freed when no slot and no worker holds it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use hotwasm_abi::Scheme;
-use hotwasm_runtime::{CompiledModule, Runtime, RuntimeKind};
+use hotwasm_abi::{OPERATION, Scheme};
+use hotwasm_jobs::{Generator, SchemeChoice};
+use hotwasm_runtime::{CompiledModule, Instance, Runtime, RuntimeKind};
 
 use crate::WorkerError;
 
@@ -22,6 +23,36 @@ pub struct SchemeModule {
     pub id: String,
     /// The compiled module.
     pub compiled: Arc<dyn CompiledModule>,
+    /// Instances made and warmed before activation ([`ModuleSet::prewarm`]),
+    /// taken by workers when they switch to this version.
+    warm: Mutex<Vec<Box<dyn Instance + Send>>>,
+}
+
+impl SchemeModule {
+    /// A version `id` of `compiled`, with no warmed instances.
+    pub fn new(id: String, compiled: Arc<dyn CompiledModule>) -> SchemeModule {
+        SchemeModule {
+            id,
+            compiled,
+            warm: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A warmed instance, if one is left.
+    pub(crate) fn take_warm(&self) -> Option<Box<dyn Instance + Send>> {
+        self.warm
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop()
+    }
+
+    /// How many warmed instances are waiting.
+    pub fn warm_instances(&self) -> usize {
+        self.warm
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
 }
 
 /// The module serving each scheme, compiled for one runtime; shared by all
@@ -30,6 +61,7 @@ pub struct ModuleSet {
     runtime: Arc<dyn Runtime>,
     slots: BTreeMap<Scheme, ArcSwapOption<SchemeModule>>,
     live_instances: Arc<AtomicUsize>,
+    workers: AtomicUsize,
 }
 
 impl ModuleSet {
@@ -42,6 +74,7 @@ impl ModuleSet {
                 .map(|scheme| (scheme, ArcSwapOption::empty()))
                 .collect(),
             live_instances: Arc::default(),
+            workers: AtomicUsize::new(0),
         })
     }
 
@@ -98,7 +131,7 @@ impl ModuleSet {
                 runtime: self.runtime.kind().to_string(),
                 source,
             })?;
-        Ok(Arc::new(SchemeModule { id, compiled }))
+        Ok(Arc::new(SchemeModule::new(id, compiled)))
     }
 
     /// The id a module gets on this set's runtime.
@@ -108,6 +141,47 @@ impl ModuleSet {
             RuntimeKind::Native => format!("{name}@native"),
             _ => hotwasm_modules::module_id(name, wasm),
         }
+    }
+
+    /// Makes and warms (one `verify` of a valid `scheme` job) `count`
+    /// instances of `module` on the calling thread, for workers to take when
+    /// they switch to it: a swap then costs a worker no instantiation and
+    /// no first-call setup (k256 builds its tables lazily). Call before
+    /// [`ModuleSet::activate`], typically with [`ModuleSet::workers`].
+    /// Returns how many were made: none on runtimes whose instances cannot
+    /// move between threads (wasm3), or when instantiation fails (the
+    /// workers will report that themselves).
+    pub fn prewarm(&self, scheme: Scheme, module: &SchemeModule, count: usize) -> usize {
+        let choice = match scheme {
+            Scheme::Schnorr => SchemeChoice::Schnorr,
+            Scheme::Ecdsa => SchemeChoice::Ecdsa,
+        };
+        let payload = hotwasm_abi::encode(&Generator::new(0x3a4d, choice, 0.0).job().request());
+        let mut made = 0;
+        for _ in 0..count {
+            let Some(Ok(mut instance)) = module.compiled.instantiate_sendable() else {
+                break;
+            };
+            if instance.call(OPERATION, &payload).is_err() {
+                break;
+            }
+            module
+                .warm
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(instance);
+            made += 1;
+        }
+        made
+    }
+
+    /// Workers currently attached to this set.
+    pub fn workers(&self) -> usize {
+        self.workers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn worker_counter(&self) -> &AtomicUsize {
+        &self.workers
     }
 
     /// Makes `module` the one serving `scheme`, atomically; returns the

@@ -20,6 +20,12 @@ pub struct Worker {
     slots: BTreeMap<Scheme, Slots>,
 }
 
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.set.worker_counter().fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The current slot of a scheme and the one it replaced. Keeping the
 /// replaced instance makes swapping back (a rollback, or alternating two
 /// versions) a pointer exchange instead of a new instance; it is dropped as
@@ -56,6 +62,7 @@ impl Drop for Counted {
 impl Worker {
     /// A worker for `set`; instances are created on first use.
     pub fn new(set: &Arc<ModuleSet>) -> Worker {
+        set.worker_counter().fetch_add(1, Ordering::Relaxed);
         Worker {
             runtime: set.runtime().to_string(),
             instances: set.instance_counter(),
@@ -73,7 +80,7 @@ impl Worker {
     /// starts. Never fails: every problem becomes a verdict with
     /// `valid: false` and a reason.
     pub fn verify(&mut self, job: &Job) -> Verdict {
-        let slot = match switch_to_active(&self.set, &mut self.slots, job.scheme) {
+        let slot = match switch_to_active(&self.set, &mut self.slots, job.scheme, &self.instances) {
             Some(slot) => slot,
             None => {
                 return Verdict::error(
@@ -132,15 +139,20 @@ fn switch_to_active<'a>(
     set: &ModuleSet,
     slots: &'a mut BTreeMap<Scheme, Slots>,
     scheme: Scheme,
+    counter: &Arc<AtomicUsize>,
 ) -> Option<&'a mut Slot> {
     let active = set.slot(scheme).load();
     let Some(active) = active.as_ref() else {
         slots.remove(&scheme);
         return None;
     };
+    // A new version starts with a warmed instance if the activator made
+    // one, else with none (instantiated at its first call).
     let fresh = || Slot {
         module: Arc::clone(active),
-        instance: None,
+        instance: active
+            .take_warm()
+            .map(|instance| Counted::new(instance, counter)),
     };
     let slots = slots.entry(scheme).or_insert_with(|| Slots {
         current: fresh(),

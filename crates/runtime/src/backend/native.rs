@@ -30,6 +30,10 @@ impl CompiledModule for NativeModule {
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
         Ok(Box::new(NativeInstance))
     }
+
+    fn instantiate_sendable(&self) -> Option<Result<Box<dyn Instance + Send>, RuntimeError>> {
+        Some(Ok(Box::new(NativeInstance)))
+    }
 }
 
 struct NativeInstance;

@@ -65,6 +65,19 @@ struct WasmiModule {
 
 impl CompiledModule for WasmiModule {
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
+        Ok(Box::new(self.new_instance()?))
+    }
+
+    fn instantiate_sendable(&self) -> Option<Result<Box<dyn Instance + Send>, RuntimeError>> {
+        Some(
+            self.new_instance()
+                .map(|instance| Box::new(instance) as Box<dyn Instance + Send>),
+        )
+    }
+}
+
+impl WasmiModule {
+    fn new_instance(&self) -> Result<WasmiInstance, RuntimeError> {
         let failed = |e: wasmi::Error| RuntimeError::Instantiate {
             runtime: NAME,
             message: e.to_string(),
@@ -82,7 +95,7 @@ impl CompiledModule for WasmiModule {
                 init.call(&mut store, ()).map_err(failed)?;
             }
         }
-        Ok(Box::new(WasmiInstance { store, guest_call }))
+        Ok(WasmiInstance { store, guest_call })
     }
 }
 

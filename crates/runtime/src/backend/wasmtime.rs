@@ -143,6 +143,19 @@ struct WasmtimeModule {
 
 impl CompiledModule for WasmtimeModule {
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
+        Ok(Box::new(self.new_instance()?))
+    }
+
+    fn instantiate_sendable(&self) -> Option<Result<Box<dyn Instance + Send>, RuntimeError>> {
+        Some(
+            self.new_instance()
+                .map(|instance| Box::new(instance) as Box<dyn Instance + Send>),
+        )
+    }
+}
+
+impl WasmtimeModule {
+    fn new_instance(&self) -> Result<WasmtimeInstance, RuntimeError> {
         let failed = |e: wasmtime::Error| RuntimeError::Instantiate {
             runtime: NAME,
             message: format!("{e:#}"),
@@ -157,7 +170,7 @@ impl CompiledModule for WasmtimeModule {
                 init.call(&mut store, ()).map_err(failed)?;
             }
         }
-        Ok(Box::new(WasmtimeInstance { store, guest_call }))
+        Ok(WasmtimeInstance { store, guest_call })
     }
 }
 
