@@ -87,16 +87,7 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
     } / scale))
         .map(|i| tagged(&set, variant, &format!("fresh{i}")))
         .collect();
-    let mut next_fresh = fresh.iter();
-    let samples = measure(fresh.len(), || {
-        let next = next_fresh.next().expect("enough fresh versions");
-        let started = Instant::now();
-        set.activate(Scheme::Schnorr, Arc::clone(next));
-        let verdict = worker.verify(&jobs[2]);
-        let elapsed = started.elapsed();
-        assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
-        elapsed
-    });
+    let samples = activations(&set, &mut worker, &fresh, &jobs[2]);
     row("activate new version -> its first verdict", &samples);
     drop(fresh);
     // The same, with one instance made and warmed before `activate` (off
@@ -112,32 +103,16 @@ fn run(kind: RuntimeKind, variant: &str, quick: bool) {
             module
         })
         .collect();
-    let mut next_prepared = prepared.iter();
-    let samples = measure(prepared.len(), || {
-        let next = next_prepared.next().expect("enough prepared versions");
-        let started = Instant::now();
-        set.activate(Scheme::Schnorr, Arc::clone(next));
-        let verdict = worker.verify(&jobs[2]);
-        let elapsed = started.elapsed();
-        assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
-        elapsed
-    });
+    let samples = activations(&set, &mut worker, &prepared, &jobs[2]);
     row(
         "activate prewarmed new version -> its first verdict",
         &samples,
     );
     drop(prepared);
-    let mut toggle = false;
-    let samples = measure(300 / scale, || {
-        let next = if toggle { &first } else { &second };
-        toggle = !toggle;
-        let started = Instant::now();
-        set.activate(Scheme::Schnorr, Arc::clone(next));
-        let verdict = worker.verify(&jobs[2]);
-        let elapsed = started.elapsed();
-        assert_eq!(verdict.module.as_deref(), Some(next.id.as_str()));
-        elapsed
-    });
+    let back_and_forth: Vec<Arc<SchemeModule>> = (0..300 / scale)
+        .map(|i| Arc::clone(if i % 2 == 0 { &second } else { &first }))
+        .collect();
+    let samples = activations(&set, &mut worker, &back_and_forth, &jobs[2]);
     row(
         "swap back to the previous version -> first verdict",
         &samples,
@@ -291,6 +266,25 @@ fn latencies(set: &Arc<ModuleSet>, jobs: &[Job], swap: Option<Vec<Arc<SchemeModu
         swapper.join().expect("swapper");
     }
     out
+}
+
+/// For each version in turn: activate it, verify `job`, and time the two.
+fn activations(
+    set: &ModuleSet,
+    worker: &mut Worker,
+    versions: &[Arc<SchemeModule>],
+    job: &Job,
+) -> Vec<f64> {
+    let mut next = versions.iter();
+    measure(versions.len(), || {
+        let version = next.next().expect("one version per sample");
+        let started = Instant::now();
+        set.activate(Scheme::Schnorr, Arc::clone(version));
+        let verdict = worker.verify(job);
+        let elapsed = started.elapsed();
+        assert_eq!(verdict.module.as_deref(), Some(version.id.as_str()));
+        elapsed
+    })
 }
 
 fn time_stream(worker: &mut Worker, jobs: &[Job]) -> Duration {
