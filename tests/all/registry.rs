@@ -69,6 +69,40 @@ fn load_activate_rollback() {
         Err(RegistryError::BadName(_))
     ));
     assert_eq!(registry.list().len(), 2);
+    // Re-activating a version that is in the history keeps the others.
+    registry
+        .activate(&format!("schnorr@{}", &v2.hash[..8]))
+        .expect("v2");
+    registry
+        .activate(&format!("schnorr@{}", &v1.hash[..8]))
+        .expect("v1");
+    assert_eq!(
+        registry.previous("schnorr").map(|v| v.hash),
+        Some(v2.hash.clone())
+    );
+    registry
+        .activate(&format!("schnorr@{}", &v2.hash[..8]))
+        .expect("v2 again");
+    assert_eq!(
+        registry.previous("schnorr").map(|v| v.hash),
+        Some(v1.hash.clone())
+    );
+    assert_eq!(
+        registry.rollback("schnorr").map(|v| v.hash).ok(),
+        Some(v1.hash.clone())
+    );
+    assert!(matches!(
+        registry.rollback("schnorr"),
+        Err(RegistryError::NoHistory(_))
+    ));
+    // A state file with a hand-edited bad hash is reported, not a panic.
+    let state = dir.path().join("registry.json");
+    let text = std::fs::read_to_string(&state).expect("state");
+    std::fs::write(&state, text.replace(&v1.hash, "é-not-a-hash")).expect("write");
+    assert!(matches!(
+        ModuleRegistry::open(dir.path()),
+        Err(RegistryError::Corrupt { .. })
+    ));
 }
 
 #[test]

@@ -52,6 +52,13 @@ impl ArtifactCache {
             .join(format!("{}.cwasm", hotwasm_modules::content_hash(wasm)))
     }
 
+    /// Deletes the entry of `wasm` on `runtime`, if there is one.
+    pub fn forget(&self, runtime: &dyn Runtime, wasm: &[u8]) {
+        if let Some(fingerprint) = runtime.artifact_fingerprint() {
+            let _ = std::fs::remove_file(self.entry_path(&fingerprint, wasm));
+        }
+    }
+
     /// Compiles `wasm` on `runtime`, through the cache where the runtime
     /// has precompiled artifacts.
     ///
@@ -126,6 +133,10 @@ fn store(path: &Path, wasm: &[u8], artifact: &[u8]) -> std::io::Result<()> {
     entry.extend_from_slice(&Sha256::digest(artifact));
     entry.extend_from_slice(artifact);
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temporary, &entry)?;
-    std::fs::rename(&temporary, path)
+    let stored =
+        std::fs::write(&temporary, &entry).and_then(|()| std::fs::rename(&temporary, path));
+    if stored.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    stored
 }

@@ -31,7 +31,7 @@ struct State {
     modules: BTreeMap<String, Entry>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Entry {
     active: Option<String>,
     /// Previously active versions, most recent last.
@@ -126,6 +126,20 @@ impl ModuleRegistry {
                 });
             }
         };
+        for (name, entry) in &state.modules {
+            let bad_hash = entry
+                .versions
+                .keys()
+                .chain(entry.active.iter())
+                .chain(entry.history.iter())
+                .find(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if check_name(name).is_err() || bad_hash.is_some() {
+                return Err(RegistryError::Corrupt {
+                    path,
+                    message: format!("invalid module name or version hash under {name:?}"),
+                });
+            }
+        }
         Ok(ModuleRegistry {
             cache: ArtifactCache::new(dir.join("cache")),
             dir,
@@ -195,8 +209,9 @@ impl ModuleRegistry {
     /// spec that names no single version.
     pub fn activate(&mut self, spec: &str) -> Result<VersionInfo, RegistryError> {
         let (name, hash) = self.resolve(spec)?;
-        let entry = self.state.modules.entry(name.clone()).or_default();
+        let mut entry = self.state.modules.get(&name).cloned().unwrap_or_default();
         if entry.active.as_deref() != Some(hash.as_str()) {
+            entry.history.retain(|h| *h != hash);
             if let Some(previous) = entry.active.replace(hash.clone()) {
                 entry.history.retain(|h| *h != previous);
                 entry.history.push(previous);
@@ -204,9 +219,8 @@ impl ModuleRegistry {
                     entry.history.remove(0);
                 }
             }
-            entry.history.retain(|h| *h != hash);
         }
-        self.save()?;
+        self.commit(&name, entry)?;
         self.info(&name, &hash)
     }
 
@@ -216,18 +230,33 @@ impl ModuleRegistry {
     ///
     /// [`RegistryError::NoHistory`] when there is none.
     pub fn rollback(&mut self, name: &str) -> Result<VersionInfo, RegistryError> {
-        let entry = self
+        let mut entry = self
             .state
             .modules
-            .get_mut(name)
+            .get(name)
+            .cloned()
             .ok_or_else(|| RegistryError::NotFound(name.to_string()))?;
         let previous = entry
             .history
             .pop()
             .ok_or_else(|| RegistryError::NoHistory(name.to_string()))?;
         entry.active = Some(previous.clone());
-        self.save()?;
+        self.commit(name, entry)?;
         self.info(name, &previous)
+    }
+
+    /// Replaces the entry of `name` and saves; on a failed save the
+    /// in-memory state stays as it was, matching the disk.
+    fn commit(&mut self, name: &str, entry: Entry) -> Result<(), RegistryError> {
+        let old = self.state.modules.insert(name.to_string(), entry);
+        if let Err(e) = self.save() {
+            match old {
+                Some(old) => self.state.modules.insert(name.to_string(), old),
+                None => self.state.modules.remove(name),
+            };
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Every stored version, by name, newest load last.
@@ -397,6 +426,11 @@ fn validate(
     let (compiled, outcome) = cache
         .compile(runtime, wasm)
         .map_err(|e| refused(e.to_string()))?;
+    // A refused module leaves nothing behind, its cache entry included.
+    let refused = |reason: String| {
+        cache.forget(runtime, wasm);
+        refused(reason)
+    };
     if let CacheOutcome::Rebuilt(why) = &outcome {
         tracing::info!(module = name, "cache entry rebuilt: {why}");
     }
@@ -441,6 +475,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
         }
     };
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temporary, bytes).map_err(io("writing", &temporary))?;
-    std::fs::rename(&temporary, path).map_err(io("replacing", path))
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()
+    })();
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(io("writing", &temporary)(source));
+    }
+    std::fs::rename(&temporary, path).map_err(|source| {
+        let _ = std::fs::remove_file(&temporary);
+        io("replacing", path)(source)
+    })
 }

@@ -34,6 +34,9 @@ pub const GUEST_CALL: &str = "__guest_call";
 /// Init exports, called once after instantiation if present.
 pub const INIT_FUNCTIONS: &[&str] = &["wapc_init", "_start"];
 
+/// Longest guest-supplied name quoted in a host error.
+const MAX_NAME: usize = 256;
+
 /// A guest pointer or length outside its linear memory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("guest passed an out-of-bounds region: {len} bytes at {ptr:#x} (memory is {memory} bytes)")]
@@ -144,7 +147,12 @@ impl WapcHost {
         operation: (i32, i32),
         _payload: (i32, i32),
     ) -> Result<i32, Fault> {
-        let name = |(ptr, len)| read(memory, ptr, len).map(String::from_utf8_lossy);
+        // Names are guest data: keep the message small whatever they claim.
+        let name = |(ptr, len)| {
+            read(memory, ptr, len).map(|bytes| {
+                String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_NAME)]).into_owned()
+            })
+        };
         self.host_error = format!(
             "host call {}/{}/{} refused: this host offers no capabilities to guests",
             name(binding)?,
@@ -162,7 +170,7 @@ impl WapcHost {
 
     /// `__host_error_len()`.
     pub fn host_error_len(&self) -> i32 {
-        // Bounded by the fixed message format built in `host_call`.
+        // Bounded: `host_call` truncates every name to `MAX_NAME` bytes.
         i32::try_from(self.host_error.len()).unwrap_or(i32::MAX)
     }
 

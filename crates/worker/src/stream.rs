@@ -68,8 +68,11 @@ pub fn run<R: BufRead, W: Write>(
     limits: &JobLimits,
     mut progress: impl FnMut(u64),
 ) -> io::Result<Summary> {
-    let max_line =
-        2 * (limits.max_message_bytes + 2 * limits.max_key_or_signature_bytes) + 64 * 1024;
+    let max_line = limits
+        .max_message_bytes
+        .saturating_add(limits.max_key_or_signature_bytes.saturating_mul(2))
+        .saturating_mul(2)
+        .saturating_add(64 * 1024);
     let mut summary = Summary::default();
     let mut buffer = Vec::new();
     let mut line_number = 0u64;

@@ -44,10 +44,6 @@ impl Runtime for Wasm3Runtime {
             runtime: NAME,
             message: e.to_string(),
         };
-        let environment = Environment::new().map_err(compile_error)?;
-        environment
-            .parse_module(wasm.to_vec())
-            .map_err(compile_error)?;
         // wasm3 compiles lazily: a post-MVP instruction would only surface
         // as a trap on the first call that reaches it. Refuse it up front.
         let features = WasmFeatures::WASM1 | WasmFeatures::MUTABLE_GLOBAL;
@@ -61,6 +57,11 @@ impl Runtime for Wasm3Runtime {
                 ),
             })?;
         check_wapc_shape(wasm)?;
+        // Only bytes that passed validation reach wasm3's C parser.
+        let environment = Environment::new().map_err(compile_error)?;
+        environment
+            .parse_module(wasm.to_vec())
+            .map_err(compile_error)?;
         Ok(Arc::new(Wasm3Module {
             wasm: Arc::from(without_custom_sections(wasm)),
         }))
