@@ -172,9 +172,27 @@ impl ModuleRegistry {
         source: Option<&str>,
         runtime: &dyn Runtime,
     ) -> Result<VersionInfo, RegistryError> {
+        self.load_prepared(name, wasm, source, runtime)
+            .map(|(version, _)| version)
+    }
+
+    /// [`ModuleRegistry::load`], also returning the module compiled for
+    /// `runtime` during validation, ready to activate in a running
+    /// process without compiling or self-testing it again.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModuleRegistry::load`].
+    pub fn load_prepared(
+        &mut self,
+        name: &str,
+        wasm: &[u8],
+        source: Option<&str>,
+        runtime: &dyn Runtime,
+    ) -> Result<(VersionInfo, Arc<SchemeModule>), RegistryError> {
         check_name(name)?;
         let hash = hotwasm_modules::content_hash(wasm);
-        validate(&self.cache, name, wasm, runtime)?;
+        let compiled = validate(&self.cache, name, wasm, runtime)?;
         let path = self.module_path(name, &hash);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
@@ -184,7 +202,7 @@ impl ModuleRegistry {
             })?;
         }
         write_atomically(&path, wasm)?;
-        let entry = self.state.modules.entry(name.to_string()).or_default();
+        let mut entry = self.state.modules.get(name).cloned().unwrap_or_default();
         entry.versions.entry(hash.clone()).or_insert(Meta {
             size: wasm.len() as u64,
             loaded_unix: SystemTime::now()
@@ -196,8 +214,10 @@ impl ModuleRegistry {
         if entry.active.is_none() {
             entry.active = Some(hash.clone());
         }
-        self.save()?;
-        self.info(name, &hash)
+        self.commit(name, entry)?;
+        let version = self.info(name, &hash)?;
+        let module = scheme_module(&version, runtime, compiled);
+        Ok((version, module))
     }
 
     /// Makes `spec` (`name@hash`, any unique prefix of the hash of at least
@@ -336,11 +356,7 @@ impl ModuleRegistry {
     ) -> Result<Arc<SchemeModule>, RegistryError> {
         let wasm = self.bytes(version)?;
         let compiled = validate(&self.cache, &version.name, &wasm, runtime)?;
-        let id = match runtime.kind() {
-            hotwasm_runtime::RuntimeKind::Native => format!("{}@native", version.name),
-            _ => version.id.clone(),
-        };
-        Ok(Arc::new(SchemeModule::new(id, compiled)))
+        Ok(scheme_module(version, runtime, compiled))
     }
 
     fn info(&self, name: &str, hash: &str) -> Result<VersionInfo, RegistryError> {
@@ -410,6 +426,20 @@ impl ModuleRegistry {
         })?;
         write_atomically(&self.dir.join(STATE_FILE), &json)
     }
+}
+
+/// A stored version, compiled for `runtime`, as a module set takes it.
+fn scheme_module(
+    version: &VersionInfo,
+    runtime: &dyn Runtime,
+    compiled: Arc<dyn CompiledModule>,
+) -> Arc<SchemeModule> {
+    let id = match runtime.kind() {
+        // The native backend runs the built-in code whatever the bytes.
+        hotwasm_runtime::RuntimeKind::Native => format!("{}@native", version.name),
+        _ => version.id.clone(),
+    };
+    Arc::new(SchemeModule::new(id, compiled))
 }
 
 /// Compiles (through the cache) and self-tests a module named `name`.

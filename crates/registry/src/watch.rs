@@ -185,15 +185,11 @@ pub fn load_and_activate(
     let mut registry = registry
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let loaded = registry.load(
-        &name,
-        &wasm,
-        Some(&path.display().to_string()),
-        set.runtime_handle().as_ref(),
-    )?;
+    let runtime = set.runtime_handle().as_ref();
+    let source = path.display().to_string();
+    let (loaded, module) = registry.load_prepared(&name, &wasm, Some(&source), runtime)?;
     let version = registry.activate(&format!("{}@{}", loaded.name, loaded.hash))?;
     if let Some(scheme) = Scheme::from_name(&name) {
-        let module = registry.prepare(&version, set.runtime_handle().as_ref())?;
         set.prewarm(scheme, &module, set.workers());
         set.activate(scheme, module);
     }
