@@ -20,11 +20,7 @@ pub type Loaded = (RuntimeKind, &'static str, Arc<ModuleSet>);
 /// refused with the runtime's reason. Native runs one "variant": the
 /// built-in code.
 pub fn loadable_combinations() -> (Vec<Loaded>, Vec<String>) {
-    let mut variants: Vec<&'static str> = hotwasm_modules::built()
-        .iter()
-        .map(|m| m.variant.name)
-        .collect();
-    variants.dedup();
+    let variants = hotwasm_modules::built_variants();
     let mut loaded = Vec::new();
     let mut refused = Vec::new();
     for kind in RuntimeKind::ALL {

@@ -63,6 +63,14 @@ pub fn built() -> &'static [BuiltModule] {
     BUILT
 }
 
+/// Names of the variants this binary carries, in variant order.
+pub fn built_variants() -> Vec<&'static str> {
+    let mut names: Vec<&str> = BUILT.iter().map(|m| m.variant.name).collect();
+    // BUILT lists each variant's modules together, so duplicates are adjacent.
+    names.dedup();
+    names
+}
+
 /// The module for `scheme` in `variant`, if this build carries it.
 pub fn find(scheme: &str, variant: &str) -> Option<&'static BuiltModule> {
     BUILT

@@ -21,11 +21,7 @@ fn verify(c: &mut Criterion) {
     let jobs: Vec<Job> = Generator::new(42, SchemeChoice::Mixed, 0.0)
         .take(JOBS)
         .collect();
-    let mut variants: Vec<&str> = hotwasm_modules::built()
-        .iter()
-        .map(|m| m.variant.name)
-        .collect();
-    variants.dedup();
+    let variants = hotwasm_modules::built_variants();
 
     let mut group = c.benchmark_group("verify");
     group.throughput(Throughput::Elements(JOBS as u64));

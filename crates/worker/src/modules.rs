@@ -110,7 +110,7 @@ impl ModuleSet {
             WorkerError::NoSuchModule {
                 scheme: scheme.to_string(),
                 variant: variant.to_string(),
-                known: built_variants().join(", "),
+                known: hotwasm_modules::built_variants().join(", "),
             }
         })?;
         self.compile(scheme.as_str(), module.bytes)
@@ -236,14 +236,4 @@ impl ModuleSet {
         // Every scheme has a slot from construction on.
         &self.slots[&scheme]
     }
-}
-
-/// Names of the variants this binary carries.
-pub fn built_variants() -> Vec<&'static str> {
-    let mut names: Vec<&str> = hotwasm_modules::built()
-        .iter()
-        .map(|m| m.variant.name)
-        .collect();
-    names.dedup();
-    names
 }

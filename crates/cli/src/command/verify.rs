@@ -229,7 +229,7 @@ impl ModulePlan {
 
 /// Another built-in variant of `scheme` that loads on the set's runtime.
 fn alternate_built(set: &ModuleSet, scheme: Scheme, variant: &str) -> Option<Arc<SchemeModule>> {
-    hotwasm_worker::modules::built_variants()
+    hotwasm_modules::built_variants()
         .into_iter()
         .filter(|other| *other != variant)
         .find_map(|other| set.compile_built(scheme, other).ok())
