@@ -1,11 +1,16 @@
 //! Helpers shared by the end-to-end tests: the official test vectors as
-//! jobs, and small wasm modules that misbehave on purpose.
+//! jobs, small wasm modules that misbehave on purpose, and a real
+//! `redis-server` on a free port ([`RedisServer`]).
 
 use std::path::PathBuf;
 
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::Job;
 use serde::Deserialize;
+
+mod redis_server;
+
+pub use redis_server::{RedisServer, free_port};
 
 /// `../shared/testdata` beside the project root, or `$HOTWASM_TESTDATA`.
 pub fn testdata_dir() -> PathBuf {

@@ -1,0 +1,590 @@
+//! Redis Streams: the [`JobQueue`] contract on a stream with a consumer
+//! group, so any number of servers on any hosts share the work.
+//!
+//! - Jobs are `XADD`ed to one stream (pipelined, one round trip per
+//!   [`submit`](JobQueue::submit)); fields in `redis_streams/entries.rs`.
+//! - Servers read with `XREADGROUP` in one group, one consumer name per
+//!   server process, batch by batch; blocking reads use connections of
+//!   their own (`redis_streams/connection.rs`).
+//! - A job is `XACK`ed by the server after its verdict is written.
+//! - Entries a dead consumer left pending are taken over with `XAUTOCLAIM`
+//!   after an idle time; one delivered more than the limit goes to the
+//!   dead-letter stream with its reason (`redis_streams/dead_letter.rs`).
+//! - The stream is trimmed with `XTRIM MINID` below the oldest entry any
+//!   group still needs, never by length (`redis_streams/trim.rs`).
+//! - Commands share a [`ConnectionManager`], which reconnects with
+//!   exponential backoff: while Redis is away operations fail with
+//!   [`QueueError::Redis`] and the caller retries. A Redis that came back
+//!   empty has lost the group; the first command that meets `NOGROUP`
+//!   creates it again.
+
+mod connection;
+mod dead_letter;
+mod entries;
+mod options;
+mod trim;
+
+pub use self::options::RedisOptions;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, ErrorKind, Pipeline, RedisError, Script, Value};
+
+use self::connection::{BlockingPool, connect_until, redact_url};
+use self::entries::{FIELD_JOB, FIELD_REPLY, FIELD_SEQ, RawEntry, StreamId};
+use crate::memory::too_many_deliveries;
+use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats, Reply};
+
+/// Commands per pipelined round trip in `submit`, `publish` and `ack`:
+/// bounds the memory one request takes, not the batch a caller passes.
+const PIPELINE_CHUNK: usize = 5_000;
+
+/// The Redis Streams queue. Cloning is cheap and shares the connections.
+///
+/// ```no_run
+/// # use hotwasm_queue::{JobQueue, RedisOptions, RedisQueue};
+/// # async fn run() -> Result<(), hotwasm_queue::QueueError> {
+/// let queue = RedisQueue::connect(RedisOptions::new("redis://127.0.0.1:6379")).await?;
+/// let stats = queue.stats().await?;
+/// println!("{} jobs pending", stats.pending);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisQueue {
+    shared: std::sync::Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    options: RedisOptions,
+    /// Every command that does not block.
+    commands: ConnectionManager,
+    /// `XREADGROUP`/`XREAD` with `BLOCK`.
+    blocking: BlockingPool,
+    acks_since_trim: AtomicU64,
+    /// Where the next `XAUTOCLAIM` scan of the pending entries starts.
+    reclaim_cursor: Mutex<String>,
+    dead_letter: Script,
+}
+
+impl RedisQueue {
+    /// Connects, checks that Redis answers, and creates the consumer group
+    /// (and the stream) unless they exist.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Unreachable`] with the URL (password hidden) and the
+    /// reason when Redis does not answer within
+    /// [`RedisOptions::connect_timeout`]; [`QueueError::InvalidUrl`] for a
+    /// URL that cannot be used; [`QueueError::Redis`] when creating the
+    /// group fails.
+    pub async fn connect(options: RedisOptions) -> Result<RedisQueue, QueueError> {
+        let shown = redact_url(&options.url);
+        let client = Client::open(options.url.as_str()).map_err(|e| QueueError::InvalidUrl {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let unreachable = |reason: String| QueueError::Unreachable {
+            url: shown.clone(),
+            reason,
+        };
+        let deadline = tokio::time::Instant::now() + options.connect_timeout;
+        let blocking = BlockingPool::new(
+            client.clone(),
+            options.connect_timeout,
+            options.response_timeout,
+            options.reconnect_max_delay,
+        );
+        let first = connect_until(
+            &client,
+            blocking.config(),
+            deadline,
+            options.connect_timeout,
+        )
+        .await
+        .map_err(unreachable)?;
+        blocking.put(first);
+
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.response_timeout))
+            .set_number_of_retries(options.reconnect_retries)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(options.reconnect_max_delay);
+        let commands = match tokio::time::timeout_at(
+            deadline,
+            ConnectionManager::new_with_config(client, manager_config),
+        )
+        .await
+        {
+            Ok(Ok(manager)) => manager,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {:?}",
+                    options.connect_timeout
+                )));
+            }
+        };
+        let queue = RedisQueue {
+            shared: std::sync::Arc::new(Shared {
+                options,
+                commands,
+                blocking,
+                acks_since_trim: AtomicU64::new(0),
+                reclaim_cursor: Mutex::new("0-0".to_string()),
+                dead_letter: dead_letter::script(),
+            }),
+        };
+        queue.ensure_group().await?;
+        Ok(queue)
+    }
+
+    /// The options the queue was made with.
+    pub fn options(&self) -> &RedisOptions {
+        &self.shared.options
+    }
+
+    /// Trims the job stream now, below the oldest entry any consumer group
+    /// still needs; returns how many entries went. [`ack`](JobQueue::ack)
+    /// calls this every [`RedisOptions::trim_every`] acknowledgements.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`] when a command fails; nothing is trimmed then.
+    pub async fn trim(&self) -> Result<u64, QueueError> {
+        let mut connection = self.shared.commands.clone();
+        trim::trim(&mut connection, &self.shared.options.stream).await
+    }
+
+    /// `XGROUP CREATE <stream> <group> 0 MKSTREAM`, tolerating an existing
+    /// group. From `0`, not `$`: jobs a client added while the group did
+    /// not exist (before the first server, or after Redis lost its data)
+    /// are delivered, not skipped.
+    async fn ensure_group(&self) -> Result<(), QueueError> {
+        let options = &self.shared.options;
+        let created: Result<(), RedisError> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&options.stream)
+            .arg(&options.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.shared.commands.clone())
+            .await;
+        match created {
+            Err(e) if e.code() != Some("BUSYGROUP") => Err(QueueError::Redis {
+                command: "XGROUP CREATE",
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `attempt`; when Redis says the group is gone, creates it and
+    /// runs `attempt` once more.
+    async fn with_group<T, F, Fut>(&self, attempt: F) -> Result<T, QueueError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, QueueError>>,
+    {
+        match attempt().await {
+            Err(e) if is_nogroup(&e) => {
+                tracing::warn!(
+                    group = %self.shared.options.group,
+                    stream = %self.shared.options.stream,
+                    "consumer group missing (Redis restarted without data?): creating it again"
+                );
+                self.ensure_group().await?;
+                attempt().await
+            }
+            other => other,
+        }
+    }
+
+    /// A command on the shared connection.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &'static str,
+        cmd: &Cmd,
+    ) -> Result<T, QueueError> {
+        cmd.query_async(&mut self.shared.commands.clone())
+            .await
+            .map_err(|source| QueueError::Redis { command, source })
+    }
+
+    /// A pipeline on the shared connection, one round trip.
+    async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        command: &'static str,
+        pipe: &Pipeline,
+    ) -> Result<T, QueueError> {
+        pipe.query_async(&mut self.shared.commands.clone())
+            .await
+            .map_err(|source| QueueError::Redis { command, source })
+    }
+
+    /// A read that may block: on a connection of its own when it does.
+    async fn read(
+        &self,
+        command: &'static str,
+        cmd: &Cmd,
+        block: Duration,
+    ) -> Result<Value, QueueError> {
+        if block.is_zero() {
+            self.query(command, cmd).await
+        } else {
+            self.shared.blocking.query(command, cmd, block).await
+        }
+    }
+
+    /// Dead-letters one entry (see `redis_streams/dead_letter.rs`).
+    async fn move_to_dead_letters(
+        &self,
+        id: &str,
+        reason: &str,
+        deliveries: u64,
+    ) -> Result<(), QueueError> {
+        let options = &self.shared.options;
+        self.with_group(|| async {
+            self.shared
+                .dead_letter
+                .key(&options.stream)
+                .key(&options.dead_letters)
+                .arg(&options.group)
+                .arg(id)
+                .arg(reason)
+                .arg(deliveries)
+                .invoke_async::<i64>(&mut self.shared.commands.clone())
+                .await
+                .map(drop)
+                .map_err(|source| QueueError::Redis {
+                    command: "EVALSHA (dead letter)",
+                    source,
+                })
+        })
+        .await
+    }
+
+    /// The delivery count of each of `ids` in the group's pending list
+    /// (`None` for one no longer pending), in one round trip.
+    async fn delivery_counts(&self, ids: &[&str]) -> Result<Vec<Option<u64>>, QueueError> {
+        let options = &self.shared.options;
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("XPENDING")
+                .arg(&options.stream)
+                .arg(&options.group)
+                .arg(*id)
+                .arg(*id)
+                .arg(1);
+        }
+        let replies: Vec<Value> = pipe
+            .query_async(&mut self.shared.commands.clone())
+            .await
+            .map_err(|source| QueueError::Redis {
+                command: "XPENDING",
+                source,
+            })?;
+        // Each reply: [[id, consumer, idle ms, deliveries]] or [].
+        Ok(replies
+            .into_iter()
+            .map(|reply| match reply {
+                Value::Array(rows) => rows.into_iter().next().and_then(|row| match row {
+                    Value::Array(fields) => match fields.get(3) {
+                        Some(Value::Int(n)) => u64::try_from(*n).ok(),
+                        _ => None,
+                    },
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Counts the acknowledgements and trims when enough have piled up.
+    async fn count_acks(&self, acked: u64) {
+        let every = self.shared.options.trim_every;
+        if every == 0 {
+            return;
+        }
+        let total = self
+            .shared
+            .acks_since_trim
+            .fetch_add(acked, Ordering::Relaxed)
+            + acked;
+        if total < every {
+            return;
+        }
+        self.shared.acks_since_trim.store(0, Ordering::Relaxed);
+        // The acknowledgements are done; a failed trim only postpones
+        // trimming to the next round.
+        match self.trim().await {
+            Ok(removed) => tracing::debug!(removed, "trimmed the job stream"),
+            Err(e) => tracing::warn!(error = %e, "trimming the job stream failed"),
+        }
+    }
+}
+
+/// Whether `error` is Redis saying the consumer group does not exist.
+fn is_nogroup(error: &QueueError) -> bool {
+    matches!(error, QueueError::Redis { source, .. } if source.code() == Some("NOGROUP"))
+}
+
+/// A reply that did not have the shape its command documents.
+fn shape_error(command: &'static str, detail: String) -> QueueError {
+    QueueError::Redis {
+        command,
+        source: RedisError::from((ErrorKind::Parse, "unexpected reply", detail)),
+    }
+}
+
+/// Checks ids before they reach Redis, where one bad id fails the batch.
+fn check_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<(), QueueError> {
+    for id in ids {
+        if StreamId::parse(id).is_none() {
+            return Err(QueueError::InvalidId { id: id.to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// `BLOCK` milliseconds for a non-zero wait (at least 1: 0 means forever).
+fn block_millis(block: Duration) -> u64 {
+    u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl JobQueue for RedisQueue {
+    async fn submit(&self, jobs: &[Envelope]) -> Result<(), QueueError> {
+        let stream = &self.shared.options.stream;
+        for chunk in jobs.chunks(PIPELINE_CHUNK) {
+            let mut pipe = redis::pipe();
+            for job in chunk {
+                pipe.cmd("XADD")
+                    .arg(stream)
+                    .arg("*")
+                    .arg(FIELD_SEQ)
+                    .arg(job.seq)
+                    .arg(FIELD_REPLY)
+                    .arg(job.reply.to_field())
+                    .arg(FIELD_JOB)
+                    .arg(&job.job[..])
+                    .ignore();
+            }
+            self.query_pipe::<()>("XADD", &pipe).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let options = &self.shared.options;
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&options.group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max);
+        if !block.is_zero() {
+            cmd.arg("BLOCK").arg(block_millis(block));
+        }
+        cmd.arg("STREAMS").arg(&options.stream).arg(">");
+        let reply = self
+            .with_group(|| self.read("XREADGROUP", &cmd, block))
+            .await?;
+        let entries = entries::parse_read_reply(reply).map_err(|e| shape_error("XREADGROUP", e))?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| Delivery {
+                envelope: entry.envelope(),
+                id: entry.id,
+                deliveries: 1,
+            })
+            .collect())
+    }
+
+    async fn reclaim(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        max_deliveries: u64,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let options = &self.shared.options;
+        let cursor = self
+            .shared
+            .reclaim_cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let reply: Value = self
+            .with_group(|| {
+                let mut cmd = redis::cmd("XAUTOCLAIM");
+                cmd.arg(&options.stream)
+                    .arg(&options.group)
+                    .arg(consumer)
+                    .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+                    .arg(&cursor)
+                    .arg("COUNT")
+                    .arg(max);
+                async move { self.query("XAUTOCLAIM", &cmd).await }
+            })
+            .await?;
+        // [next cursor, claimed entries, ids deleted meanwhile (Redis 7;
+        // Redis drops those from the pending list itself)].
+        let Value::Array(parts) = reply else {
+            return Err(shape_error("XAUTOCLAIM", format!("{reply:?}")));
+        };
+        let mut parts = parts.into_iter();
+        if let Some(next) = parts.next().and_then(entries::text) {
+            *self
+                .shared
+                .reclaim_cursor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = next;
+        }
+        let claimed = entries::parse_entries(parts.next().unwrap_or(Value::Nil))
+            .map_err(|e| shape_error("XAUTOCLAIM", e))?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Before Redis 7, entries deleted meanwhile come back with nil
+        // fields: acknowledge them, there is nothing left to run.
+        let (gone, claimed): (Vec<RawEntry>, Vec<RawEntry>) =
+            claimed.into_iter().partition(|e| e.fields.is_none());
+        if !gone.is_empty() {
+            let ids: Vec<String> = gone.into_iter().map(|e| e.id).collect();
+            self.ack(&ids).await?;
+        }
+        let ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+        let counts = self.delivery_counts(&ids).await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for (entry, count) in claimed.into_iter().zip(counts) {
+            // Not pending any more: its first consumer acknowledged it
+            // after all, between the claim and now.
+            let Some(deliveries) = count else { continue };
+            if deliveries > max_deliveries {
+                let reason = too_many_deliveries(deliveries, max_deliveries);
+                self.move_to_dead_letters(&entry.id, &reason, deliveries)
+                    .await?;
+                tracing::warn!(id = %entry.id, deliveries, "job moved to the dead-letter stream");
+                continue;
+            }
+            out.push(Delivery {
+                envelope: entry.envelope(),
+                id: entry.id,
+                deliveries,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, ids: &[String]) -> Result<(), QueueError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        check_ids(ids.iter().map(String::as_str))?;
+        let options = &self.shared.options;
+        let mut acked = 0u64;
+        for chunk in ids.chunks(PIPELINE_CHUNK) {
+            let mut cmd = redis::cmd("XACK");
+            cmd.arg(&options.stream).arg(&options.group).arg(chunk);
+            let n: u64 = self.with_group(|| self.query("XACK", &cmd)).await?;
+            acked += n;
+        }
+        self.count_acks(acked).await;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
+        check_ids([delivery.id.as_str()])?;
+        self.move_to_dead_letters(&delivery.id, reason, delivery.deliveries)
+            .await
+    }
+
+    async fn publish(&self, stream: &str, replies: &[Reply]) -> Result<(), QueueError> {
+        for chunk in replies.chunks(PIPELINE_CHUNK) {
+            let mut pipe = redis::pipe();
+            for reply in chunk {
+                pipe.cmd("XADD")
+                    .arg(stream)
+                    .arg("*")
+                    .arg(FIELD_REPLY)
+                    .arg(reply.encode())
+                    .ignore();
+            }
+            self.query_pipe::<()>("XADD", &pipe).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_replies(
+        &self,
+        stream: &str,
+        after: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<(Vec<Result<Reply, String>>, String), QueueError> {
+        check_ids([after])?;
+        if max == 0 {
+            return Ok((Vec::new(), after.to_string()));
+        }
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(max);
+        if !block.is_zero() {
+            cmd.arg("BLOCK").arg(block_millis(block));
+        }
+        cmd.arg("STREAMS").arg(stream).arg(after);
+        let reply = self.read("XREAD", &cmd, block).await?;
+        let entries = entries::parse_read_reply(reply).map_err(|e| shape_error("XREAD", e))?;
+        let next = entries
+            .last()
+            .map_or_else(|| after.to_string(), |e| e.id.clone());
+        Ok((entries.iter().map(RawEntry::reply).collect(), next))
+    }
+
+    async fn delete_stream(&self, stream: &str) -> Result<(), QueueError> {
+        self.query("DEL", redis::cmd("DEL").arg(stream)).await
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let options = &self.shared.options;
+        let (length, pending, dead_letters): (u64, Value, u64) = self
+            .with_group(|| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("XLEN").arg(&options.stream);
+                pipe.cmd("XPENDING")
+                    .arg(&options.stream)
+                    .arg(&options.group);
+                pipe.cmd("XLEN").arg(&options.dead_letters);
+                async move { self.query_pipe("XLEN/XPENDING", &pipe).await }
+            })
+            .await?;
+        // XPENDING summary: [count, smallest id, greatest id, consumers].
+        let pending = match pending {
+            Value::Array(parts) => match parts.first() {
+                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        Ok(QueueStats {
+            length,
+            pending,
+            dead_letters,
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Where Redis is, which keys the queue uses, and its timeouts.
+
+use std::time::Duration;
+
+/// How to reach Redis and which keys to use. [`RedisOptions::new`] fills
+/// in the defaults; change fields as needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// `redis://[[user]:password@]host[:port][/db]` (or `rediss://`,
+    /// `redis+unix://`).
+    pub url: String,
+    /// The job stream (default `hotwasm:jobs`).
+    pub stream: String,
+    /// The consumer group all servers join (default `hotwasm`).
+    pub group: String,
+    /// The dead-letter stream (default `hotwasm:jobs:dead`).
+    pub dead_letters: String,
+    /// How long [`RedisQueue::connect`](super::RedisQueue::connect) tries before it reports
+    /// [`QueueError::Unreachable`](crate::QueueError::Unreachable), and each reconnection attempt's limit
+    /// (default 3 s).
+    pub connect_timeout: Duration,
+    /// How long a non-blocking command may take before it fails; blocking
+    /// reads get their block time plus this (default 5 s).
+    pub response_timeout: Duration,
+    /// Reconnection attempts, with exponential backoff, after Redis went
+    /// away, before an operation fails (default 4; the next operation
+    /// starts over).
+    pub reconnect_retries: usize,
+    /// The longest wait between two reconnection attempts (default 1 s);
+    /// blocking reads back off the same way while Redis is away.
+    pub reconnect_max_delay: Duration,
+    /// Acknowledgements between two automatic trims of the job stream
+    /// (default 1,000; 0 turns automatic trimming off).
+    pub trim_every: u64,
+}
+
+impl RedisOptions {
+    /// Options for the Redis at `url`, everything else at its default.
+    pub fn new(url: impl Into<String>) -> RedisOptions {
+        RedisOptions {
+            url: url.into(),
+            stream: "hotwasm:jobs".to_string(),
+            group: "hotwasm".to_string(),
+            dead_letters: "hotwasm:jobs:dead".to_string(),
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(5),
+            reconnect_retries: 4,
+            reconnect_max_delay: Duration::from_secs(1),
+            trim_every: 1_000,
+        }
+    }
+}
+
+impl Default for RedisOptions {
+    /// Options for `redis://127.0.0.1:6379`.
+    fn default() -> RedisOptions {
+        RedisOptions::new("redis://127.0.0.1:6379")
+    }
+}

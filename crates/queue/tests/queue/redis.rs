@@ -1,0 +1,312 @@
+//! The contract on Redis Streams against a real `redis-server`, and what
+//! only Redis has: entries added by hand, trimming, blocking reads beside
+//! other commands, Redis away at start and restarted mid-run.
+
+// Helpers called by the tests: a failed step is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use hotwasm_queue::{JobQueue, QueueError, RedisOptions, RedisQueue};
+use hotwasm_tests::RedisServer;
+use redis::Value;
+
+use crate::contract::{MIN_IDLE, envelope, reply};
+
+fn options(server: &RedisServer) -> RedisOptions {
+    let mut options = RedisOptions::new(server.url());
+    options.connect_timeout = Duration::from_secs(2);
+    options.response_timeout = Duration::from_secs(2);
+    options.reconnect_retries = 2;
+    options.reconnect_max_delay = Duration::from_millis(200);
+    options
+}
+
+async fn fresh() -> (RedisQueue, RedisServer) {
+    let server = RedisServer::start();
+    let queue = RedisQueue::connect(options(&server)).await.unwrap();
+    (queue, server)
+}
+
+crate::contract_tests!(fresh());
+
+/// A plain connection for raw commands.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The entries of a stream as `(id, [(field, value)])`, values as text.
+async fn xrange(server: &RedisServer, key: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap();
+    entries
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_entry_is_a_delivery_with_a_reason_and_can_be_dead_lettered() {
+    let (queue, server) = fresh().await;
+    queue.submit(&[envelope(1)]).await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("hotwasm:jobs")
+        .arg("*")
+        .arg("junk")
+        .arg("1")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    queue.submit(&[envelope(3)]).await.unwrap();
+
+    let got = queue.fetch("a", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got.len(), 3, "the bad entry does not stop the batch");
+    assert_eq!(got[0].envelope, Ok(envelope(1)));
+    assert_eq!(got[2].envelope, Ok(envelope(3)));
+    let reason = got[1].envelope.clone().unwrap_err();
+    assert!(
+        reason.contains("`seq`") && reason.contains("junk"),
+        "{reason}"
+    );
+
+    queue.dead_letter(&got[1], &reason).await.unwrap();
+    queue
+        .ack(&[got[0].id.clone(), got[2].id.clone()])
+        .await
+        .unwrap();
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.dead_letters), (0, 1));
+
+    let dead = xrange(&server, "hotwasm:jobs:dead").await;
+    let fields = &dead[0].1;
+    assert_eq!(field(fields, "junk"), Some("1"), "original fields kept");
+    assert_eq!(field(fields, "reason"), Some(reason.as_str()));
+    assert_eq!(field(fields, "original_id"), Some(got[1].id.as_str()));
+    assert_eq!(field(fields, "deliveries"), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reclaimed_past_the_limit_lands_in_dead_letters_with_original_fields() {
+    let (queue, server) = fresh().await;
+    queue.submit(&[envelope(5)]).await.unwrap();
+    let first = queue.fetch("a", 10, Duration::ZERO).await.unwrap();
+    tokio::time::sleep(MIN_IDLE * 3).await;
+    assert!(
+        queue
+            .reclaim("b", MIN_IDLE, 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let dead = xrange(&server, "hotwasm:jobs:dead").await;
+    assert_eq!(dead.len(), 1);
+    let fields = &dead[0].1;
+    assert_eq!(field(fields, "seq"), Some("5"));
+    assert_eq!(field(fields, "original_id"), Some(first[0].id.as_str()));
+    assert_eq!(field(fields, "deliveries"), Some("2"));
+    assert!(field(fields, "reason").is_some_and(|r| r.contains("limit of 1")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_keeps_every_unacknowledged_entry() {
+    let server = RedisServer::start();
+    let mut options = options(&server);
+    options.trim_every = 0; // trimmed by hand below
+    let queue = RedisQueue::connect(options).await.unwrap();
+    queue
+        .submit(&(0..10).map(envelope).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let taken = queue.fetch("dies", 6, Duration::ZERO).await.unwrap();
+    // Acknowledge 0, 1, 2 and 4; 3 and 5 stay pending, 6..9 undelivered.
+    let acked: Vec<String> = [0, 1, 2, 4].iter().map(|&i| taken[i].id.clone()).collect();
+    queue.ack(&acked).await.unwrap();
+
+    assert_eq!(queue.trim().await.unwrap(), 3);
+    let left: Vec<String> = xrange(&server, "hotwasm:jobs")
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(left.len(), 7);
+    assert!(!left.contains(&taken[0].id) && !left.contains(&taken[2].id));
+    assert!(left.contains(&taken[3].id) && left.contains(&taken[5].id));
+
+    let rest = queue.fetch("b", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|d| d.envelope.clone().unwrap().seq)
+            .collect::<Vec<_>>(),
+        [6, 7, 8, 9]
+    );
+    tokio::time::sleep(MIN_IDLE * 3).await;
+    let reclaimed = queue.reclaim("b", MIN_IDLE, 5, 10).await.unwrap();
+    let mut seqs: Vec<u64> = reclaimed
+        .iter()
+        .map(|d| d.envelope.clone().unwrap().seq)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [3, 5, 6, 7, 8, 9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_trim_the_stream_automatically() {
+    let server = RedisServer::start();
+    let mut options = options(&server);
+    options.trim_every = 4;
+    let queue = RedisQueue::connect(options).await.unwrap();
+    queue
+        .submit(&(0..6).map(envelope).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let taken = queue.fetch("a", 5, Duration::ZERO).await.unwrap();
+    let ids: Vec<String> = taken.iter().map(|d| d.id.clone()).collect();
+    queue.ack(&ids).await.unwrap();
+    // All five delivered ones are acknowledged; the sixth was never
+    // delivered and stays.
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.length, stats.pending), (1, 0));
+    let last = queue.fetch("a", 5, Duration::ZERO).await.unwrap();
+    assert_eq!(last[0].envelope, Ok(envelope(5)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_results_entry_comes_back_as_an_error() {
+    let (queue, server) = fresh().await;
+    let stream = "hotwasm:results:c2";
+    queue.publish(stream, &[reply(1)]).await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("reply")
+        .arg("not json")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("other")
+        .arg("x")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    queue.publish(stream, &[reply(2)]).await.unwrap();
+    let (got, _) = queue
+        .read_replies(stream, "0", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0], Ok(reply(1)));
+    assert!(got[1].as_ref().unwrap_err().contains("not a reply"));
+    assert!(got[2].as_ref().unwrap_err().contains("`reply`"));
+    assert_eq!(got[3], Ok(reply(2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_fetch_does_not_hold_up_other_commands() {
+    let (queue, _server) = fresh().await;
+    let blocked = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.fetch("a", 10, Duration::from_secs(30)).await })
+    };
+    let also_blocked = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.fetch("b", 10, Duration::from_secs(30)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    queue.stats().await.unwrap();
+    assert!(!blocked.is_finished() && !also_blocked.is_finished());
+    queue.submit(&[envelope(1), envelope(2)]).await.unwrap();
+    let mut got = blocked.await.unwrap().unwrap();
+    if got.len() < 2 {
+        got.extend(also_blocked.await.unwrap().unwrap());
+    }
+    assert_eq!(got.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_is_a_clear_error() {
+    let port = hotwasm_tests::free_port();
+    let mut options = RedisOptions::new(format!("redis://:hunter2@127.0.0.1:{port}"));
+    options.connect_timeout = Duration::from_millis(500);
+    let err = RedisQueue::connect(options).await.unwrap_err();
+    assert!(matches!(err, QueueError::Unreachable { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert!(message.contains("redis-server"), "{message}");
+    assert!(!message.contains("hunter2"), "password leaked: {message}");
+
+    let err = RedisQueue::connect(RedisOptions::new("http://nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, QueueError::InvalidUrl { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_fails_operations_then_recovers_and_recreates_the_group() {
+    let (queue, mut server) = fresh().await;
+    queue.submit(&[envelope(1)]).await.unwrap();
+    assert_eq!(queue.fetch("a", 10, Duration::ZERO).await.unwrap().len(), 1);
+
+    server.stop();
+    assert!(queue.submit(&[envelope(2)]).await.is_err());
+    assert!(
+        queue
+            .fetch("a", 10, Duration::from_millis(100))
+            .await
+            .is_err()
+    );
+    assert!(queue.stats().await.is_err());
+
+    server.restart(); // same port, empty: stream and group are gone
+    let mut recovered = false;
+    for _ in 0..100 {
+        if queue.delete_stream("hotwasm:probe").await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "no command worked again after the restart");
+
+    // The client submits before any server touched the group: the stream
+    // exists, the group does not, and the fetch recreates it from 0.
+    queue.submit(&[envelope(3), envelope(4)]).await.unwrap();
+    let groups: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("hotwasm:jobs")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    assert_eq!(groups, Value::Array(vec![]), "the restart lost the group");
+    let got = queue
+        .fetch("a", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|d| d.envelope.clone().unwrap().seq)
+            .collect::<Vec<_>>(),
+        [3, 4]
+    );
+    queue
+        .ack(&got.iter().map(|d| d.id.clone()).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(queue.stats().await.unwrap().pending, 0);
+}
