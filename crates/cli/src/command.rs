@@ -1,5 +1,10 @@
 //! The subcommands.
 
+pub mod bench;
+pub mod demo;
 pub mod generate;
 pub mod modules;
+pub mod serve;
+pub mod shutdown;
+pub mod submit;
 pub mod verify;

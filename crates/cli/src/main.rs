@@ -25,9 +25,17 @@ enum Command {
     Generate(command::generate::Args),
     /// Verify JSON Lines jobs and write one verdict line per job.
     Verify(command::verify::Args),
-    /// Inspect the guest modules.
+    /// Manage modules: the local registry, or a running server (`--server`).
     #[command(subcommand)]
     Modules(command::modules::Command),
+    /// Run a server: take jobs from a queue, verify them, send verdicts back; gRPC API.
+    Serve(command::serve::Args),
+    /// Submit signed jobs to servers through a queue, collect and check the verdicts.
+    Submit(command::submit::Args),
+    /// The whole pipeline in one process (embedded queue, shared-memory verdicts), no Redis needed.
+    Demo(command::demo::Args),
+    /// The evaluation: every runtime against native, written as a report.
+    Bench(command::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +51,10 @@ fn main() -> ExitCode {
         Command::Generate(args) => command::generate::run(args),
         Command::Verify(args) => command::verify::run(args),
         Command::Modules(command) => command::modules::run(command),
+        Command::Serve(args) => command::serve::run(args),
+        Command::Submit(args) => command::submit::run(args),
+        Command::Demo(args) => command::demo::run(args),
+        Command::Bench(args) => command::bench::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -308,6 +308,17 @@ impl ModuleRegistry {
         self.info(name, entry.history.last()?).ok()
     }
 
+    /// The version `spec` names (`name@hash`, any unique prefix of the hash
+    /// of at least four digits), without changing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotFound`] or [`RegistryError::Ambiguous`].
+    pub fn resolve_version(&self, spec: &str) -> Result<VersionInfo, RegistryError> {
+        let (name, hash) = self.resolve(spec)?;
+        self.info(&name, &hash)
+    }
+
     /// A second version of `name` to alternate with the active one: the
     /// previous version, else the most recently loaded other version.
     pub fn alternate(&self, name: &str) -> Option<VersionInfo> {

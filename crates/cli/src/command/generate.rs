@@ -24,7 +24,7 @@ pub struct Args {
     seed: u64,
 }
 
-fn ratio(text: &str) -> Result<f64, String> {
+pub(crate) fn ratio(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
         _ => Err(format!("{text:?} is not a ratio between 0 and 1")),

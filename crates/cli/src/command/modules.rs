@@ -1,4 +1,7 @@
-//! `hotwasm modules`: the module registry and the built-in modules.
+//! `hotwasm modules`: the module registry and the built-in modules, or
+//! with `--server URL` a running server's modules over gRPC.
+
+mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +53,15 @@ impl RegistryArgs {
     }
 }
 
+/// Which server to administer instead of the local registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Act on a running server's modules over gRPC (e.g. http://127.0.0.1:50051)
+    /// instead of the local registry.
+    #[arg(long, env = "HOTWASM_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+}
+
 /// Subcommands of `hotwasm modules`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -60,6 +72,8 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Validate a module (compile, waPC shape, self-test) and store it.
     ///
@@ -71,7 +85,7 @@ pub enum Command {
         /// Module name [default: the file stem].
         #[arg(long)]
         name: Option<String>,
-        /// Runtime to validate on.
+        /// Runtime to validate on (with --server: the server's runtime).
         #[arg(long, default_value = "wasmtime")]
         runtime: RuntimeKind,
         /// Also make it the active version.
@@ -79,6 +93,8 @@ pub enum Command {
         activate: bool,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Make NAME@HASH (a unique hash prefix of 4+ digits) the active version.
     Activate {
@@ -86,6 +102,8 @@ pub enum Command {
         spec: String,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Re-activate the version that was active before the current one.
     Rollback {
@@ -93,21 +111,28 @@ pub enum Command {
         name: String,
         #[command(flatten)]
         registry: RegistryArgs,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
 /// Runs a `modules` subcommand.
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::List { json, registry } => list(json, &registry)?,
+        Command::List {
+            json,
+            server: ServerArgs { server: Some(url) },
+            ..
+        } => remote::run(&url, remote::Operation::List { json })?,
+        Command::List { json, registry, .. } => list(json, &registry)?,
         Command::Load {
             file,
             name,
             runtime,
             activate,
             registry,
+            server,
         } => {
-            let mut registry = registry.open()?;
             let wasm =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let name = match name {
@@ -117,6 +142,16 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .map(|s| s.to_string_lossy().into_owned())
                     .context("the file has no name to use; pass --name")?,
             };
+            if let Some(url) = server.server {
+                let operation = remote::Operation::Load {
+                    name,
+                    wasm,
+                    activate,
+                };
+                remote::run(&url, operation)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut registry = registry.open()?;
             let runtime = runtime.create()?;
             let source = file.display().to_string();
             let mut version = registry.load(&name, &wasm, Some(&source), runtime.as_ref())?;
@@ -130,11 +165,21 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 state(&version)
             ))?;
         }
-        Command::Activate { spec, registry } => {
+        Command::Activate {
+            spec,
+            server: ServerArgs { server: Some(url) },
+            ..
+        } => remote::run(&url, remote::Operation::Activate { spec })?,
+        Command::Rollback {
+            name,
+            server: ServerArgs { server: Some(url) },
+            ..
+        } => remote::run(&url, remote::Operation::Rollback { name })?,
+        Command::Activate { spec, registry, .. } => {
             let version = registry.open()?.activate(&spec)?;
             crate::print(&format!("activated {}\n", version.id))?;
         }
-        Command::Rollback { name, registry } => {
+        Command::Rollback { name, registry, .. } => {
             let version = registry.open()?.rollback(&name)?;
             crate::print(&format!("rolled back {name} to {}\n", version.id))?;
         }

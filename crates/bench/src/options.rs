@@ -1,0 +1,324 @@
+//! What to measure and how long to spend on it.
+//!
+//! The [`Budget`] is the time plan: how many messages and repetitions each
+//! table gets. The default plan gives native and wasmtime the draft's 1024
+//! messages on every variant, and the interpreters (wasmi, wasm3, 20–60x
+//! slower) fewer messages — full repetitions on their preferred variant,
+//! one short run on the others — so `hotwasm bench` stays within about
+//! three minutes on two cores. Every table prints the N and R it used.
+
+use std::sync::Arc;
+
+use hotwasm_runtime::RuntimeKind;
+use serde::Serialize;
+
+use crate::BenchError;
+use crate::end_to_end::PipelineRunner;
+
+/// Messages per timed run and how many timed runs (repetitions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Size {
+    /// Jobs per timed run.
+    pub messages: usize,
+    /// Timed runs; the table reports their median, min and max.
+    pub reps: usize,
+}
+
+impl Size {
+    const fn new(messages: usize, reps: usize) -> Size {
+        Size { messages, reps }
+    }
+}
+
+/// The time plan of a bench run: sizes per table. Build one with
+/// [`Budget::standard`] or [`Budget::quick`] and adjust it with
+/// [`Budget::with_overrides`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    /// `"default"`, `"quick"`, or either with `+overrides`.
+    pub name: String,
+    /// Throughput, native and wasmtime (every variant).
+    pub compiled: Size,
+    /// Throughput, the interpreters on their preferred variant (wasmi
+    /// `fast`, wasm3 `compat`).
+    pub interpreter_preferred: Size,
+    /// Throughput, the interpreters on their other variants.
+    pub interpreter_other: Size,
+    /// Single-message latency samples, native and wasmtime.
+    pub latency_compiled: usize,
+    /// Single-message latency samples, wasmi and wasm3.
+    pub latency_interpreter: usize,
+    /// Cold start: compiles and precompiled loads timed per module.
+    pub cold_compiles: usize,
+    /// Cold start: instantiations (each followed by a first call) per module.
+    pub cold_instances: usize,
+    /// Swapping: mixed stream against the same jobs grouped by scheme,
+    /// native and wasmtime (`reps` pairs).
+    pub routing_compiled: Size,
+    /// The same, on the interpreters.
+    pub routing_interpreter: Size,
+    /// Swapping: recompile + instantiate + verify samples (the draft's way).
+    pub recompiles: usize,
+    /// Swapping: activations of a fresh version, each timed to its first
+    /// verdict.
+    pub activations: usize,
+    /// Swapping: jobs in the latency run with a new version every 10 ms,
+    /// native and wasmtime.
+    pub swap_run_compiled: usize,
+    /// The same, on the interpreters.
+    pub swap_run_interpreter: usize,
+    /// End to end: jobs per run and runs, in-process and through the
+    /// pipeline.
+    pub end_to_end: Size,
+}
+
+impl Budget {
+    /// The default plan: at most about three minutes on two cores (release
+    /// build).
+    pub fn standard() -> Budget {
+        Budget {
+            name: "default".into(),
+            compiled: Size::new(1024, 5),
+            interpreter_preferred: Size::new(512, 3),
+            interpreter_other: Size::new(128, 1),
+            latency_compiled: 2000,
+            latency_interpreter: 200,
+            cold_compiles: 5,
+            cold_instances: 20,
+            routing_compiled: Size::new(1024, 5),
+            routing_interpreter: Size::new(128, 3),
+            recompiles: 10,
+            activations: 20,
+            swap_run_compiled: 2000,
+            swap_run_interpreter: 200,
+            end_to_end: Size::new(1024, 3),
+        }
+    }
+
+    /// `--quick`: the same tables, about a tenth of the work (≤ 30 s).
+    pub fn quick() -> Budget {
+        Budget {
+            name: "quick".into(),
+            compiled: Size::new(256, 3),
+            interpreter_preferred: Size::new(64, 2),
+            interpreter_other: Size::new(16, 1),
+            latency_compiled: 300,
+            latency_interpreter: 40,
+            cold_compiles: 2,
+            cold_instances: 5,
+            routing_compiled: Size::new(256, 3),
+            routing_interpreter: Size::new(32, 2),
+            recompiles: 3,
+            activations: 8,
+            swap_run_compiled: 500,
+            swap_run_interpreter: 40,
+            end_to_end: Size::new(256, 2),
+        }
+    }
+
+    /// Applies `--messages N` and `--reps R`: `N` becomes the message count
+    /// of every timed run (throughput, routing, end to end) and caps every
+    /// sample count (latency, cold start, recompiles, activations, swap
+    /// runs); `R` becomes the repetitions of every table that repeats.
+    pub fn with_overrides(mut self, messages: Option<usize>, reps: Option<usize>) -> Budget {
+        if messages.is_none() && reps.is_none() {
+            return self;
+        }
+        self.name.push_str("+overrides");
+        let sizes = [
+            &mut self.compiled,
+            &mut self.interpreter_preferred,
+            &mut self.interpreter_other,
+            &mut self.routing_compiled,
+            &mut self.routing_interpreter,
+            &mut self.end_to_end,
+        ];
+        for size in sizes {
+            if let Some(n) = messages {
+                size.messages = n;
+            }
+            if let Some(r) = reps {
+                size.reps = r;
+            }
+        }
+        if let Some(n) = messages {
+            for samples in [
+                &mut self.latency_compiled,
+                &mut self.latency_interpreter,
+                &mut self.cold_compiles,
+                &mut self.cold_instances,
+                &mut self.recompiles,
+                &mut self.activations,
+                &mut self.swap_run_compiled,
+                &mut self.swap_run_interpreter,
+            ] {
+                *samples = (*samples).min(n);
+            }
+        }
+        self
+    }
+
+    /// The throughput size of `kind` running `variant`.
+    pub fn throughput(&self, kind: RuntimeKind, variant: &str) -> Size {
+        match kind {
+            RuntimeKind::Native | RuntimeKind::Wasmtime => self.compiled,
+            _ if variant == kind.preferred_variant() => self.interpreter_preferred,
+            _ => self.interpreter_other,
+        }
+    }
+
+    /// Latency samples for `kind`.
+    pub fn latency(&self, kind: RuntimeKind) -> usize {
+        if is_interpreter(kind) {
+            self.latency_interpreter
+        } else {
+            self.latency_compiled
+        }
+    }
+
+    /// Routing size for `kind`.
+    pub fn routing(&self, kind: RuntimeKind) -> Size {
+        if is_interpreter(kind) {
+            self.routing_interpreter
+        } else {
+            self.routing_compiled
+        }
+    }
+
+    /// Jobs in the swap-latency run for `kind`.
+    pub fn swap_run(&self, kind: RuntimeKind) -> usize {
+        if is_interpreter(kind) {
+            self.swap_run_interpreter
+        } else {
+            self.swap_run_compiled
+        }
+    }
+}
+
+/// wasmi and wasm3 get smaller sizes: they are 20–60x slower.
+pub(crate) fn is_interpreter(kind: RuntimeKind) -> bool {
+    matches!(kind, RuntimeKind::Wasmi | RuntimeKind::Wasm3)
+}
+
+/// Everything a bench run needs.
+#[derive(Clone)]
+pub struct BenchOptions {
+    /// Runtimes to measure, in report order. Native runs in the throughput
+    /// table whatever this says: it is the baseline of every ratio.
+    pub runtimes: Vec<RuntimeKind>,
+    /// Sizes per table.
+    pub budget: Budget,
+    /// Whether this is a `--quick` run (recorded in the report).
+    pub quick: bool,
+    /// Seed of the job generator.
+    pub seed: u64,
+    /// Fraction of deliberately invalid jobs in every job set.
+    pub invalid_ratio: f64,
+    /// Worker threads of the end-to-end section (in-process and pipeline).
+    pub workers: usize,
+    /// Runtime of the end-to-end section; `None` picks wasmtime if asked,
+    /// else the first runtime asked.
+    pub end_to_end_runtime: Option<RuntimeKind>,
+    /// Redis URL for the end-to-end rows through Redis.
+    pub redis: Option<String>,
+    /// Runs the full pipeline for the end-to-end section; `None` reports
+    /// those rows as not run.
+    pub pipeline: Option<Arc<PipelineRunner>>,
+}
+
+impl std::fmt::Debug for BenchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchOptions")
+            .field("runtimes", &self.runtimes)
+            .field("budget", &self.budget)
+            .field("quick", &self.quick)
+            .field("seed", &self.seed)
+            .field("invalid_ratio", &self.invalid_ratio)
+            .field("workers", &self.workers)
+            .field("end_to_end_runtime", &self.end_to_end_runtime)
+            .field("redis", &self.redis)
+            .field("pipeline", &self.pipeline.as_ref().map(|_| "runner"))
+            .finish()
+    }
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            runtimes: RuntimeKind::ALL.to_vec(),
+            budget: Budget::standard(),
+            quick: false,
+            seed: 2026,
+            invalid_ratio: 0.1,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            end_to_end_runtime: None,
+            redis: None,
+            pipeline: None,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// Checks that the options describe a run.
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError::Options`] naming the problem.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        if self.runtimes.is_empty() {
+            return Err(BenchError::Options("no runtime to measure".into()));
+        }
+        if self.workers == 0 {
+            return Err(BenchError::Options("workers must be at least 1".into()));
+        }
+        let b = &self.budget;
+        let sizes = [
+            b.compiled,
+            b.interpreter_preferred,
+            b.interpreter_other,
+            b.routing_compiled,
+            b.routing_interpreter,
+            b.end_to_end,
+        ];
+        if sizes.iter().any(|s| s.messages == 0 || s.reps == 0) {
+            return Err(BenchError::Options(
+                "messages and repetitions must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.invalid_ratio) {
+            return Err(BenchError::Options(
+                "the invalid ratio must be within [0, 1]".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runtimes of the report, native first and always present (the
+    /// baseline of every ratio).
+    pub(crate) fn with_native(&self) -> Vec<RuntimeKind> {
+        let mut kinds = vec![RuntimeKind::Native];
+        kinds.extend(
+            self.runtimes
+                .iter()
+                .copied()
+                .filter(|k| *k != RuntimeKind::Native),
+        );
+        kinds
+    }
+
+    /// The runtime of the end-to-end section.
+    pub fn end_to_end_kind(&self) -> RuntimeKind {
+        self.end_to_end_runtime.unwrap_or_else(|| {
+            if self.runtimes.contains(&RuntimeKind::Wasmtime) {
+                RuntimeKind::Wasmtime
+            } else {
+                self.runtimes
+                    .first()
+                    .copied()
+                    .unwrap_or(RuntimeKind::Native)
+            }
+        })
+    }
+}

@@ -1,0 +1,485 @@
+//! `report.md`: the report as Markdown tables, also what the terminal shows.
+
+use std::fmt::Write;
+
+use crate::report::{Cell, Report, Spread};
+
+/// The whole report as Markdown; `charts` are file names to link.
+pub fn render(report: &Report, charts: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# hotwasm bench, {}\n", report.generated);
+    let _ = writeln!(
+        out,
+        "Runtimes: {}. Plan: `{}`{}. Wall time {:.1} s. Every timed run was checked against \
+         the jobs' expected verdicts.\n",
+        report.runtimes.join(", "),
+        report.method.budget.name,
+        if report.quick { " (--quick)" } else { "" },
+        report.wall_seconds
+    );
+    for chart in charts {
+        let _ = writeln!(out, "![{chart}]({chart})\n");
+    }
+    machine(&mut out, report);
+    out.push_str(&tables(report));
+    method(&mut out, report);
+    out
+}
+
+/// Sections 2–7, the tables a terminal shows.
+pub fn tables(report: &Report) -> String {
+    let mut out = String::new();
+    throughput(&mut out, report);
+    latency(&mut out, report);
+    cold_start(&mut out, report);
+    swapping(&mut out, report);
+    end_to_end(&mut out, report);
+    draft(&mut out, report);
+    out
+}
+
+fn machine(out: &mut String, report: &Report) {
+    let m = &report.machine;
+    let _ = writeln!(out, "## 1. Machine and build\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| date | {} |", m.date);
+    let _ = writeln!(out, "| CPU | {} |", m.cpu);
+    let _ = writeln!(out, "| cores | {} |", m.cores);
+    if let Some(mib) = m.memory_mib {
+        let _ = writeln!(out, "| memory | {:.1} GiB |", mib as f64 / 1024.0);
+    }
+    let _ = writeln!(out, "| OS | {}, {} |", m.os, m.kernel);
+    let _ = writeln!(out, "| rustc | {} (captured at build time) |", m.rustc);
+    let _ = writeln!(out, "| profile | {} |", m.profile);
+    let crates: Vec<String> = m
+        .crates
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.version))
+        .collect();
+    let _ = writeln!(out, "| crates (Cargo.lock) | {} |\n", crates.join(", "));
+    let _ = writeln!(
+        out,
+        "| variant | flags | schnorr | ecdsa |\n|---|---|---|---|"
+    );
+    for v in &m.variants {
+        let module = |scheme: &str| {
+            v.modules
+                .iter()
+                .find(|m| m.scheme == scheme)
+                .map(|m| format!("{} B, `{}`", m.bytes, &m.sha256[..16.min(m.sha256.len())]))
+                .unwrap_or_else(|| "not built (HOTWASM_ALL_VARIANTS=1)".into())
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} |",
+            v.name,
+            v.flags,
+            module("schnorr"),
+            module("ecdsa")
+        );
+    }
+    out.push('\n');
+}
+
+fn throughput(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "## 2. Throughput\n");
+    let _ = writeln!(
+        out,
+        "Time for N verifies on one warm worker, median of R runs (min – max); ratio to \
+         native for the same scheme, this run.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| runtime | variant | scheme | N × R | median (min – max) | µs / verify | vs native |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    let mut last_blank: Option<(&str, &str)> = None;
+    for row in &report.throughput.rows {
+        // A variant that is not built or refused is one line, not one per
+        // scheme.
+        let group = (row.runtime.as_str(), row.variant.as_str());
+        if row.result.measured().is_none() {
+            if last_blank == Some(group) {
+                continue;
+            }
+            last_blank = Some(group);
+            let _ = writeln!(
+                out,
+                "| {} | {} | all | | {} | | |",
+                row.runtime,
+                row.variant,
+                row.result.blank().unwrap_or_default()
+            );
+            continue;
+        }
+        let (size, time, us, ratio) = match &row.result {
+            Cell::Measured(f) => (
+                format!("{} × {}", f.messages, f.reps),
+                spread_ms(&f.run_ms),
+                number(f.micros_per_verify),
+                f.ratio_to_native.map(ratio).unwrap_or_else(|| "-".into()),
+            ),
+            blank => (
+                String::new(),
+                blank.blank().unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {size} | {time} | {us} | {ratio} |",
+            row.runtime, row.variant, row.scheme
+        );
+    }
+    out.push('\n');
+}
+
+fn latency(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "## 3. Single-message latency\n");
+    let _ = writeln!(
+        out,
+        "Each verify timed alone on a warm worker, mixed schemes.\n\n\
+         | runtime | variant | samples | p50 µs | p99 µs | max µs | p50 vs native |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for row in &report.latency.rows {
+        match &row.result {
+            Cell::Measured(f) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    row.runtime,
+                    row.variant,
+                    f.latency.samples,
+                    number(f.latency.p50_us),
+                    number(f.latency.p99_us),
+                    number(f.latency.max_us),
+                    f.p50_ratio_to_native
+                        .map(ratio)
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+            blank => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | | | | |",
+                    row.runtime,
+                    row.variant,
+                    blank.blank().unwrap_or_default()
+                );
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn cold_start(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "## 4. Cold start\n");
+    let _ = writeln!(
+        out,
+        "Medians (min – max). Native \"compiles\" nothing: its row is the cost of the \
+         host path alone.\n\n\
+         | runtime | variant | module | size | compile ms | precompiled load ms (artifact) | \
+         instantiate µs | first call µs |\n|---|---|---|---|---|---|---|---|"
+    );
+    for row in &report.cold_start.rows {
+        let Cell::Measured(f) = &row.result else {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | | | | |",
+                row.runtime,
+                row.variant,
+                row.scheme,
+                row.result.blank().unwrap_or_default()
+            );
+            continue;
+        };
+        let precompiled = match &f.precompiled {
+            Cell::Measured(p) => format!(
+                "{} ({} KiB)",
+                spread_plain(&p.load_ms),
+                p.artifact_bytes / 1024
+            ),
+            blank => blank.blank().unwrap_or_default(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} KiB | {} | {} | {} | {} |",
+            row.runtime,
+            row.variant,
+            row.scheme,
+            f.module_bytes / 1024,
+            spread_plain(&f.compile_ms),
+            precompiled,
+            spread_plain(&f.instantiate_us),
+            spread_plain(&f.first_call_us)
+        );
+    }
+    out.push('\n');
+}
+
+fn swapping(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "## 5. Module swapping\n");
+    let _ = writeln!(
+        out,
+        "**Mixed schemes** (the draft's random mode: each job picks a scheme, routed per \
+         job) against the same jobs grouped by scheme (two single-scheme runs); median of the \
+         per-pair ratios.\n\n\
+         | runtime | variant | N × pairs | mixed ms | grouped ms | mixed / grouped |\n\
+         |---|---|---|---|---|---|"
+    );
+    for row in &report.swapping.rows {
+        match &row.routing {
+            Cell::Measured(r) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} × {} | {} | {} | {:.3} |",
+                    row.runtime,
+                    row.variant,
+                    r.messages,
+                    r.reps,
+                    spread_plain(&r.mixed_ms),
+                    spread_plain(&r.grouped_ms),
+                    r.ratio
+                );
+            }
+            blank => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | | | |",
+                    row.runtime,
+                    row.variant,
+                    blank.blank().unwrap_or_default()
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n**Swapping a version in**: the draft recompiled the module for every message; we \
+         activate a version compiled (and, where possible, warmed) beforehand.\n\n\
+         | runtime | variant | recompile + instantiate + verify, ms | vs a steady verify | \
+         activate → first verdict, µs | p50 / p99 µs steady | p50 / p99 µs, a swap every \
+         10 ms | p99 ratio |\n|---|---|---|---|---|---|---|---|"
+    );
+    for row in &report.swapping.rows {
+        let (recompile, versus) = match &row.recompile {
+            Cell::Measured(r) => (
+                format!("{} (n={})", spread_plain(&r.per_message_ms), r.samples),
+                format!("{:.0}x", r.ratio_to_steady),
+            ),
+            blank => (blank.blank().unwrap_or_default(), String::new()),
+        };
+        let activation = match &row.activation {
+            Cell::Measured(a) => format!(
+                "{} (n={}{})",
+                spread_plain(&a.first_verdict_us),
+                a.samples,
+                if a.prewarmed {
+                    ", prewarmed"
+                } else {
+                    ", not prewarmable"
+                }
+            ),
+            blank => blank.blank().unwrap_or_default(),
+        };
+        let (steady, swapping, p99) = match &row.under_swaps {
+            Cell::Measured(u) => (
+                format!("{} / {}", number(u.steady.p50_us), number(u.steady.p99_us)),
+                format!(
+                    "{} / {} ({} swaps, {} jobs)",
+                    number(u.swapping.p50_us),
+                    number(u.swapping.p99_us),
+                    u.swaps,
+                    u.jobs
+                ),
+                format!("{:.3}", u.p99_ratio),
+            ),
+            blank => (
+                blank.blank().unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {recompile} | {versus} | {activation} | {steady} | {swapping} | {p99} |",
+            row.runtime, row.variant
+        );
+    }
+    out.push('\n');
+}
+
+fn end_to_end(out: &mut String, report: &Report) {
+    let e = &report.end_to_end;
+    let _ = writeln!(out, "## 6. End to end\n");
+    let _ = writeln!(
+        out,
+        "{} / {}, {} workers. In-process: the jobs split over the worker threads, one worker \
+         each over one module set. Pipeline: client → queue → server → verdicts → client.\n\n\
+         | path | N × R | run ms | jobs / s | p50 / p99 µs | vs in-process |\n\
+         |---|---|---|---|---|---|",
+        e.runtime, e.variant, e.workers
+    );
+    match &e.in_process {
+        Cell::Measured(p) => {
+            let _ = writeln!(
+                out,
+                "| in-process | {} × {} | {} | {:.0} | | 1.00 |",
+                p.messages,
+                p.reps,
+                spread_plain(&p.run_ms),
+                p.jobs_per_second
+            );
+        }
+        blank => {
+            let _ = writeln!(
+                out,
+                "| in-process | {} | | | | |",
+                blank.blank().unwrap_or_default()
+            );
+        }
+    }
+    for row in &e.pipelines {
+        let path = format!("{} queue + {} verdicts", row.transport, row.results);
+        match &row.result {
+            Cell::Measured(p) => {
+                let _ = writeln!(
+                    out,
+                    "| {path} | {} × {} | {} | {:.0} | {} / {} | {} |",
+                    p.messages,
+                    p.reps,
+                    spread_plain(&p.run_ms),
+                    p.jobs_per_second,
+                    number(p.latency.p50_us),
+                    number(p.latency.p99_us),
+                    p.ratio_to_in_process
+                        .map(|r| format!("{r:.2}"))
+                        .unwrap_or_default()
+                );
+            }
+            blank => {
+                let _ = writeln!(
+                    out,
+                    "| {path} | {} | | | | |",
+                    blank.blank().unwrap_or_default()
+                );
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn draft(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "## 7. Against the draft\n");
+    let _ = writeln!(out, "| | draft | this run | target |\n|---|---|---|---|");
+    for row in &report.draft.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            row.what, row.draft, row.ours_text, row.target
+        );
+    }
+    let _ = writeln!(out, "\n{}\n", report.draft.why);
+}
+
+fn method(out: &mut String, report: &Report) {
+    let m = &report.method;
+    let _ = writeln!(out, "## 8. Method\n");
+    for note in &m.notes {
+        let _ = writeln!(out, "- {note}");
+    }
+    let b = &m.budget;
+    let _ = writeln!(
+        out,
+        "\nPlan `{}` (N messages × R runs, or samples):\n\n| table | size |\n|---|---|",
+        b.name
+    );
+    let rows = [
+        ("throughput, native and wasmtime", size(b.compiled)),
+        (
+            "throughput, wasmi `fast` and wasm3 `compat`",
+            size(b.interpreter_preferred),
+        ),
+        (
+            "throughput, other variants on wasmi and wasm3",
+            size(b.interpreter_other),
+        ),
+        (
+            "latency samples, native and wasmtime / interpreters",
+            format!("{} / {}", b.latency_compiled, b.latency_interpreter),
+        ),
+        (
+            "cold start: compiles and loads / instances",
+            format!("{} / {}", b.cold_compiles, b.cold_instances),
+        ),
+        (
+            "mixed vs grouped, native and wasmtime / interpreters (N × pairs)",
+            format!(
+                "{} / {}",
+                size(b.routing_compiled),
+                size(b.routing_interpreter)
+            ),
+        ),
+        ("recompile samples", b.recompiles.to_string()),
+        ("activation samples", b.activations.to_string()),
+        (
+            "jobs in the swap-latency runs, native and wasmtime / interpreters",
+            format!("{} / {}", b.swap_run_compiled, b.swap_run_interpreter),
+        ),
+        ("end to end", size(b.end_to_end)),
+    ];
+    for (what, size) in rows {
+        let _ = writeln!(out, "| {what} | {size} |");
+    }
+    let _ = writeln!(out, "\nTimed regions:\n");
+    for entry in &m.timed_regions {
+        let _ = writeln!(out, "- **{}**: {}", entry.what, entry.text);
+    }
+    let _ = writeln!(out, "\nReproduce:\n\n| table | command |\n|---|---|");
+    for entry in &m.reproduce {
+        let _ = writeln!(out, "| {} | `{}` |", entry.what, entry.text);
+    }
+}
+
+fn size(size: crate::Size) -> String {
+    format!("{} × {}", size.messages, size.reps)
+}
+
+/// A number with precision that suits its size.
+pub(crate) fn number(x: f64) -> String {
+    if !x.is_finite() {
+        "-".into()
+    } else if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn ratio(r: f64) -> String {
+    format!("{r:.2}x")
+}
+
+fn spread_ms(s: &Spread) -> String {
+    format!(
+        "{} ms ({} – {})",
+        number(s.median),
+        number(s.min),
+        number(s.max)
+    )
+}
+
+fn spread_plain(s: &Spread) -> String {
+    format!(
+        "{} ({} – {})",
+        number(s.median),
+        number(s.min),
+        number(s.max)
+    )
+}

@@ -1,0 +1,225 @@
+//! Section 2, throughput: N jobs per timed run on every runtime, variant and
+//! scheme, median of R runs, µs per verify and the ratio to native measured
+//! in the same run.
+
+use hotwasm_jobs::SchemeChoice;
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_worker::{ModuleSet, Worker, WorkerError};
+use serde::Serialize;
+
+use crate::measure::{check, jobs, millis, spread, timed_run, warm_up};
+use crate::options::BenchOptions;
+use crate::report::{Cell, Spread};
+use crate::{BenchError, Progress};
+
+/// The schemes of the throughput table, in order.
+pub const SCHEMES: [(&str, SchemeChoice); 3] = [
+    ("schnorr", SchemeChoice::Schnorr),
+    ("ecdsa", SchemeChoice::Ecdsa),
+    ("mixed", SchemeChoice::Mixed),
+];
+
+/// Variant name of the native rows: native runs the built-in code.
+pub const NATIVE_VARIANT: &str = "built-in";
+
+/// Every throughput row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputSection {
+    /// Rows by runtime, variant, scheme.
+    pub rows: Vec<ThroughputRow>,
+}
+
+/// One runtime, variant and scheme.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputRow {
+    /// Runtime name.
+    pub runtime: String,
+    /// Module variant ([`NATIVE_VARIANT`] for native).
+    pub variant: String,
+    /// `schnorr`, `ecdsa` or `mixed`.
+    pub scheme: String,
+    /// The figures, or why there are none.
+    pub result: Cell<ThroughputFigures>,
+}
+
+/// Figures of one throughput row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputFigures {
+    /// Jobs per timed run (N).
+    pub messages: usize,
+    /// Timed runs (R).
+    pub reps: usize,
+    /// Time for N jobs, in milliseconds: median, min, max over R runs.
+    pub run_ms: Spread,
+    /// `run_ms.median * 1000 / messages`.
+    pub micros_per_verify: f64,
+    /// `micros_per_verify` over native's for the same scheme in this run.
+    pub ratio_to_native: Option<f64>,
+}
+
+impl ThroughputSection {
+    /// The measured row of `runtime`, `variant`, `scheme`.
+    pub fn find(&self, runtime: &str, variant: &str, scheme: &str) -> Option<&ThroughputFigures> {
+        self.rows
+            .iter()
+            .find(|r| r.runtime == runtime && r.variant == variant && r.scheme == scheme)
+            .and_then(|r| r.result.measured())
+    }
+
+    /// The measured `scheme` row of `runtime` with the smallest ratio to
+    /// native, and its variant.
+    pub fn best(&self, runtime: &str, scheme: &str) -> Option<(&str, &ThroughputFigures)> {
+        self.rows
+            .iter()
+            .filter(|r| r.runtime == runtime && r.scheme == scheme)
+            .filter_map(|r| r.result.measured().map(|f| (r.variant.as_str(), f)))
+            .min_by(|a, b| a.1.micros_per_verify.total_cmp(&b.1.micros_per_verify))
+    }
+}
+
+/// Measures the throughput table.
+///
+/// # Errors
+///
+/// [`BenchError::WrongVerdict`] on any wrong verdict; [`BenchError::Worker`]
+/// when a runtime cannot be created.
+pub fn measure(
+    options: &BenchOptions,
+    progress: &dyn Progress,
+) -> Result<ThroughputSection, BenchError> {
+    let plan = plan(options);
+    let steps = (plan.len() * SCHEMES.len()) as u64;
+    progress.start("throughput", steps);
+    let mut rows = Vec::new();
+    for (kind, variant) in plan {
+        let shown = shown_variant(kind, variant);
+        let set = if !hotwasm_modules::built_variants().contains(&variant) {
+            Err(Cell::NotBuilt {
+                reason: "build with HOTWASM_ALL_VARIANTS=1".into(),
+            })
+        } else {
+            match ModuleSet::built(kind, variant) {
+                Ok(set) => Ok(set),
+                Err(WorkerError::Load { source, .. }) => Err(Cell::Refused {
+                    reason: source.to_string(),
+                }),
+                Err(source) => {
+                    return Err(BenchError::Worker {
+                        context: format!("throughput {kind}/{variant}"),
+                        source,
+                    });
+                }
+            }
+        };
+        for (index, (scheme, choice)) in SCHEMES.into_iter().enumerate() {
+            progress.step(&format!("{kind}/{shown} {scheme}"));
+            let result = match &set {
+                Err(blank) => blank.clone(),
+                Ok(set) => Cell::Measured(measure_row(
+                    options,
+                    set,
+                    kind,
+                    variant,
+                    scheme,
+                    choice,
+                    index as u64,
+                )?),
+            };
+            rows.push(ThroughputRow {
+                runtime: kind.name().to_string(),
+                variant: shown.to_string(),
+                scheme: scheme.to_string(),
+                result,
+            });
+        }
+    }
+    fill_ratios(&mut rows);
+    progress.finish();
+    Ok(ThroughputSection { rows })
+}
+
+/// The variant as the report names it: native runs the built-in code
+/// whatever the variant.
+pub(crate) fn shown_variant(kind: RuntimeKind, variant: &str) -> &str {
+    if kind == RuntimeKind::Native {
+        NATIVE_VARIANT
+    } else {
+        variant
+    }
+}
+
+/// Runtime and variant pairs in table order: native once (it runs the
+/// built-in code whatever the variant), every other runtime on its
+/// preferred variant first, then on every other variant.
+fn plan(options: &BenchOptions) -> Vec<(RuntimeKind, &'static str)> {
+    let mut plan = Vec::new();
+    for kind in options.with_native() {
+        let preferred = kind.preferred_variant();
+        plan.push((kind, preferred));
+        if kind == RuntimeKind::Native {
+            continue;
+        }
+        for variant in hotwasm_modules::VARIANTS {
+            if variant.name != preferred {
+                plan.push((kind, variant.name));
+            }
+        }
+    }
+    plan
+}
+
+fn measure_row(
+    options: &BenchOptions,
+    set: &std::sync::Arc<ModuleSet>,
+    kind: RuntimeKind,
+    variant: &str,
+    scheme: &str,
+    choice: SchemeChoice,
+    seed_offset: u64,
+) -> Result<ThroughputFigures, BenchError> {
+    let size = options.budget.throughput(kind, variant);
+    let context = format!("throughput {kind}/{variant} {scheme}");
+    let jobs = jobs(
+        options.seed + seed_offset,
+        choice,
+        options.invalid_ratio,
+        size.messages,
+    );
+    let mut worker = Worker::new(set);
+    warm_up(&mut worker, &jobs, &context)?;
+    let mut samples = Vec::with_capacity(size.reps);
+    for _ in 0..size.reps {
+        let (elapsed, verdicts) = timed_run(&mut worker, &jobs);
+        check(&context, &jobs, &verdicts)?;
+        samples.push(millis(elapsed));
+    }
+    let run_ms = spread(&samples);
+    Ok(ThroughputFigures {
+        messages: size.messages,
+        reps: size.reps,
+        run_ms,
+        micros_per_verify: run_ms.median * 1000.0 / size.messages as f64,
+        ratio_to_native: None,
+    })
+}
+
+fn fill_ratios(rows: &mut [ThroughputRow]) {
+    let native: Vec<(String, f64)> = rows
+        .iter()
+        .filter(|r| r.runtime == RuntimeKind::Native.name())
+        .filter_map(|r| {
+            r.result
+                .measured()
+                .map(|f| (r.scheme.clone(), f.micros_per_verify))
+        })
+        .collect();
+    for row in rows {
+        let baseline = native
+            .iter()
+            .find(|(scheme, _)| *scheme == row.scheme)
+            .map(|(_, us)| *us);
+        if let Cell::Measured(figures) = &mut row.result {
+            figures.ratio_to_native = baseline.map(|b| figures.micros_per_verify / b);
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The bench on tiny sizes: the report files exist and parse, hold every
+//! section and every runtime, and every ratio is computed from figures in
+//! the same file. No timing is asserted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotwasm_bench::progress::Silent;
+use hotwasm_bench::{BenchOptions, Budget, PipelineRun, PipelineRunner};
+use hotwasm_runtime::RuntimeKind;
+use serde_json::Value;
+
+const SECTIONS: [&str; 8] = [
+    "machine",
+    "throughput",
+    "latency",
+    "cold_start",
+    "swapping",
+    "end_to_end",
+    "draft",
+    "method",
+];
+
+fn tiny(runtimes: Vec<RuntimeKind>) -> BenchOptions {
+    BenchOptions {
+        runtimes,
+        budget: Budget::standard().with_overrides(Some(8), Some(1)),
+        workers: 2,
+        ..BenchOptions::default()
+    }
+}
+
+/// A stand-in pipeline: answers every job with its expected verdict.
+fn echo_runner() -> Arc<PipelineRunner> {
+    Arc::new(|_config, jobs| {
+        let started = Instant::now();
+        let latencies_micros = (0..jobs.len()).map(|i| 100.0 + i as f64).collect();
+        Ok(PipelineRun {
+            verdicts: jobs.len() as u64,
+            mismatches: 0,
+            missing: 0,
+            elapsed: started.elapsed().max(Duration::from_micros(50)),
+            latencies_micros,
+        })
+    })
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-12)
+}
+
+fn num(v: &Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+fn measured(cell: &Value) -> Option<&Value> {
+    (cell["status"] == "measured").then_some(cell)
+}
+
+fn rows<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
+    report[section]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{section} has rows"))
+}
+
+#[test]
+fn tiny_run_writes_a_consistent_report_for_every_runtime() {
+    let mut options = tiny(RuntimeKind::ALL.to_vec());
+    options.pipeline = Some(echo_runner());
+    let report = hotwasm_bench::run(&options, &Silent).expect("bench runs");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = hotwasm_bench::report::write(&report, dir.path()).expect("report written");
+
+    let markdown = std::fs::read_to_string(&written.markdown).expect("report.md");
+    for heading in [
+        "## 1. Machine and build",
+        "## 2. Throughput",
+        "## 3. Single-message latency",
+        "## 4. Cold start",
+        "## 5. Module swapping",
+        "## 6. End to end",
+        "## 7. Against the draft",
+        "## 8. Method",
+    ] {
+        assert!(markdown.contains(heading), "report.md lacks {heading}");
+    }
+    for chart in ["throughput.svg", "latency.svg", "swapping.svg"] {
+        let svg = std::fs::read_to_string(dir.path().join(chart)).expect(chart);
+        assert!(svg.contains("<svg") && svg.contains("<text"), "{chart}");
+        assert!(markdown.contains(chart), "report.md links {chart}");
+    }
+
+    let text = std::fs::read_to_string(&written.json).expect("report.json");
+    let json: Value = serde_json::from_str(&text).expect("report.json parses");
+    for section in SECTIONS {
+        assert!(json.get(section).is_some(), "report.json lacks {section}");
+    }
+    for kind in RuntimeKind::ALL {
+        let name = kind.name();
+        assert!(markdown.contains(name), "report.md lacks {name}");
+        for section in ["throughput", "latency", "cold_start", "swapping"] {
+            assert!(
+                rows(&json, section).iter().any(|r| r["runtime"] == name),
+                "{section} lacks {name}"
+            );
+        }
+    }
+
+    check_throughput(&json);
+    check_latency(&json);
+    check_swapping(&json);
+    check_end_to_end(&json, true);
+    check_draft(&json);
+}
+
+fn check_throughput(json: &Value) {
+    let rows = rows(json, "throughput");
+    let native = |scheme: &str| {
+        rows.iter()
+            .find(|r| r["runtime"] == "native" && r["scheme"] == scheme)
+            .and_then(|r| measured(&r["result"]))
+            .map(|f| num(f, "/micros_per_verify"))
+            .expect("native measured")
+    };
+    let mut measured_rows = 0;
+    for row in rows {
+        let Some(f) = measured(&row["result"]) else {
+            let status = row["result"]["status"].as_str().expect("status");
+            assert!(
+                ["not_built", "refused"].contains(&status),
+                "unexpected {status} in {row}"
+            );
+            assert!(row["result"]["reason"].is_string());
+            continue;
+        };
+        measured_rows += 1;
+        let us = num(f, "/run_ms/median") * 1000.0 / num(f, "/messages");
+        assert!(close(us, num(f, "/micros_per_verify")), "{row}");
+        let scheme = row["scheme"].as_str().expect("scheme");
+        assert!(
+            close(num(f, "/ratio_to_native"), us / native(scheme)),
+            "{row}"
+        );
+        assert!(num(f, "/run_ms/min") <= num(f, "/run_ms/median"));
+        assert!(num(f, "/run_ms/median") <= num(f, "/run_ms/max"));
+    }
+    // native 3 + wasmtime 3x3 + wasmi 3x3 + wasm3 compat 3, at least.
+    assert!(measured_rows >= 24, "{measured_rows} measured rows");
+    // wasm3 refuses the non-MVP variants, and says so.
+    assert!(rows.iter().any(|r| r["runtime"] == "wasm3"
+        && r["variant"] == "fast"
+        && r["result"]["status"] == "refused"));
+}
+
+fn check_latency(json: &Value) {
+    let rows = rows(json, "latency");
+    let native = rows
+        .iter()
+        .find(|r| r["runtime"] == "native")
+        .map(|r| num(r, "/result/latency/p50_us"))
+        .expect("native latency");
+    for row in rows {
+        let f = measured(&row["result"]).expect("latency measured");
+        assert!(close(
+            num(f, "/p50_ratio_to_native"),
+            num(f, "/latency/p50_us") / native
+        ));
+        assert!(num(f, "/latency/p50_us") <= num(f, "/latency/p99_us"));
+        assert!(num(f, "/latency/p99_us") <= num(f, "/latency/max_us"));
+    }
+}
+
+fn check_swapping(json: &Value) {
+    for row in rows(json, "swapping") {
+        let routing = measured(&row["routing"]).expect("routing measured");
+        let ratios: Vec<f64> = routing["ratios"]
+            .as_array()
+            .expect("ratios")
+            .iter()
+            .map(|r| r.as_f64().expect("number"))
+            .collect();
+        assert_eq!(ratios.len() as f64, num(routing, "/reps"));
+        assert!(close(num(routing, "/ratio"), median(&ratios)));
+        match measured(&row["recompile"]) {
+            Some(r) => {
+                let steady = num(routing, "/mixed_ms/median") * 1000.0 / num(routing, "/messages");
+                assert!(close(num(r, "/steady_us"), steady));
+                assert!(close(
+                    num(r, "/ratio_to_steady"),
+                    num(r, "/per_message_ms/median") * 1000.0 / steady
+                ));
+            }
+            None => assert_eq!(row["runtime"], "native", "{row}"),
+        }
+        assert!(measured(&row["activation"]).is_some(), "{row}");
+        let u = measured(&row["under_swaps"]).expect("under swaps measured");
+        assert!(close(
+            num(u, "/p99_ratio"),
+            num(u, "/swapping/p99_us") / num(u, "/steady/p99_us")
+        ));
+    }
+}
+
+fn check_end_to_end(json: &Value, with_runner: bool) {
+    let e = &json["end_to_end"];
+    let in_process = measured(&e["in_process"]).expect("in-process measured");
+    let per_second = num(in_process, "/messages") / (num(in_process, "/run_ms/median") / 1000.0);
+    assert!(close(num(in_process, "/jobs_per_second"), per_second));
+    let pipelines = e["pipelines"].as_array().expect("pipelines");
+    assert_eq!(pipelines.len(), 3);
+    let embedded = &pipelines[0];
+    assert_eq!(embedded["transport"], "embedded");
+    assert_eq!(embedded["results"], "shm");
+    if with_runner {
+        let f = measured(&embedded["result"]).expect("embedded pipeline measured");
+        let jobs_per_second = num(f, "/messages") / (num(f, "/run_ms/median") / 1000.0);
+        assert!(close(num(f, "/jobs_per_second"), jobs_per_second));
+        assert!(close(
+            num(f, "/ratio_to_in_process"),
+            jobs_per_second / per_second
+        ));
+    } else {
+        assert_eq!(embedded["result"]["status"], "not_run");
+    }
+    // No --redis: the Redis rows are there, saying why they did not run.
+    for row in &pipelines[1..] {
+        assert_eq!(row["transport"], "redis");
+        assert_eq!(row["result"]["status"], "not_run");
+        assert!(
+            row["result"]["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("--redis")
+        );
+    }
+}
+
+fn check_draft(json: &Value) {
+    let best_wasmtime = rows(json, "throughput")
+        .iter()
+        .filter(|r| r["runtime"] == "wasmtime" && r["scheme"] == "mixed")
+        .filter_map(|r| measured(&r["result"]))
+        .map(|f| num(f, "/ratio_to_native"))
+        .fold(f64::INFINITY, f64::min);
+    let rows = json["draft"]["rows"].as_array().expect("draft rows");
+    let wasmtime = rows
+        .iter()
+        .find(|r| {
+            r["what"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("wasmtime / native, throughput"))
+        })
+        .expect("draft wasmtime row");
+    assert!(close(num(wasmtime, "/ours"), best_wasmtime));
+    assert!(
+        json["draft"]["why"]
+            .as_str()
+            .expect("why")
+            .contains("console")
+    );
+}
+
+#[test]
+fn without_a_pipeline_runner_the_pipeline_rows_say_not_run() {
+    let report = hotwasm_bench::run(&tiny(vec![RuntimeKind::Native]), &Silent).expect("bench runs");
+    let json = serde_json::to_value(&report).expect("serialises");
+    check_end_to_end(&json, false);
+    assert!(json["runtimes"] == serde_json::json!(["native"]));
+}
+
+#[test]
+fn a_failing_pipeline_fails_the_bench() {
+    let mut options = tiny(vec![RuntimeKind::Native]);
+    options.pipeline = Some(Arc::new(|_config, jobs| {
+        Ok(PipelineRun {
+            verdicts: jobs.len() as u64,
+            mismatches: 1,
+            ..PipelineRun::default()
+        })
+    }));
+    let error = hotwasm_bench::run(&options, &Silent).expect_err("a wrong verdict fails");
+    assert!(error.to_string().contains("1 wrong"), "{error}");
+}
+
+#[test]
+fn overrides_set_every_size_and_cap_samples() {
+    let budget = Budget::standard().with_overrides(Some(8), Some(1));
+    assert_eq!(budget.compiled.messages, 8);
+    assert_eq!(budget.interpreter_other.reps, 1);
+    assert_eq!(budget.end_to_end.messages, 8);
+    assert!(budget.latency_compiled <= 8 && budget.activations <= 8);
+    assert_eq!(Budget::quick().with_overrides(None, None), Budget::quick());
+}

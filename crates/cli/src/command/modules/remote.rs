@@ -1,0 +1,114 @@
+//! `hotwasm modules ... --server URL`: the same operations on a running
+//! server over gRPC, through `hotwasm_client::admin`.
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use hotwasm_client::admin::{AdminClient, ModuleVersion};
+
+/// An operation on a server's modules.
+#[derive(Debug)]
+pub enum Operation {
+    /// List stored versions and what serves each scheme.
+    List {
+        /// JSON instead of a table.
+        json: bool,
+    },
+    /// Validate and store a module.
+    Load {
+        /// Module name.
+        name: String,
+        /// The .wasm bytes.
+        wasm: Vec<u8>,
+        /// Also activate it.
+        activate: bool,
+    },
+    /// Activate `name@hash`.
+    Activate {
+        /// `name@hash`.
+        spec: String,
+    },
+    /// Roll a name back.
+    Rollback {
+        /// Module name.
+        name: String,
+    },
+}
+
+/// Performs `operation` on the server at `url` and prints the outcome.
+pub fn run(url: &str, operation: Operation) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let out = runtime.block_on(call(url, operation))?;
+    crate::print(&out)
+}
+
+async fn call(url: &str, operation: Operation) -> anyhow::Result<String> {
+    let mut server = AdminClient::connect(url).await?;
+    let mut out = String::new();
+    match operation {
+        Operation::List { json } => {
+            let list = server.list_modules().await?;
+            if json {
+                let versions: Vec<serde_json::Value> = list.versions.iter().map(to_json).collect();
+                let json = serde_json::json!({
+                    "server": url,
+                    "registry": versions,
+                    "serving": list.serving,
+                });
+                let _ = writeln!(out, "{json}");
+                return Ok(out);
+            }
+            let _ = writeln!(out, "server {url}:");
+            let _ = writeln!(out, "  serving:");
+            let mut serving: Vec<_> = list.serving.into_iter().collect();
+            serving.sort();
+            for (scheme, module) in serving {
+                let _ = writeln!(out, "    {scheme:<8} {module}");
+            }
+            let _ = writeln!(out, "  registry:");
+            if list.versions.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    (empty: `hotwasm modules load FILE --server {url}` adds a version)"
+                );
+            }
+            for v in &list.versions {
+                let _ = writeln!(out, "    {:<26} {:>9} bytes  {}", v.id, v.size, v.state);
+            }
+        }
+        Operation::Load {
+            name,
+            wasm,
+            activate,
+        } => {
+            let version = server.load_module(&name, wasm, activate).await?;
+            let _ = writeln!(
+                out,
+                "loaded {} ({} bytes, {}) on {url}",
+                version.id, version.size, version.state
+            );
+        }
+        Operation::Activate { spec } => {
+            let version = server.activate_module(&spec).await?;
+            let _ = writeln!(out, "activated {} on {url}", version.id);
+        }
+        Operation::Rollback { name } => {
+            let version = server.rollback_module(&name).await?;
+            let _ = writeln!(out, "rolled back {name} to {} on {url}", version.id);
+        }
+    }
+    Ok(out)
+}
+
+fn to_json(version: &ModuleVersion) -> serde_json::Value {
+    serde_json::json!({
+        "id": version.id,
+        "name": version.name,
+        "hash": version.sha256,
+        "size": version.size,
+        "state": version.state,
+    })
+}

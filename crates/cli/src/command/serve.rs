@@ -1,0 +1,198 @@
+//! `hotwasm serve`: a server. Takes jobs from Redis (when `--redis` is
+//! given), verifies them in the worker pool, writes each verdict where its
+//! client reads, and serves the gRPC API, until SIGINT or SIGTERM; then it
+//! stops taking work, finishes what it has, and exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hotwasm_jobs::JobLimits;
+use hotwasm_queue::{RedisOptions, RedisQueue};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_server::consume::ConsumeOptions;
+use hotwasm_server::grpc::GrpcOptions;
+use hotwasm_server::{Server, ServerConfig};
+
+use crate::command::modules::RegistryArgs;
+use crate::command::shutdown::Shutdown;
+
+/// Arguments of `hotwasm serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Redis to take jobs from (`redis://host:port`); without it the server
+    /// only answers gRPC.
+    #[arg(long, env = "HOTWASM_REDIS")]
+    redis: Option<String>,
+    /// Address of the gRPC API (port 0 picks a free port; the address is logged).
+    #[arg(long, env = "HOTWASM_GRPC", default_value = "127.0.0.1:50051")]
+    grpc: SocketAddr,
+    /// native, wasmtime, wasmi or wasm3.
+    #[arg(long, default_value = "wasmtime", env = "HOTWASM_RUNTIME")]
+    runtime: RuntimeKind,
+    /// Built-in module variant for schemes the registry has no active
+    /// module for [default: the runtime's fastest that loads].
+    #[arg(long)]
+    variant: Option<String>,
+    /// Worker threads [default: one per core].
+    #[arg(long, env = "HOTWASM_WORKERS")]
+    workers: Option<usize>,
+    /// This server's consumer name in the group [default: <hostname>-<pid>].
+    #[arg(long, env = "HOTWASM_NAME")]
+    name: Option<String>,
+    /// Watch DIR: a new or changed NAME.wasm is validated and activated.
+    #[arg(long, value_name = "DIR")]
+    modules_dir: Option<PathBuf>,
+    /// The job stream.
+    #[arg(long, default_value = "hotwasm:jobs", env = "HOTWASM_STREAM")]
+    stream: String,
+    /// The consumer group.
+    #[arg(long, default_value = "hotwasm", env = "HOTWASM_GROUP")]
+    group: String,
+    /// Most jobs taken from the stream at once.
+    #[arg(long, default_value_t = ConsumeOptions::default().batch)]
+    batch: usize,
+    /// Seconds a job may stay unacknowledged before another server takes it over.
+    #[arg(long, default_value_t = ConsumeOptions::default().min_idle.as_secs_f64())]
+    reclaim_after: f64,
+    /// Deliveries after which a job goes to the dead-letter stream.
+    #[arg(long, default_value_t = ConsumeOptions::default().max_deliveries)]
+    max_deliveries: u64,
+    /// Largest message a job may carry, in bytes.
+    #[arg(long, default_value_t = JobLimits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, default_value_t = GrpcOptions::default().max_message_bytes)]
+    grpc_max_message_bytes: usize,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Runs the server until a signal stops it.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let queue = match &args.redis {
+        Some(url) => {
+            let mut options = RedisOptions::new(url);
+            options.stream = args.stream.clone();
+            options.group = args.group.clone();
+            Some(Arc::new(RedisQueue::connect(options).await?))
+        }
+        None => None,
+    };
+    let mut config = ServerConfig::new(args.runtime);
+    config.variant = args.variant.clone();
+    config.registry = Some(args.registry.dir());
+    config.limits.max_message_bytes = args.max_message_bytes;
+    if let Some(workers) = args.workers {
+        config.workers = workers.max(1);
+    }
+    if let Some(name) = &args.name {
+        config.name = name.clone();
+    }
+    let server = tokio::task::spawn_blocking(move || Server::start(config))
+        .await
+        .context("starting the server")??;
+    let listener = tokio::net::TcpListener::bind(args.grpc)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the gRPC API to {} (is another server using it? pick another with --grpc ADDR)",
+                args.grpc
+            )
+        })?;
+    let address = listener.local_addr().context("reading the gRPC address")?;
+    let _watcher = match (&args.modules_dir, server.registry_handle()) {
+        (Some(dir), Some(registry)) => Some(
+            hotwasm_registry::watch::watch(
+                dir,
+                Arc::clone(registry),
+                Arc::clone(server.modules()),
+                None,
+            )
+            .with_context(|| format!("watching {}", dir.display()))?,
+        ),
+        _ => None,
+    };
+    let serving = server
+        .serving()
+        .into_values()
+        .collect::<Vec<_>>()
+        .join(", ");
+    eprintln!(
+        "hotwasm serve: {} on {} with {} workers ({serving}); gRPC on http://{address}; {}",
+        server.name(),
+        args.runtime,
+        server.pool().threads(),
+        match &args.redis {
+            Some(url) => format!(
+                "jobs from {} stream {} group {}",
+                redact(url),
+                args.stream,
+                args.group
+            ),
+            None => "no queue (pass --redis to take jobs from Redis)".to_string(),
+        }
+    );
+
+    let grpc = tokio::spawn(hotwasm_server::grpc::serve(
+        Arc::clone(&server),
+        listener,
+        GrpcOptions {
+            max_message_bytes: args.grpc_max_message_bytes,
+            ..GrpcOptions::default()
+        },
+        shutdown.wait(),
+    ));
+    if let Some(queue) = queue {
+        let min_idle = Duration::from_secs_f64(args.reclaim_after.max(0.001));
+        let defaults = ConsumeOptions::default();
+        let options = ConsumeOptions {
+            batch: args.batch.max(1),
+            // Look for abandoned jobs at least twice per idle period.
+            reclaim_every: defaults.reclaim_every.min(min_idle / 2),
+            min_idle,
+            max_deliveries: args.max_deliveries.max(1),
+            ..defaults
+        };
+        hotwasm_server::consume::consume(Arc::clone(&server), queue, options, shutdown.wait())
+            .await;
+    }
+    grpc.await.context("the gRPC server stopped")??;
+    eprintln!(
+        "hotwasm serve: {} stopped after {} verdicts",
+        server.name(),
+        server
+            .pool()
+            .counters()
+            .verdicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// `url` without its password.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,157 @@
+//! `hotwasm submit`: the client. Generates signed jobs (or reads them),
+//! submits them to the servers through Redis, collects the verdicts from a
+//! shared-memory ring or a results stream, checks them against `expect`,
+//! and prints a summary.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hotwasm_client::{Outgoing, ResultsVia, SubmitOptions, Summary};
+use hotwasm_jobs::SchemeChoice;
+use hotwasm_queue::{RedisOptions, RedisQueue};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where verdicts come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Results {
+    /// A results stream in Redis: works wherever the servers run.
+    Redis,
+    /// A shared-memory ring: the servers must run on this host.
+    Shm,
+}
+
+/// What to submit: generated or read jobs.
+#[derive(Debug, clap::Args)]
+pub struct JobArgs {
+    /// Number of jobs to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// schnorr, ecdsa or mixed.
+    #[arg(long, default_value = "mixed")]
+    pub scheme: SchemeChoice,
+    /// Fraction of generated jobs made deliberately invalid.
+    #[arg(long, default_value_t = 0.1, value_parser = crate::command::generate::ratio)]
+    pub invalid_ratio: f64,
+    /// Seed; the same seed gives the same jobs.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Submit the jobs of this JSON Lines file instead of generating them.
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+}
+
+impl JobArgs {
+    /// The jobs, with a progress bar while they are signed.
+    pub fn jobs(&self) -> anyhow::Result<Vec<Outgoing>> {
+        if let Some(path) = &self.input {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            return hotwasm_client::jobs::read(BufReader::new(file))
+                .with_context(|| format!("reading {}", path.display()));
+        }
+        let bar = bar(self.count, "signing");
+        let jobs = hotwasm_client::jobs::generate(
+            self.count,
+            self.scheme,
+            self.invalid_ratio,
+            self.seed,
+            &|made| bar.set_position(made),
+        );
+        bar.finish_and_clear();
+        Ok(jobs)
+    }
+}
+
+/// Arguments of `hotwasm submit`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Redis the servers take jobs from (`redis://host:port`).
+    #[arg(long, env = "HOTWASM_REDIS")]
+    redis: String,
+    #[command(flatten)]
+    jobs: JobArgs,
+    /// Where verdicts come back.
+    #[arg(long, value_enum, default_value_t = Results::Redis)]
+    results: Results,
+    /// Slots of the shared-memory ring (a power of two; any number of jobs fits).
+    #[arg(long, default_value_t = 4096)]
+    ring_slots: u32,
+    /// Jobs per submission round trip.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Give up on the remaining verdicts after this many seconds without any.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// The job stream.
+    #[arg(long, default_value = "hotwasm:jobs", env = "HOTWASM_STREAM")]
+    stream: String,
+    /// The consumer group the servers read in.
+    #[arg(long, default_value = "hotwasm", env = "HOTWASM_GROUP")]
+    group: String,
+    /// Print the summary as JSON on standard output.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Submits and checks; exits 1 when a verdict is wrong or missing.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let jobs = args.jobs.jobs()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let mut options = RedisOptions::new(&args.redis);
+        options.stream = args.stream.clone();
+        options.group = args.group.clone();
+        let queue = Arc::new(RedisQueue::connect(options).await?);
+        let options = SubmitOptions {
+            results: match args.results {
+                Results::Redis => ResultsVia::Stream,
+                Results::Shm => ResultsVia::Shm {
+                    slots: args.ring_slots,
+                },
+            },
+            batch: args.batch.max(1),
+            idle_timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+            ..SubmitOptions::new()
+        };
+        let bar = bar(jobs.len() as u64, "verdicts");
+        let summary =
+            hotwasm_client::submit::submit(queue, &jobs, &options, &|n| bar.set_position(n)).await;
+        bar.finish_and_clear();
+        anyhow::Ok(summary?)
+    })?;
+    report(&summary, args.json)
+}
+
+/// Prints `summary` (JSON on stdout with `json`, text on stderr) and picks
+/// the exit code: 1 when any verdict is wrong or missing.
+pub fn report(summary: &Summary, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        crate::print(&format!("{}\n", serde_json::to_string_pretty(summary)?))?;
+    } else {
+        eprint!("{summary}");
+    }
+    Ok(if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A progress bar that shows itself only for work longer than a moment
+/// (indicatif draws at most every 100 ms and nothing when not a terminal).
+pub fn bar(length: u64, what: &str) -> ProgressBar {
+    ProgressBar::new(length).with_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    )
+}

@@ -1,0 +1,132 @@
+//! `hotwasm serve`, `submit` and `demo` as separate processes, with a real
+//! `redis-server`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use hotwasm_tests::{RedisServer, free_port};
+
+fn hotwasm() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotwasm"));
+    command.env_remove("HOTWASM_REDIS").env("HOTWASM_LOG", "warn");
+    command
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `hotwasm serve` process, stopped with SIGTERM.
+struct Serve {
+    child: Child,
+    registry: tempfile::TempDir,
+    grpc: String,
+}
+
+impl Serve {
+    fn start(redis: &str, name: &str) -> Serve {
+        let registry = tempfile::tempdir().expect("temp dir");
+        let mut child = hotwasm()
+            .args(["serve", "--redis", redis, "--grpc", "127.0.0.1:0"])
+            .args(["--workers", "1", "--name", name])
+            .arg("--registry")
+            .arg(registry.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hotwasm serve starts");
+        // The first line says where gRPC listens: the server is ready.
+        let mut first = String::new();
+        let mut reader = BufReader::new(child.stderr.take().expect("piped stderr"));
+        reader.read_line(&mut first).expect("serve logs");
+        let grpc = first
+            .split("gRPC on ")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("no gRPC address in {first:?}"))
+            .to_string();
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        Serve {
+            child,
+            registry,
+            grpc,
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = self.child.wait().expect("serve exits");
+        drop(self.registry);
+        status
+    }
+}
+
+fn summary(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(output)
+        )
+    })
+}
+
+#[test]
+fn two_serve_processes_answer_a_submit_through_shared_memory() {
+    let redis = RedisServer::start();
+    let a = Serve::start(&redis.url(), "a");
+    let b = Serve::start(&redis.url(), "b");
+    assert!(a.grpc.starts_with("http://127.0.0.1:"), "{}", a.grpc);
+    let output = hotwasm()
+        .args(["submit", "--redis", &redis.url(), "--count", "600"])
+        .args(["--invalid-ratio", "0.2", "--results", "shm", "--ring-slots", "32"])
+        .arg("--json")
+        .output()
+        .expect("submit runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = summary(&output);
+    assert_eq!(summary["verdicts"], 600, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    let per_server = summary["per_server"].as_object().expect("per_server");
+    let total: u64 = per_server.values().filter_map(|v| v.as_u64()).sum();
+    assert_eq!(total, 600);
+    assert!(per_server.keys().all(|k| k == "a" || k == "b"), "{summary}");
+    assert!(a.terminate().success(), "serve a exits cleanly on SIGTERM");
+    assert!(b.terminate().success(), "serve b exits cleanly on SIGTERM");
+}
+
+#[test]
+fn unreachable_redis_is_a_clear_error() {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let registry = tempfile::tempdir().expect("temp dir");
+    let registry = registry.path().to_string_lossy().into_owned();
+    for args in [
+        vec!["submit", "--redis", &url, "--count", "1"],
+        vec!["serve", "--redis", &url, "--grpc", "127.0.0.1:0", "--registry", &registry],
+    ] {
+        let output = hotwasm().args(&args).output().expect("runs");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(message.contains("cannot reach Redis at"), "{args:?}: {message}");
+        assert!(message.contains(&url), "{args:?}: {message}");
+    }
+}
+
+#[test]
+fn demo_runs_the_pipeline_without_redis() {
+    let output = hotwasm()
+        .args(["demo", "--count", "300", "--json", "--ring-slots", "16"])
+        .output()
+        .expect("demo runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = summary(&output);
+    assert_eq!(summary["verdicts"], 300, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+}

@@ -1,0 +1,121 @@
+//! Jobs to submit: generated (signed, on every core) or read from a JSON
+//! Lines file.
+
+use std::io::BufRead;
+
+use hotwasm_jobs::{Generator, JobLine, SchemeChoice};
+
+use crate::submit::Outgoing;
+
+/// Jobs per generator: each chunk has a seed of its own, so the jobs are
+/// the same whatever the number of threads.
+const CHUNK: u64 = 1024;
+
+/// `count` signed jobs, a fraction `invalid_ratio` of them deliberately
+/// invalid, generated on all cores; `progress` gets jobs made so far (from
+/// any thread). Ids are the jobs' positions, so they are unique.
+pub fn generate(
+    count: u64,
+    scheme: SchemeChoice,
+    invalid_ratio: f64,
+    seed: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<Outgoing> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let chunks = count.div_ceil(CHUNK);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(usize::try_from(chunks).unwrap_or(1).max(1));
+    let next = AtomicU64::new(0);
+    let made = AtomicU64::new(0);
+    let mut parts: Vec<(u64, Vec<Outgoing>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut parts = Vec::new();
+                    loop {
+                        let chunk = next.fetch_add(1, Ordering::Relaxed);
+                        if chunk >= chunks {
+                            break parts;
+                        }
+                        let first = chunk * CHUNK;
+                        let size = CHUNK.min(count - first);
+                        let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(chunk);
+                        let mut generator = Generator::new(seed, scheme, invalid_ratio);
+                        let jobs = (0..size)
+                            .map(|i| {
+                                let mut job = generator.job();
+                                job.id = (first + i).to_string();
+                                Outgoing::from(&job)
+                            })
+                            .collect();
+                        parts.push((chunk, jobs));
+                        progress(made.fetch_add(size, Ordering::Relaxed) + size);
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    parts.sort_by_key(|(chunk, _)| *chunk);
+    parts.into_iter().flat_map(|(_, jobs)| jobs).collect()
+}
+
+/// Every non-blank line of `input` as a job, sent as it is: a line that
+/// is not a job still gets a verdict (an error verdict from the server).
+/// `expect` is read from lines that parse.
+///
+/// # Errors
+///
+/// Only I/O errors of `input`.
+pub fn read(input: impl BufRead) -> std::io::Result<Vec<Outgoing>> {
+    let mut jobs = Vec::new();
+    for line in input.lines() {
+        let line = line?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let expect = JobLine::parse(text).ok().and_then(|job| job.expect);
+        jobs.push(Outgoing {
+            line: text.as_bytes().to_vec(),
+            expect,
+        });
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_jobs_do_not_depend_on_threads_and_have_unique_ids() {
+        let jobs = generate(2500, SchemeChoice::Mixed, 0.2, 9, &|_| {});
+        assert_eq!(jobs.len(), 2500);
+        let again = generate(2500, SchemeChoice::Mixed, 0.2, 9, &|_| {});
+        assert!(jobs.iter().zip(&again).all(|(a, b)| a.line == b.line));
+        let ids: std::collections::HashSet<String> = jobs
+            .iter()
+            .map(|job| {
+                JobLine::parse(std::str::from_utf8(&job.line).expect("utf-8"))
+                    .expect("a job")
+                    .id
+            })
+            .collect();
+        assert_eq!(ids.len(), 2500);
+        assert!(jobs.iter().all(|job| job.expect.is_some()));
+    }
+
+    #[test]
+    fn read_keeps_malformed_lines_and_skips_blank_ones() {
+        let input = "{\"id\":\"a\",\"scheme\":\"schnorr\",\"public_key\":\"\",\"signature\":\"\",\"message\":\"\",\"expect\":false}\n\nnot json\n";
+        let jobs = read(input.as_bytes()).expect("reads");
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0].expect, Some(false));
+        assert_eq!((jobs[1].line.as_slice(), jobs[1].expect), (&b"not json"[..], None));
+    }
+}

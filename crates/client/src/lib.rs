@@ -1,0 +1,40 @@
+//! The hotwasm client: submits signed jobs to servers through a queue,
+//! collects the verdicts from a shared-memory ring (servers on this host)
+//! or a results stream (servers anywhere), and checks them; administers
+//! running servers over gRPC.
+//!
+//! # Layout
+//!
+//! - [`jobs`]: jobs to submit, generated on all cores or read from a file.
+//! - [`submit`]: jobs in, verdicts back, one [`Summary`] (`submit.rs`).
+//! - [`summary`]: counts, mismatches, latency percentiles, per-server work.
+//! - [`pipeline`]: a server and a client in one process (`hotwasm demo`, the benchmark).
+//! - [`admin`]: module administration and statistics of a running server over gRPC.
+
+pub mod admin;
+pub mod jobs;
+pub mod pipeline;
+pub mod submit;
+pub mod summary;
+
+pub use submit::{Outgoing, ResultsVia, SubmitOptions};
+pub use summary::Summary;
+
+/// A submission that could not run. Wrong or missing verdicts are not
+/// errors: they are in the [`Summary`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The queue refused the jobs or could not be reached.
+    #[error(transparent)]
+    Queue(#[from] hotwasm_queue::QueueError),
+    /// The shared-memory results ring could not be created.
+    #[error("shared-memory results ring: {0}")]
+    Shm(#[from] hotwasm_shm::ShmError),
+    /// The in-process server could not start.
+    #[error(transparent)]
+    Server(#[from] hotwasm_server::ServerError),
+    /// A task of the pipeline stopped unexpectedly.
+    #[error("pipeline task stopped: {0}")]
+    Stopped(String),
+}

@@ -1,0 +1,60 @@
+//! A server and a client in one process: the whole pipeline
+//! (client → queue → server → ring or results stream → client) for
+//! `hotwasm demo` and the benchmark.
+//!
+//! With a [`MemoryQueue`](hotwasm_queue::MemoryQueue) nothing needs to be
+//! installed; with a [`RedisQueue`](hotwasm_queue::RedisQueue) the jobs
+//! make the full trip through Redis.
+
+use std::sync::Arc;
+
+use hotwasm_queue::JobQueue;
+use hotwasm_server::consume::{ConsumeOptions, consume};
+use hotwasm_server::{Server, ServerConfig};
+
+use crate::ClientError;
+use crate::submit::{Outgoing, SubmitOptions, submit};
+use crate::summary::Summary;
+
+/// The two halves' settings.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// The in-process server.
+    pub server: ServerConfig,
+    /// Its consumer loop.
+    pub consume: ConsumeOptions,
+    /// The client.
+    pub submit: SubmitOptions,
+}
+
+/// Starts a server on `queue` (compiling its modules before anything is
+/// timed), submits `jobs`, collects their verdicts, and shuts the server
+/// down gracefully. The summary's times cover submission to last verdict.
+///
+/// # Errors
+///
+/// [`ClientError`] when the server cannot start or the submission fails.
+pub async fn run<Q: JobQueue>(
+    queue: Arc<Q>,
+    jobs: &[Outgoing],
+    options: PipelineOptions,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Summary, ClientError> {
+    let config = options.server.clone();
+    let server = tokio::task::spawn_blocking(move || Server::start(config))
+        .await
+        .map_err(|e| ClientError::Stopped(e.to_string()))??;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = tokio::spawn(consume(
+        Arc::clone(&server),
+        Arc::clone(&queue),
+        options.consume.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let summary = submit(queue, jobs, &options.submit, progress).await;
+    let _ = stop.send(());
+    let _ = consumer.await;
+    summary
+}

@@ -1,0 +1,349 @@
+//! Submitting jobs through a queue and collecting their verdicts.
+//!
+//! Every job gets a sequence number of this run; verdicts come back tagged
+//! with it, so ids need not be unique and a malformed job's verdict is still
+//! matched. The reader (a shared-memory ring or a results stream) runs while
+//! jobs are still being submitted. A job redelivered after a server died
+//! may be answered twice; the first verdict counts, the others are counted
+//! as duplicates. Jobs with no verdict after [`SubmitOptions::idle_timeout`]
+//! without any progress are reported missing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hotwasm_jobs::Job;
+use hotwasm_queue::{Envelope, JobQueue, Reply, ReplyTo};
+use hotwasm_shm::Ring;
+use tokio::sync::mpsc;
+
+use crate::ClientError;
+use crate::summary::{Mismatch, Summary};
+
+/// Where this client reads its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultsVia {
+    /// A shared-memory ring of this many slots (the servers must run on
+    /// this host); any number of jobs fits, the ring wraps around.
+    Shm {
+        /// Slots in the ring (a power of two).
+        slots: u32,
+    },
+    /// A results stream in the queue, deleted at the end.
+    Stream,
+}
+
+/// How to submit.
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    /// This client's name: names its results stream or ring. Unique per run.
+    pub client: String,
+    /// Where verdicts come back.
+    pub results: ResultsVia,
+    /// Jobs per submission (one round trip each).
+    pub batch: usize,
+    /// Give up on the remaining jobs after this long without any verdict.
+    pub idle_timeout: Duration,
+    /// Where rings live on this host.
+    pub ring_dir: PathBuf,
+}
+
+impl SubmitOptions {
+    /// Defaults: a unique name, shared-memory verdicts in a 4096-slot ring,
+    /// batches of 256, 30 s idle timeout.
+    pub fn new() -> SubmitOptions {
+        SubmitOptions {
+            client: unique_client_name(),
+            results: ResultsVia::Shm { slots: 4096 },
+            batch: 256,
+            idle_timeout: Duration::from_secs(30),
+            ring_dir: hotwasm_shm::ring_dir(),
+        }
+    }
+}
+
+impl Default for SubmitOptions {
+    fn default() -> Self {
+        SubmitOptions::new()
+    }
+}
+
+/// `hotwasm-<pid>-<n>`: unique among the clients of this host.
+pub fn unique_client_name() -> String {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "hotwasm-{}-{}-{nanos:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One job to submit: its JSON line (sent as is, malformed or not) and the
+/// verdict it expects.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// One JSON job line.
+    pub line: Vec<u8>,
+    /// The expected `valid`, when known.
+    pub expect: Option<bool>,
+}
+
+impl From<&Job> for Outgoing {
+    fn from(job: &Job) -> Outgoing {
+        Outgoing {
+            line: serde_json::to_vec(&job.to_line()).unwrap_or_default(),
+            expect: job.expect,
+        }
+    }
+}
+
+/// A verdict as it reached the client.
+struct Arrival {
+    reply: Result<Reply, String>,
+    at: Instant,
+}
+
+/// Submits `jobs` through `queue`, collects one verdict per job, and
+/// compares each with its `expect`. `progress` gets the number of verdicts
+/// received so far.
+///
+/// # Errors
+///
+/// [`ClientError`] when the results ring cannot be created or the queue
+/// refuses the jobs; missing or wrong verdicts are in the [`Summary`].
+pub async fn submit<Q: JobQueue>(
+    queue: Arc<Q>,
+    jobs: &[Outgoing],
+    options: &SubmitOptions,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Summary, ClientError> {
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<Arrival>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reply_to, reader) = match options.results {
+        ResultsVia::Shm { slots } => {
+            let path = hotwasm_shm::ring_path(&options.ring_dir, &options.client)?;
+            let max_record = 1024;
+            let ring = Ring::create(&path, slots, max_record)?;
+            let reader = read_ring(ring, arrivals_tx, Arc::clone(&stop));
+            (ReplyTo::Shm(options.client.clone()), Reader::Thread(reader))
+        }
+        ResultsVia::Stream => {
+            let key = format!("hotwasm:results:{}", options.client);
+            let reader = tokio::spawn(read_stream(
+                Arc::clone(&queue),
+                key.clone(),
+                arrivals_tx,
+                Arc::clone(&stop),
+            ));
+            (ReplyTo::Stream(key), Reader::Task(reader))
+        }
+    };
+
+    let started = Instant::now();
+    let mut sent_at: Vec<Option<Instant>> = vec![None; jobs.len()];
+    let mut summary = Summary::new(jobs.len() as u64);
+    let mut answered = vec![false; jobs.len()];
+    let mut received = 0u64;
+    let mut last_progress = Instant::now();
+    let mut submitted = 0usize;
+    let mut submit_error = None;
+    for (chunk_index, chunk) in jobs.chunks(options.batch.max(1)).enumerate() {
+        let first = chunk_index * options.batch.max(1);
+        let envelopes: Vec<Envelope> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, job)| Envelope {
+                seq: (first + i) as u64,
+                job: job.line.clone(),
+                reply: reply_to.clone(),
+            })
+            .collect();
+        let now = Instant::now();
+        if let Err(e) = queue.submit(&envelopes).await {
+            submit_error = Some(e);
+            break;
+        }
+        for slot in &mut sent_at[first..first + chunk.len()] {
+            *slot = Some(now);
+        }
+        submitted += chunk.len();
+        // Take what has arrived so far, without waiting.
+        while let Ok(arrival) = arrivals.try_recv() {
+            record(
+                arrival,
+                jobs,
+                &sent_at,
+                &mut answered,
+                &mut received,
+                &mut summary,
+            );
+            last_progress = Instant::now();
+        }
+        progress(received);
+    }
+    while received < submitted as u64 {
+        let wait = options
+            .idle_timeout
+            .saturating_sub(last_progress.elapsed());
+        match tokio::time::timeout(wait, arrivals.recv()).await {
+            Ok(Some(arrival)) => {
+                record(
+                    arrival,
+                    jobs,
+                    &sent_at,
+                    &mut answered,
+                    &mut received,
+                    &mut summary,
+                );
+                last_progress = Instant::now();
+                progress(received);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    summary.elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    match reader {
+        Reader::Thread(thread) => {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        Reader::Task(task) => {
+            let _ = task.await;
+            if let ReplyTo::Stream(key) = &reply_to
+                && let Err(e) = queue.delete_stream(key).await
+            {
+                tracing::warn!("deleting results stream {key}: {e}");
+            }
+        }
+    }
+    if let Some(e) = submit_error {
+        return Err(ClientError::Queue(e));
+    }
+    summary.missing = jobs.len() as u64 - received;
+    summary.finish();
+    Ok(summary)
+}
+
+enum Reader {
+    Thread(std::thread::JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+fn record(
+    arrival: Arrival,
+    jobs: &[Outgoing],
+    sent_at: &[Option<Instant>],
+    answered: &mut [bool],
+    received: &mut u64,
+    summary: &mut Summary,
+) {
+    let reply = match arrival.reply {
+        Ok(reply) => reply,
+        Err(reason) => {
+            tracing::warn!("unreadable verdict: {reason}");
+            summary.unreadable += 1;
+            return;
+        }
+    };
+    let Some(index) = usize::try_from(reply.seq).ok().filter(|&i| i < jobs.len()) else {
+        tracing::warn!(seq = reply.seq, "verdict for a job this client never sent");
+        summary.unreadable += 1;
+        return;
+    };
+    if std::mem::replace(&mut answered[index], true) {
+        summary.duplicates += 1;
+        return;
+    }
+    *received += 1;
+    if let Some(sent) = sent_at[index] {
+        summary
+            .latencies_micros
+            .push(arrival.at.saturating_duration_since(sent).as_secs_f64() * 1e6);
+    }
+    count(summary, index, jobs[index].expect, reply);
+}
+
+fn count(summary: &mut Summary, index: usize, expect: Option<bool>, reply: Reply) {
+    let Reply {
+        server, verdict, ..
+    } = reply;
+    summary.verdicts += 1;
+    summary.valid += u64::from(verdict.valid);
+    *summary.per_server.entry(server).or_default() += 1;
+    match &verdict.module {
+        Some(module) => *summary.per_module.entry(module.clone()).or_default() += 1,
+        None => summary.malformed += 1,
+    }
+    if let Some(expected) = expect {
+        summary.checked += 1;
+        if expected != verdict.valid {
+            summary.mismatch(Mismatch {
+                index: index as u64,
+                expected,
+                verdict,
+            });
+        }
+    }
+}
+
+/// Pops replies off the ring on a thread of its own (waiting on the ring
+/// is blocking) until told to stop.
+fn read_ring(
+    ring: Ring,
+    arrivals: mpsc::UnboundedSender<Arrival>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut record = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let reply = match ring.pop(&mut record, Duration::from_millis(20)) {
+                Ok(false) => continue,
+                Ok(true) => Reply::decode(&record).map_err(|e| format!("not a reply: {e}")),
+                Err(e) => Err(e.to_string()),
+            };
+            let arrival = Arrival {
+                reply,
+                at: Instant::now(),
+            };
+            if arrivals.send(arrival).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Reads replies from the results stream until told to stop.
+async fn read_stream<Q: JobQueue>(
+    queue: Arc<Q>,
+    key: String,
+    arrivals: mpsc::UnboundedSender<Arrival>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut after = "0".to_string();
+    while !stop.load(Ordering::Relaxed) {
+        match queue
+            .read_replies(&key, &after, 1024, Duration::from_millis(50))
+            .await
+        {
+            Ok((replies, next)) => {
+                after = next;
+                let at = Instant::now();
+                for reply in replies {
+                    if arrivals.send(Arrival { reply, at }).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!("reading verdicts from {key}: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

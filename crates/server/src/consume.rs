@@ -1,0 +1,371 @@
+//! The queue consumer: jobs from a [`JobQueue`], verdicts back to where each
+//! client reads, then acknowledgement.
+//!
+//! The loop fetches a batch (at most [`ConsumeOptions::batch`] jobs, so a
+//! quiet queue gives small batches and low latency), hands it to a task and
+//! fetches the next while the workers verify, keeping at most
+//! [`ConsumeOptions::in_flight`] batches in flight. A batch task waits for
+//! its verdicts, writes them (a results stream, or a shared-memory ring),
+//! and acknowledges exactly the jobs whose verdicts were written. A job
+//! whose verdict could not be written stays pending; after
+//! [`ConsumeOptions::min_idle`] any server reclaims it, and after
+//! [`ConsumeOptions::max_deliveries`] it goes to the dead-letter stream. So
+//! a killed server, an unreachable ring or a Redis outage delays a verdict
+//! but loses no job.
+//!
+//! An entry that is not an envelope (put into the stream by hand) has no
+//! reply address: it goes to the dead-letter stream with the reason. A job
+//! line that is not a job gets an error verdict like any other.
+
+mod rings;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hotwasm_jobs::Verdict;
+use hotwasm_queue::{Delivery, JobQueue, Reply, ReplyTo};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::Server;
+use rings::Rings;
+
+/// How the consumer batches, retries and gives up.
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// Most jobs fetched at once.
+    pub batch: usize,
+    /// How long one fetch waits for jobs; also the longest a shutdown waits
+    /// for the fetch in progress.
+    pub block: Duration,
+    /// Batches verified and written concurrently.
+    pub in_flight: usize,
+    /// How often to look for jobs other consumers left pending.
+    pub reclaim_every: Duration,
+    /// How long a job must be pending before another consumer takes it.
+    pub min_idle: Duration,
+    /// Deliveries after which a job goes to the dead-letter stream.
+    pub max_deliveries: u64,
+    /// How long to wait for room in a full shared-memory ring.
+    pub ring_timeout: Duration,
+    /// Where shared-memory rings live on this host.
+    pub ring_dir: PathBuf,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            batch: 64,
+            block: Duration::from_millis(200),
+            in_flight: 4,
+            reclaim_every: Duration::from_secs(5),
+            min_idle: Duration::from_secs(30),
+            max_deliveries: 5,
+            ring_timeout: Duration::from_secs(10),
+            ring_dir: hotwasm_shm::ring_dir(),
+        }
+    }
+}
+
+/// Consumes jobs from `queue` until `shutdown` completes, then finishes
+/// the batches in flight (their verdicts written and acknowledged) and
+/// returns. Transport errors are logged and retried with backoff: a Redis
+/// outage pauses the loop, it does not end it.
+pub async fn consume<Q: JobQueue>(
+    server: Arc<Server>,
+    queue: Arc<Q>,
+    options: ConsumeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let permits = Arc::new(Semaphore::new(options.in_flight.max(1)));
+    let rings = Arc::new(Rings::new(options.ring_dir.clone()));
+    let mut backoff = Backoff::new();
+    let mut last_reclaim = Instant::now();
+    while !*stop.borrow() {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let reclaiming = last_reclaim.elapsed() >= options.reclaim_every;
+        let fetched = if reclaiming {
+            last_reclaim = Instant::now();
+            queue
+                .reclaim(
+                    server.name(),
+                    options.min_idle,
+                    options.max_deliveries,
+                    options.batch,
+                )
+                .await
+        } else {
+            queue
+                .fetch(server.name(), options.batch, options.block)
+                .await
+        };
+        let deliveries = match fetched {
+            Ok(deliveries) => {
+                backoff.reset();
+                deliveries
+            }
+            Err(e) => {
+                let wait = backoff.next();
+                tracing::warn!(
+                    "{} failed, retrying in {wait:?}: {e}",
+                    if reclaiming { "reclaim" } else { "fetch" }
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        if reclaiming && !deliveries.is_empty() {
+            tracing::info!(jobs = deliveries.len(), "reclaimed jobs left pending");
+        }
+        if deliveries.is_empty() {
+            continue;
+        }
+        let batch = Batch {
+            server: Arc::clone(&server),
+            queue: Arc::clone(&queue),
+            rings: Arc::clone(&rings),
+            options: options.clone(),
+        };
+        tokio::spawn(async move {
+            batch.run(deliveries).await;
+            drop(permit);
+        });
+    }
+    // Wait for every batch in flight: their jobs are fetched, so they are
+    // answered and acknowledged before the server goes.
+    let _ = permits.acquire_many(options.in_flight.max(1) as u32).await;
+}
+
+/// One batch's work and what it needs.
+struct Batch<Q> {
+    server: Arc<Server>,
+    queue: Arc<Q>,
+    rings: Arc<Rings>,
+    options: ConsumeOptions,
+}
+
+impl<Q: JobQueue> Batch<Q> {
+    async fn run(&self, deliveries: Vec<Delivery>) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Verdict)>();
+        let mut out: Vec<Option<Outgoing>> = Vec::with_capacity(deliveries.len());
+        let mut waiting = 0usize;
+        for delivery in deliveries {
+            let envelope = match delivery.envelope {
+                Ok(envelope) => envelope,
+                Err(ref reason) => {
+                    self.dead_letter(&delivery, reason).await;
+                    out.push(None);
+                    continue;
+                }
+            };
+            let index = out.len();
+            let verdict = match self.server.parse_job(&envelope.job) {
+                Ok(job) => {
+                    let done_tx = done_tx.clone();
+                    self.server.pool().submit(job, move |verdict| {
+                        let _ = done_tx.send((index, verdict));
+                    });
+                    waiting += 1;
+                    None
+                }
+                Err(verdict) => Some(verdict),
+            };
+            out.push(Some(Outgoing {
+                id: delivery.id,
+                seq: envelope.seq,
+                reply: envelope.reply,
+                verdict,
+            }));
+        }
+        drop(done_tx);
+        while waiting > 0 {
+            let Some((index, verdict)) = done_rx.recv().await else {
+                break;
+            };
+            if let Some(Some(outgoing)) = out.get_mut(index) {
+                outgoing.verdict = Some(verdict);
+            }
+            waiting -= 1;
+        }
+
+        // Group by reply address, write, and acknowledge what was written.
+        let mut by_reply: BTreeMap<ReplyKey, (Vec<Reply>, Vec<String>)> = BTreeMap::new();
+        for outgoing in out.into_iter().flatten() {
+            let Some(verdict) = outgoing.verdict else {
+                // The pool stopped before answering: leave it pending.
+                continue;
+            };
+            let (replies, ids) = by_reply.entry(ReplyKey(outgoing.reply)).or_default();
+            replies.push(Reply {
+                seq: outgoing.seq,
+                server: self.server.name().to_string(),
+                verdict,
+            });
+            ids.push(outgoing.id);
+        }
+        let mut written = Vec::new();
+        for (ReplyKey(reply), (replies, ids)) in by_reply {
+            match self.write(&reply, replies).await {
+                Ok(()) => written.extend(ids),
+                Err(reason) => tracing::warn!(
+                    to = %reply.to_field(),
+                    jobs = ids.len(),
+                    "verdicts not written, jobs left pending for redelivery: {reason}"
+                ),
+            }
+        }
+        if !written.is_empty()
+            && let Err(e) = self.queue.ack(&written).await
+        {
+            // Not acknowledged: they will be redelivered, and the client
+            // drops the duplicate verdicts.
+            tracing::warn!(jobs = written.len(), "acknowledging failed: {e}");
+        }
+    }
+
+    async fn write(&self, reply: &ReplyTo, replies: Vec<Reply>) -> Result<(), String> {
+        match reply {
+            ReplyTo::Stream(key) => self
+                .queue
+                .publish(key, &replies)
+                .await
+                .map_err(|e| e.to_string()),
+            ReplyTo::Shm(name) => {
+                let ring = self.rings.get(name).map_err(|e| e.to_string())?;
+                let timeout = self.options.ring_timeout;
+                tokio::task::spawn_blocking(move || {
+                    for reply in &replies {
+                        ring.push(&fit(reply, ring.max_record()), timeout)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(|e| format!("ring writer stopped: {e}"))?
+            }
+        }
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) {
+        tracing::warn!(entry = %delivery.id, "not a job envelope, moved to dead letters: {reason}");
+        match self.queue.dead_letter(delivery, reason).await {
+            Ok(()) => {
+                self.server
+                    .stats()
+                    .dead_lettered
+                    .fetch_add(1, Ordering::Relaxed);
+                self.server
+                    .stats()
+                    .malformed
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(entry = %delivery.id, "dead-lettering failed: {e}"),
+        }
+    }
+}
+
+/// A job of the batch on its way back.
+struct Outgoing {
+    id: String,
+    seq: u64,
+    reply: ReplyTo,
+    verdict: Option<Verdict>,
+}
+
+/// [`ReplyTo`] ordered by its field form, to group replies.
+#[derive(PartialEq, Eq)]
+struct ReplyKey(ReplyTo);
+
+impl Ord for ReplyKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.to_field().cmp(&other.0.to_field())
+    }
+}
+
+impl PartialOrd for ReplyKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The encoded reply, its reason shortened if the whole would not fit a
+/// ring slot (ids and module names are bounded; reasons come from modules
+/// and may be long).
+fn fit(reply: &Reply, max: usize) -> Vec<u8> {
+    let encoded = reply.encode();
+    if encoded.len() <= max {
+        return encoded;
+    }
+    let mut shortened = reply.clone();
+    let reason = shortened.verdict.reason.take().unwrap_or_default();
+    let overflow = encoded.len() - max + 3;
+    let keep = reason.len().saturating_sub(overflow);
+    let cut = (0..=keep)
+        .rev()
+        .find(|&i| reason.is_char_boundary(i))
+        .unwrap_or(0);
+    shortened.verdict.reason = Some(format!("{}...", &reason[..cut]));
+    shortened.encode()
+}
+
+/// Exponential backoff for transport retries: 50 ms doubling to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Backoff {
+        Backoff(Backoff::FIRST)
+    }
+
+    fn reset(&mut self) {
+        self.0 = Backoff::FIRST;
+    }
+
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(Backoff::MAX);
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_reasons_are_cut_to_fit_a_slot() {
+        let reply = Reply {
+            seq: 7,
+            server: "s".into(),
+            verdict: Verdict::error(Some("id".into()), "wasmtime", "é".repeat(1000)),
+        };
+        let fitted = fit(&reply, 256);
+        assert!(fitted.len() <= 256, "{} bytes", fitted.len());
+        let decoded = Reply::decode(&fitted).expect("still a reply");
+        assert_eq!((decoded.seq, decoded.verdict.valid), (7, false));
+        assert!(decoded.verdict.reason.expect("a reason").ends_with("..."));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling_and_resets() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<_> = (0..10).map(|_| backoff.next()).collect();
+        assert_eq!(waits[0], Backoff::FIRST);
+        assert_eq!(waits[1], Backoff::FIRST * 2);
+        assert_eq!(waits[9], Backoff::MAX);
+        backoff.reset();
+        assert_eq!(backoff.next(), Backoff::FIRST);
+    }
+}

@@ -1,0 +1,129 @@
+//! Messages to jobs and back: a `VerifyRequest` becomes a validated
+//! [`Job`] (or the reason it cannot), verdicts and registry versions become
+//! their messages.
+
+use hotwasm_abi::Scheme;
+use hotwasm_jobs::{Job, JobError, JobLimits, Verdict};
+use hotwasm_proto::v1;
+use hotwasm_registry::{VersionInfo, VersionState};
+
+/// Validates a request's fields as [`hotwasm_jobs::JobLine::validate`]
+/// does for a JSON line: id, scheme, sizes against `limits`.
+///
+/// # Errors
+///
+/// The [`JobError`] naming the first field that is wrong.
+pub(crate) fn job(request: v1::VerifyRequest, limits: &JobLimits) -> Result<Job, JobError> {
+    if request.id.is_empty() {
+        return Err(JobError::EmptyId);
+    }
+    let scheme = Scheme::from_name(&request.scheme)
+        .ok_or_else(|| JobError::UnknownScheme(request.scheme.clone()))?;
+    let fields = [
+        (
+            "public_key",
+            request.public_key.len(),
+            limits.max_key_or_signature_bytes,
+        ),
+        (
+            "signature",
+            request.signature.len(),
+            limits.max_key_or_signature_bytes,
+        ),
+        ("message", request.message.len(), limits.max_message_bytes),
+    ];
+    for (field, len, limit) in fields {
+        if len > limit {
+            return Err(JobError::TooLarge { field, len, limit });
+        }
+    }
+    Ok(Job {
+        id: request.id,
+        scheme,
+        public_key: request.public_key,
+        signature: request.signature,
+        message: request.message,
+        expect: None,
+    })
+}
+
+/// A verdict as the API sends it, with the name of the server that made it.
+pub(crate) fn verdict(verdict: Verdict, server: &str) -> v1::Verdict {
+    v1::Verdict {
+        id: verdict.id.unwrap_or_default(),
+        valid: verdict.valid,
+        reason: verdict.reason,
+        runtime: verdict.runtime,
+        module: verdict.module,
+        micros: verdict.micros,
+        server: server.to_string(),
+    }
+}
+
+/// A registry version as the API lists it.
+pub(crate) fn version(version: &VersionInfo) -> v1::ModuleVersion {
+    v1::ModuleVersion {
+        id: version.id.clone(),
+        name: version.name.clone(),
+        sha256: version.hash.clone(),
+        size: version.size,
+        state: match version.state {
+            VersionState::Active => "active",
+            VersionState::Previous => "previous",
+            VersionState::Available => "available",
+        }
+        .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> v1::VerifyRequest {
+        v1::VerifyRequest {
+            id: "7".into(),
+            scheme: "schnorr".into(),
+            public_key: vec![2; 32],
+            signature: vec![3; 64],
+            message: vec![4; 10],
+        }
+    }
+
+    #[test]
+    fn a_well_formed_request_is_a_job() {
+        let job = job(request(), &JobLimits::default()).expect("a job");
+        assert_eq!(job.id, "7");
+        assert_eq!(job.scheme, Scheme::Schnorr);
+        assert_eq!(job.message, vec![4; 10]);
+    }
+
+    #[test]
+    fn bad_requests_name_what_is_wrong() {
+        let limits = JobLimits {
+            max_message_bytes: 4,
+            ..JobLimits::default()
+        };
+        let empty_id = v1::VerifyRequest {
+            id: String::new(),
+            ..request()
+        };
+        assert_eq!(job(empty_id, &limits), Err(JobError::EmptyId));
+        let rsa = v1::VerifyRequest {
+            scheme: "rsa".into(),
+            ..request()
+        };
+        assert_eq!(
+            job(rsa, &limits),
+            Err(JobError::UnknownScheme("rsa".into()))
+        );
+        assert_eq!(
+            job(request(), &limits),
+            Err(JobError::TooLarge {
+                field: "message",
+                len: 10,
+                limit: 4
+            })
+        );
+    }
+}

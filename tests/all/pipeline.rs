@@ -1,0 +1,270 @@
+//! The server–client pipeline end to end: real `redis-server`, in-process
+//! servers (each its own consumer, own connections), the real client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotwasm_client::submit::{Outgoing, ResultsVia, SubmitOptions, submit};
+use hotwasm_client::{Summary, jobs};
+use hotwasm_jobs::SchemeChoice;
+use hotwasm_queue::{JobQueue, MemoryQueue, RedisOptions, RedisQueue};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_server::consume::{ConsumeOptions, consume};
+use hotwasm_server::{Server, ServerConfig};
+use hotwasm_tests::RedisServer;
+use tokio::sync::oneshot;
+
+/// An in-process server consuming from a queue until stopped.
+struct Running {
+    server: Arc<Server>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start<Q: JobQueue>(name: &str, queue: Arc<Q>, options: ConsumeOptions) -> Running {
+        let mut config = ServerConfig::new(RuntimeKind::Wasmtime);
+        config.name = name.to_string();
+        config.workers = 1;
+        let server = Server::start(config).expect("server starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(consume(Arc::clone(&server), queue, options, async move {
+            let _ = stopped.await;
+        }));
+        Running { server, stop, task }
+    }
+
+    async fn stop(self) -> Arc<Server> {
+        let _ = self.stop.send(());
+        self.task.await.expect("consumer ends cleanly");
+        self.server
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+async fn redis(url: &str) -> Arc<RedisQueue> {
+    Arc::new(
+        RedisQueue::connect(RedisOptions::new(url))
+            .await
+            .expect("redis reachable"),
+    )
+}
+
+fn assert_all_answered(summary: &Summary, jobs: usize) {
+    assert_eq!(summary.jobs, jobs as u64);
+    assert_eq!(summary.verdicts, jobs as u64, "{summary}");
+    assert_eq!(summary.missing, 0, "{summary}");
+    assert_eq!(summary.mismatch_count, 0, "{summary}");
+    assert_eq!(summary.duplicates, 0, "{summary}");
+    assert_eq!(summary.unreadable, 0, "{summary}");
+    assert_eq!(summary.checked, jobs as u64, "{summary}");
+}
+
+fn two_servers_answer_every_job_once(results: ResultsVia) {
+    let redis_server = RedisServer::start();
+    let jobs = jobs::generate(10_000, SchemeChoice::Mixed, 0.1, 5, &|_| {});
+    runtime().block_on(async {
+        let a = Running::start(
+            "a",
+            redis(&redis_server.url()).await,
+            ConsumeOptions::default(),
+        );
+        let b = Running::start(
+            "b",
+            redis(&redis_server.url()).await,
+            ConsumeOptions::default(),
+        );
+        let options = SubmitOptions {
+            results,
+            ..SubmitOptions::new()
+        };
+        let summary = submit(redis(&redis_server.url()).await, &jobs, &options, &|_| {})
+            .await
+            .expect("submission runs");
+        assert_all_answered(&summary, jobs.len());
+        assert_eq!(
+            summary.per_server.keys().collect::<Vec<_>>(),
+            ["a", "b"],
+            "both servers did work: {summary}"
+        );
+        a.stop().await;
+        b.stop().await;
+        let stats = redis(&redis_server.url())
+            .await
+            .stats()
+            .await
+            .expect("stats");
+        assert_eq!(stats.pending, 0, "every job acknowledged");
+    });
+}
+
+#[test]
+fn ten_thousand_jobs_through_redis_with_two_servers_get_one_verdict_each() {
+    two_servers_answer_every_job_once(ResultsVia::Stream);
+}
+
+#[test]
+fn ten_thousand_jobs_through_a_ring_far_smaller_than_the_run() {
+    two_servers_answer_every_job_once(ResultsVia::Shm { slots: 64 });
+}
+
+#[test]
+fn embedded_queue_runs_the_same_pipeline() {
+    let jobs = jobs::generate(2_000, SchemeChoice::Mixed, 0.2, 6, &|_| {});
+    runtime().block_on(async {
+        let queue = Arc::new(MemoryQueue::new());
+        let server = Running::start("embedded", Arc::clone(&queue), ConsumeOptions::default());
+        let options = SubmitOptions {
+            results: ResultsVia::Shm { slots: 128 },
+            ..SubmitOptions::new()
+        };
+        let summary = submit(queue, &jobs, &options, &|_| {})
+            .await
+            .expect("submission runs");
+        assert_all_answered(&summary, jobs.len());
+        server.stop().await;
+    });
+}
+
+#[test]
+fn malformed_entries_are_dead_lettered_and_malformed_jobs_get_error_verdicts() {
+    let redis_server = RedisServer::start();
+    runtime().block_on(async {
+        let queue = redis(&redis_server.url()).await;
+        let server = Running::start("a", Arc::clone(&queue), ConsumeOptions::default());
+        // An entry put into the stream by hand: no envelope at all.
+        let client = redis::Client::open(redis_server.url()).expect("url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let _: String = redis::cmd("XADD")
+            .arg("hotwasm:jobs")
+            .arg("*")
+            .arg("junk")
+            .arg("1")
+            .query_async(&mut connection)
+            .await
+            .expect("XADD");
+        // A job line that is not a job, between good ones.
+        let mut jobs = jobs::generate(50, SchemeChoice::Mixed, 0.2, 7, &|_| {});
+        jobs.insert(
+            20,
+            Outgoing {
+                line: b"{\"id\": \"broken\", \"scheme\": \"rsa\"}".to_vec(),
+                expect: None,
+            },
+        );
+        let options = SubmitOptions {
+            results: ResultsVia::Stream,
+            ..SubmitOptions::new()
+        };
+        let summary = submit(Arc::clone(&queue), &jobs, &options, &|_| {})
+            .await
+            .expect("submission runs");
+        assert_eq!(summary.verdicts, 51, "{summary}");
+        assert_eq!(
+            (summary.missing, summary.mismatch_count),
+            (0, 0),
+            "{summary}"
+        );
+        assert_eq!(summary.malformed, 1, "{summary}");
+        let server = server.stop().await;
+        let stats = queue.stats().await.expect("stats");
+        assert_eq!(stats.dead_letters, 1);
+        assert_eq!(stats.pending, 0);
+        let counted = server
+            .stats()
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(counted, 1);
+    });
+}
+
+#[test]
+fn jobs_left_pending_by_a_dead_server_are_reclaimed_and_answered() {
+    let redis_server = RedisServer::start();
+    let jobs = jobs::generate(300, SchemeChoice::Mixed, 0.1, 8, &|_| {});
+    runtime().block_on(async {
+        let queue = redis(&redis_server.url()).await;
+        let options = SubmitOptions {
+            results: ResultsVia::Stream,
+            ..SubmitOptions::new()
+        };
+        // The client submits; a server that is about to die takes 100 jobs
+        // and never answers them.
+        let client = tokio::spawn({
+            let queue = Arc::clone(&queue);
+            let jobs = jobs.clone();
+            async move { submit(queue, &jobs, &options, &|_| {}).await }
+        });
+        let mut taken = 0;
+        while taken < 100 {
+            taken += queue
+                .fetch("dead", 100 - taken, Duration::from_millis(100))
+                .await
+                .expect("fetch")
+                .len();
+        }
+        // A live server reclaims them once they are idle long enough.
+        let live = Running::start(
+            "live",
+            Arc::clone(&queue),
+            ConsumeOptions {
+                min_idle: Duration::from_millis(300),
+                reclaim_every: Duration::from_millis(100),
+                ..ConsumeOptions::default()
+            },
+        );
+        let summary = client.await.expect("client task").expect("submission runs");
+        assert_all_answered(&summary, jobs.len());
+        assert_eq!(summary.per_server.keys().collect::<Vec<_>>(), ["live"]);
+        live.stop().await;
+        assert_eq!(queue.stats().await.expect("stats").pending, 0);
+    });
+}
+
+#[test]
+fn a_server_rides_out_a_redis_restart() {
+    let mut redis_server = RedisServer::start();
+    runtime().block_on(async {
+        let queue = redis(&redis_server.url()).await;
+        let server = Running::start("a", Arc::clone(&queue), ConsumeOptions::default());
+        let options = SubmitOptions {
+            results: ResultsVia::Stream,
+            ..SubmitOptions::new()
+        };
+        let first = jobs::generate(50, SchemeChoice::Mixed, 0.1, 9, &|_| {});
+        let summary = submit(Arc::clone(&queue), &first, &options, &|_| {})
+            .await
+            .expect("first submission");
+        assert_all_answered(&summary, first.len());
+
+        // Redis goes away and comes back empty (no persistence): the
+        // server's group is gone; it must recreate it and go on.
+        redis_server.restart();
+        let second = jobs::generate(50, SchemeChoice::Mixed, 0.1, 10, &|_| {});
+        let mut summary = None;
+        for _ in 0..50 {
+            match submit(Arc::clone(&queue), &second, &options, &|_| {}).await {
+                Ok(s) => {
+                    summary = Some(s);
+                    break;
+                }
+                // The client's own connection may need a moment to
+                // reconnect; that is the client's error to retry.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let summary = summary.expect("a submission succeeds after the restart");
+        assert_all_answered(&summary, second.len());
+        server.stop().await;
+    });
+}
