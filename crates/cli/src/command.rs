@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod generate;
 pub mod modules;
+pub mod pipeline;
 pub mod serve;
 pub mod shutdown;
 pub mod submit;

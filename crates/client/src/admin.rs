@@ -118,10 +118,18 @@ impl AdminClient {
             })?
             .connect_timeout(timeout)
             .tcp_nodelay(true);
-        if endpoint.uri().host().is_none() {
+        let uri = endpoint.uri();
+        let problem = if uri.scheme_str() != Some("http") {
+            Some("the scheme must be http://")
+        } else if uri.host().is_none_or(str::is_empty) {
+            Some("no host")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
             return Err(AdminError::BadUrl {
                 url: url.to_string(),
-                reason: "no host".to_string(),
+                reason: problem.to_string(),
             });
         }
         let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {

@@ -116,6 +116,9 @@ mod tests {
         let jobs = read(input.as_bytes()).expect("reads");
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[0].expect, Some(false));
-        assert_eq!((jobs[1].line.as_slice(), jobs[1].expect), (&b"not json"[..], None));
+        assert_eq!(
+            (jobs[1].line.as_slice(), jobs[1].expect),
+            (&b"not json"[..], None)
+        );
     }
 }

@@ -188,9 +188,7 @@ pub async fn submit<Q: JobQueue>(
         progress(received);
     }
     while received < submitted as u64 {
-        let wait = options
-            .idle_timeout
-            .saturating_sub(last_progress.elapsed());
+        let wait = options.idle_timeout.saturating_sub(last_progress.elapsed());
         match tokio::time::timeout(wait, arrivals.recv()).await {
             Ok(Some(arrival)) => {
                 record(

@@ -117,7 +117,11 @@ impl WorkerPool {
             let _ = sender.send(verdict);
         });
         receiver.await.unwrap_or_else(|_| {
-            Verdict::error(Some(id), &self.runtime, "the worker stopped before answering")
+            Verdict::error(
+                Some(id),
+                &self.runtime,
+                "the worker stopped before answering",
+            )
         })
     }
 

@@ -577,10 +577,15 @@ async fn shutdown_drains_an_in_flight_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_nothing_is_a_clear_error() {
-    let error = AdminClient::connect("not a url")
-        .await
-        .expect_err("bad url");
-    assert!(matches!(error, AdminError::BadUrl { .. }), "{error}");
+    for bad in [
+        "not a url",
+        "127.0.0.1:50051",
+        "nonsense",
+        "https://127.0.0.1:1",
+    ] {
+        let error = AdminClient::connect(bad).await.expect_err("bad url");
+        assert!(matches!(error, AdminError::BadUrl { .. }), "{bad}: {error}");
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     drop(listener);
