@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hotwasm_client::admin::AdminClient;
 use hotwasm_client::submit::{Outgoing, ResultsVia, SubmitOptions, submit};
 use hotwasm_client::{Summary, jobs};
 use hotwasm_jobs::SchemeChoice;
@@ -266,5 +267,100 @@ fn a_server_rides_out_a_redis_restart() {
         let summary = summary.expect("a submission succeeds after the restart");
         assert_all_answered(&summary, second.len());
         server.stop().await;
+    });
+}
+
+#[test]
+fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
+    let registry = tempfile::tempdir().expect("temp dir");
+    let jobs = jobs::generate(3_000, SchemeChoice::Mixed, 0.1, 11, &|_| {});
+    let fast = hotwasm_modules::find("schnorr", "fast").expect("built");
+    let default = hotwasm_modules::find("schnorr", "default").expect("built");
+    runtime().block_on(async {
+        let queue = Arc::new(MemoryQueue::new());
+        let mut config = ServerConfig::new(RuntimeKind::Wasmtime);
+        config.registry = Some(registry.path().to_path_buf());
+        config.workers = 1;
+        let server = Server::start(config).expect("server starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let address = listener.local_addr().expect("address");
+        let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
+        let grpc = tokio::spawn(hotwasm_server::grpc::serve(
+            Arc::clone(&server),
+            listener,
+            hotwasm_server::grpc::GrpcOptions::default(),
+            async move {
+                let _ = grpc_stopped.await;
+            },
+        ));
+        let consumer = tokio::spawn(consume(
+            Arc::clone(&server),
+            Arc::clone(&queue),
+            ConsumeOptions::default(),
+            stopped,
+        ));
+
+        // The serving version and a second one, stored and validated ahead.
+        let mut admin = AdminClient::connect(&format!("http://{address}"))
+            .await
+            .expect("connects");
+        let first = admin
+            .load_module("schnorr", fast.bytes.to_vec(), true)
+            .await
+            .expect("first version loads");
+        let second = admin
+            .load_module("schnorr", default.bytes.to_vec(), false)
+            .await
+            .expect("second version loads");
+        assert_eq!(
+            (first.state.as_str(), second.state.as_str()),
+            ("active", "available")
+        );
+
+        // Swap once the run is under way: a tenth of the verdicts are in,
+        // the rest (thousands of verifies) is far more work than an
+        // activation of a precompiled, validated version.
+        let under_way = Arc::new(tokio::sync::Notify::new());
+        let client = tokio::spawn({
+            let queue = Arc::clone(&queue);
+            let under_way = Arc::clone(&under_way);
+            let jobs = jobs.clone();
+            async move {
+                let options = SubmitOptions {
+                    results: ResultsVia::Shm { slots: 256 },
+                    ..SubmitOptions::new()
+                };
+                submit(queue, &jobs, &options, &move |received| {
+                    if received >= 300 {
+                        under_way.notify_one();
+                    }
+                })
+                .await
+            }
+        });
+        under_way.notified().await;
+        let activated = admin
+            .activate_module(&second.id)
+            .await
+            .expect("activates over gRPC");
+        assert_eq!(activated.id, second.id);
+        let summary = client.await.expect("client task").expect("submission runs");
+        assert_all_answered(&summary, jobs.len());
+        for version in [&first.id, &second.id] {
+            assert!(
+                summary.per_module.get(version).is_some_and(|n| *n > 0),
+                "{version} served part of the run: {summary}"
+            );
+        }
+        let _ = stop.send(());
+        consumer.await.expect("consumer ends");
+        let _ = stop_grpc.send(());
+        grpc.await.expect("grpc task").expect("grpc ends cleanly");
     });
 }
