@@ -207,20 +207,26 @@ fn jobs_left_pending_by_a_dead_server_are_reclaimed_and_answered() {
             async move { submit(queue, &jobs, &options, &|_| {}).await }
         });
         let mut taken = 0;
-        while taken < 100 {
+        for _ in 0..600 {
+            if taken >= 100 {
+                break;
+            }
             taken += queue
                 .fetch("dead", 100 - taken, Duration::from_millis(100))
                 .await
                 .expect("fetch")
                 .len();
         }
+        assert_eq!(taken, 100, "the client submitted");
         // A live server reclaims them once they are idle long enough.
         let live = Running::start(
             "live",
             Arc::clone(&queue),
             ConsumeOptions {
-                min_idle: Duration::from_millis(300),
-                reclaim_every: Duration::from_millis(100),
+                // Long enough that the live server never takes over its
+                // own batches in flight, however slow the machine.
+                min_idle: Duration::from_secs(2),
+                reclaim_every: Duration::from_millis(200),
                 ..ConsumeOptions::default()
             },
         );
@@ -254,6 +260,12 @@ fn a_server_rides_out_a_redis_restart() {
         let second = jobs::generate(50, SchemeChoice::Mixed, 0.1, 10, &|_| {});
         let mut summary = None;
         for _ in 0..50 {
+            // A fresh client name per attempt: jobs of a failed attempt
+            // answer into that attempt's stream, not this one's.
+            let options = SubmitOptions {
+                results: ResultsVia::Stream,
+                ..SubmitOptions::new()
+            };
             match submit(Arc::clone(&queue), &second, &options, &|_| {}).await {
                 Ok(s) => {
                     summary = Some(s);
@@ -282,10 +294,6 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
         config.registry = Some(registry.path().to_path_buf());
         config.workers = 1;
         let server = Server::start(config).expect("server starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let stopped = async move {
-            let _ = stopped.await;
-        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binds");
@@ -299,13 +307,6 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
                 let _ = grpc_stopped.await;
             },
         ));
-        let consumer = tokio::spawn(consume(
-            Arc::clone(&server),
-            Arc::clone(&queue),
-            ConsumeOptions::default(),
-            stopped,
-        ));
-
         // The serving version and a second one, stored and validated ahead.
         let mut admin = AdminClient::connect(&format!("http://{address}"))
             .await
@@ -323,10 +324,20 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
             ("active", "available")
         );
 
-        // Swap once the run is under way: a tenth of the verdicts are in,
-        // the rest (thousands of verifies) is far more work than an
-        // activation of a precompiled, validated version.
+        // Swap once the run is under way. To make "under way" certain, the
+        // server pauses (stops consuming, finishing the batches it has)
+        // when a tenth of the verdicts are in, the swap happens, and it
+        // consumes the rest: the client's one run spans both versions.
         let under_way = Arc::new(tokio::sync::Notify::new());
+        let first_half = tokio::spawn(consume(
+            Arc::clone(&server),
+            Arc::clone(&queue),
+            ConsumeOptions::default(),
+            {
+                let under_way = Arc::clone(&under_way);
+                async move { under_way.notified().await }
+            },
+        ));
         let client = tokio::spawn({
             let queue = Arc::clone(&queue);
             let under_way = Arc::clone(&under_way);
@@ -344,12 +355,24 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
                 .await
             }
         });
-        under_way.notified().await;
+        tokio::time::timeout(Duration::from_secs(120), first_half)
+            .await
+            .expect("a tenth of the verdicts arrive")
+            .expect("consumer ends");
         let activated = admin
             .activate_module(&second.id)
             .await
             .expect("activates over gRPC");
         assert_eq!(activated.id, second.id);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let consumer = tokio::spawn(consume(
+            Arc::clone(&server),
+            Arc::clone(&queue),
+            ConsumeOptions::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let summary = client.await.expect("client task").expect("submission runs");
         assert_all_answered(&summary, jobs.len());
         for version in [&first.id, &second.id] {

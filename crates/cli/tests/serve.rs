@@ -8,7 +8,9 @@ use hotwasm_tests::{RedisServer, free_port};
 
 fn hotwasm() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hotwasm"));
-    command.env_remove("HOTWASM_REDIS").env("HOTWASM_LOG", "warn");
+    command
+        .env_remove("HOTWASM_REDIS")
+        .env("HOTWASM_LOG", "warn");
     command
 }
 
@@ -85,7 +87,14 @@ fn two_serve_processes_answer_a_submit_through_shared_memory() {
     assert!(a.grpc.starts_with("http://127.0.0.1:"), "{}", a.grpc);
     let output = hotwasm()
         .args(["submit", "--redis", &redis.url(), "--count", "600"])
-        .args(["--invalid-ratio", "0.2", "--results", "shm", "--ring-slots", "32"])
+        .args([
+            "--invalid-ratio",
+            "0.2",
+            "--results",
+            "shm",
+            "--ring-slots",
+            "32",
+        ])
         .arg("--json")
         .output()
         .expect("submit runs");
@@ -109,12 +118,23 @@ fn unreachable_redis_is_a_clear_error() {
     let registry = registry.path().to_string_lossy().into_owned();
     for args in [
         vec!["submit", "--redis", &url, "--count", "1"],
-        vec!["serve", "--redis", &url, "--grpc", "127.0.0.1:0", "--registry", &registry],
+        vec![
+            "serve",
+            "--redis",
+            &url,
+            "--grpc",
+            "127.0.0.1:0",
+            "--registry",
+            &registry,
+        ],
     ] {
         let output = hotwasm().args(&args).output().expect("runs");
         let message = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
-        assert!(message.contains("cannot reach Redis at"), "{args:?}: {message}");
+        assert!(
+            message.contains("cannot reach Redis at"),
+            "{args:?}: {message}"
+        );
         assert!(message.contains(&url), "{args:?}: {message}");
     }
 }

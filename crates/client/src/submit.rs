@@ -51,13 +51,14 @@ pub struct SubmitOptions {
 
 impl SubmitOptions {
     /// Defaults: a unique name, shared-memory verdicts in a 4096-slot ring,
-    /// batches of 256, 30 s idle timeout.
+    /// batches of 256, 60 s idle timeout (longer than a server's default
+    /// reclaim delay, so jobs of a server that died are still answered).
     pub fn new() -> SubmitOptions {
         SubmitOptions {
             client: unique_client_name(),
             results: ResultsVia::Shm { slots: 4096 },
             batch: 256,
-            idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
             ring_dir: hotwasm_shm::ring_dir(),
         }
     }
@@ -131,10 +132,15 @@ pub async fn submit<Q: JobQueue>(
             let max_record = 1024;
             let ring = Ring::create(&path, slots, max_record)?;
             let reader = read_ring(ring, arrivals_tx, Arc::clone(&stop));
-            (ReplyTo::Shm(options.client.clone()), Reader::Thread(reader))
+            let guard = RingReader {
+                stop: Arc::clone(&stop),
+                thread: Some(reader),
+            };
+            (ReplyTo::Shm(options.client.clone()), Reader::Thread(guard))
         }
         ResultsVia::Stream => {
-            let key = format!("hotwasm:results:{}", options.client);
+            let key = results_stream(&options.client);
+            queue.create_stream(&key).await?;
             let reader = tokio::spawn(read_stream(
                 Arc::clone(&queue),
                 key.clone(),
@@ -187,6 +193,8 @@ pub async fn submit<Q: JobQueue>(
         }
         progress(received);
     }
+    // The idle clock starts when everything is submitted.
+    last_progress = last_progress.max(Instant::now());
     while received < submitted as u64 {
         let wait = options.idle_timeout.saturating_sub(last_progress.elapsed());
         match tokio::time::timeout(wait, arrivals.recv()).await {
@@ -208,8 +216,8 @@ pub async fn submit<Q: JobQueue>(
     summary.elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     match reader {
-        Reader::Thread(thread) => {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        Reader::Thread(guard) => {
+            let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
         }
         Reader::Task(task) => {
             let _ = task.await;
@@ -228,9 +236,31 @@ pub async fn submit<Q: JobQueue>(
     Ok(summary)
 }
 
+/// The results stream of client `client`.
+pub fn results_stream(client: &str) -> String {
+    format!("hotwasm:results:{client}")
+}
+
 enum Reader {
-    Thread(std::thread::JoinHandle<()>),
+    Thread(RingReader),
     Task(tokio::task::JoinHandle<()>),
+}
+
+/// The ring reader thread; stopping it (also when the submission is
+/// abandoned, e.g. on Ctrl-C) drops the ring, which removes its file.
+struct RingReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for RingReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // Returns within one pop timeout (20 ms).
+            let _ = thread.join();
+        }
+    }
 }
 
 fn record(

@@ -31,7 +31,7 @@ pub mod memory;
 pub mod redis_streams;
 
 pub use memory::MemoryQueue;
-pub use redis_streams::{RedisOptions, RedisQueue};
+pub use redis_streams::{RedisOptions, RedisQueue, redact_url};
 
 /// Where a job's verdict goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -242,7 +242,15 @@ pub trait JobQueue: Send + Sync + 'static {
         reason: &str,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
-    /// Appends replies to the results stream `stream`.
+    /// Creates the results stream `stream`, empty, for
+    /// [`publish`](JobQueue::publish) to append to. A client creates its
+    /// stream before it submits.
+    fn create_stream(&self, stream: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Appends replies to the results stream `stream`. A stream that does
+    /// not exist (deleted by a client that has finished or given up) takes
+    /// nothing: the replies are dropped, as nobody would read them, and
+    /// the stream is not created again.
     fn publish(
         &self,
         stream: &str,

@@ -270,9 +270,21 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 
+    async fn create_stream(&self, stream: &str) -> Result<(), QueueError> {
+        self.lock().results.entry(stream.to_string()).or_default();
+        Ok(())
+    }
+
     async fn publish(&self, stream: &str, replies: &[Reply]) -> Result<(), QueueError> {
         let mut state = self.lock();
-        let results = state.results.entry(stream.to_string()).or_default();
+        let Some(results) = state.results.get_mut(stream) else {
+            tracing::debug!(
+                stream,
+                replies = replies.len(),
+                "results stream gone, replies dropped"
+            );
+            return Ok(());
+        };
         results.entries.reserve(replies.len());
         for reply in replies {
             results.next_id += 1;

@@ -24,6 +24,7 @@ mod entries;
 mod options;
 mod trim;
 
+pub use self::connection::redact_url;
 pub use self::options::RedisOptions;
 
 use std::sync::Mutex;
@@ -33,7 +34,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd, ErrorKind, Pipeline, RedisError, Script, Value};
 
-use self::connection::{BlockingPool, connect_until, redact_url};
+use self::connection::{BlockingPool, connect_until};
 use self::entries::{FIELD_JOB, FIELD_REPLY, FIELD_SEQ, RawEntry, StreamId};
 use crate::memory::too_many_deliveries;
 use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats, Reply};
@@ -478,9 +479,22 @@ impl JobQueue for RedisQueue {
             let Some(deliveries) = count else { continue };
             if deliveries > max_deliveries {
                 let reason = too_many_deliveries(deliveries, max_deliveries);
-                self.move_to_dead_letters(&entry.id, &reason, deliveries)
-                    .await?;
-                tracing::warn!(id = %entry.id, deliveries, "job moved to the dead-letter stream");
+                // One entry that cannot be moved must not hold back the
+                // rest of the page: it stays pending and is tried again.
+                match self
+                    .move_to_dead_letters(&entry.id, &reason, deliveries)
+                    .await
+                {
+                    Ok(()) => tracing::warn!(
+                        id = %entry.id,
+                        deliveries,
+                        "job moved to the dead-letter stream"
+                    ),
+                    Err(e) => tracing::warn!(
+                        id = %entry.id,
+                        "moving a job to the dead-letter stream failed: {e}"
+                    ),
+                }
                 continue;
             }
             out.push(Delivery {
@@ -515,18 +529,39 @@ impl JobQueue for RedisQueue {
             .await
     }
 
+    async fn create_stream(&self, stream: &str) -> Result<(), QueueError> {
+        // XGROUP CREATE ... MKSTREAM makes an empty stream in one command
+        // (the group itself is unused); it exists already when BUSYGROUP.
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(stream)
+            .arg("hotwasm-client")
+            .arg("$")
+            .arg("MKSTREAM");
+        match self.query::<()>("XGROUP CREATE", &cmd).await {
+            Err(QueueError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
     async fn publish(&self, stream: &str, replies: &[Reply]) -> Result<(), QueueError> {
         for chunk in replies.chunks(PIPELINE_CHUNK) {
             let mut pipe = redis::pipe();
             for reply in chunk {
+                // NOMKSTREAM: a stream its client deleted is not recreated.
                 pipe.cmd("XADD")
                     .arg(stream)
+                    .arg("NOMKSTREAM")
                     .arg("*")
                     .arg(FIELD_REPLY)
-                    .arg(reply.encode())
-                    .ignore();
+                    .arg(reply.encode());
             }
-            self.query_pipe::<()>("XADD", &pipe).await?;
+            let ids: Vec<Option<String>> = self.query_pipe("XADD", &pipe).await?;
+            let dropped = ids.iter().filter(|id| id.is_none()).count();
+            if dropped > 0 {
+                tracing::debug!(stream, dropped, "results stream gone, replies dropped");
+                break;
+            }
         }
         Ok(())
     }

@@ -120,7 +120,11 @@ pub async fn consume<Q: JobQueue>(
                     "{} failed, retrying in {wait:?}: {e}",
                     if reclaiming { "reclaim" } else { "fetch" }
                 );
-                tokio::time::sleep(wait).await;
+                let mut stop = stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => {}
+                }
                 continue;
             }
         };
@@ -172,9 +176,16 @@ impl<Q: JobQueue> Batch<Q> {
             let verdict = match self.server.parse_job(&envelope.job) {
                 Ok(job) => {
                     let done_tx = done_tx.clone();
-                    self.server.pool().submit(job, move |verdict| {
+                    let queued = self.server.pool().try_submit(job, move |verdict| {
                         let _ = done_tx.send((index, verdict));
                     });
+                    if queued.is_err() {
+                        // No worker takes it: leave it pending for another
+                        // server (not pushed to `out`, so not acknowledged).
+                        tracing::warn!(entry = %delivery.id, "the worker pool takes no more work");
+                        out.push(None);
+                        continue;
+                    }
                     waiting += 1;
                     None
                 }
@@ -213,17 +224,27 @@ impl<Q: JobQueue> Batch<Q> {
             });
             ids.push(outgoing.id);
         }
-        let mut written = Vec::new();
-        for (ReplyKey(reply), (replies, ids)) in by_reply {
-            match self.write(&reply, replies).await {
-                Ok(()) => written.extend(ids),
-                Err(reason) => tracing::warn!(
-                    to = %reply.to_field(),
-                    jobs = ids.len(),
-                    "verdicts not written, jobs left pending for redelivery: {reason}"
-                ),
-            }
-        }
+        // Each client's verdicts are written concurrently, so a slow or
+        // gone reader delays only its own jobs' acknowledgements.
+        let writes = by_reply
+            .into_iter()
+            .map(|(ReplyKey(reply), (replies, mut ids))| async move {
+                let (count, failure) = self.write(&reply, replies).await;
+                if let Some(reason) = failure {
+                    tracing::warn!(
+                        to = %reply.to_field(),
+                        jobs = ids.len() - count,
+                        "verdicts not written, jobs left pending for redelivery: {reason}"
+                    );
+                }
+                ids.truncate(count);
+                ids
+            });
+        let written: Vec<String> = futures::future::join_all(writes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         if !written.is_empty()
             && let Err(e) = self.queue.ack(&written).await
         {
@@ -233,25 +254,33 @@ impl<Q: JobQueue> Batch<Q> {
         }
     }
 
-    async fn write(&self, reply: &ReplyTo, replies: Vec<Reply>) -> Result<(), String> {
+    /// Writes `replies` in order; returns how many were written (a prefix)
+    /// and why the rest were not.
+    async fn write(&self, reply: &ReplyTo, replies: Vec<Reply>) -> (usize, Option<String>) {
         match reply {
-            ReplyTo::Stream(key) => self
-                .queue
-                .publish(key, &replies)
-                .await
-                .map_err(|e| e.to_string()),
+            ReplyTo::Stream(key) => match self.queue.publish(key, &replies).await {
+                Ok(()) => (replies.len(), None),
+                Err(e) => (0, Some(e.to_string())),
+            },
             ReplyTo::Shm(name) => {
-                let ring = self.rings.get(name).map_err(|e| e.to_string())?;
+                let ring = match self.rings.get(name) {
+                    Ok(ring) => ring,
+                    Err(e) => return (0, Some(e.to_string())),
+                };
+                let rings = Arc::clone(&self.rings);
+                let name = name.clone();
                 let timeout = self.options.ring_timeout;
-                tokio::task::spawn_blocking(move || {
-                    for reply in &replies {
-                        ring.push(&fit(reply, ring.max_record()), timeout)
-                            .map_err(|e| e.to_string())?;
+                let written = tokio::task::spawn_blocking(move || {
+                    for (count, reply) in replies.iter().enumerate() {
+                        if let Err(e) = ring.push(&fit(reply, ring.max_record()), timeout) {
+                            rings.failed(&name);
+                            return (count, Some(e.to_string()));
+                        }
                     }
-                    Ok(())
+                    (replies.len(), None)
                 })
-                .await
-                .map_err(|e| format!("ring writer stopped: {e}"))?
+                .await;
+                written.unwrap_or_else(|e| (0, Some(format!("ring writer stopped: {e}"))))
             }
         }
     }
@@ -315,7 +344,24 @@ fn fit(reply: &Reply, max: usize) -> Vec<u8> {
         .find(|&i| reason.is_char_boundary(i))
         .unwrap_or(0);
     shortened.verdict.reason = Some(format!("{}...", &reason[..cut]));
-    shortened.encode()
+    let encoded = shortened.encode();
+    if encoded.len() <= max {
+        return encoded;
+    }
+    // Still too large: the id or the server name is huge. Say so in a
+    // verdict that fits, rather than never answering.
+    let short = |text: &str| text.chars().take(32).collect::<String>();
+    let mut fallback = Reply {
+        seq: reply.seq,
+        server: short(&reply.server),
+        verdict: Verdict::error(
+            reply.verdict.id.as_deref().map(short),
+            &short(&reply.verdict.runtime),
+            "verdict too large for a shared-memory slot (id or server name too long)",
+        ),
+    };
+    fallback.verdict.valid = false;
+    fallback.encode()
 }
 
 /// Exponential backoff for transport retries: 50 ms doubling to 5 s.

@@ -89,23 +89,41 @@ impl WorkerPool {
     /// bounds message sizes). After [`WorkerPool::close`], `done` gets an
     /// error verdict at once.
     pub fn submit(&self, job: Job, done: impl FnOnce(Verdict) + Send + 'static) {
-        let task = Task {
+        let id = job.id.clone();
+        let done = Box::new(done);
+        if let Err(refused) = self.queue(Task { job, done }) {
+            let verdict = Verdict::error(Some(id), &self.runtime, "the server is shutting down");
+            (refused.done)(verdict);
+        }
+    }
+
+    /// Like [`WorkerPool::submit`], but a pool that takes no more work
+    /// (closed, or every worker thread gone) hands the job back instead of
+    /// answering it: a queue consumer then leaves the job pending for
+    /// another server rather than acknowledging an error verdict.
+    ///
+    /// # Errors
+    ///
+    /// The job, when the pool takes no more work.
+    pub fn try_submit(
+        &self,
+        job: Job,
+        done: impl FnOnce(Verdict) + Send + 'static,
+    ) -> Result<(), Job> {
+        self.queue(Task {
             job,
             done: Box::new(done),
-        };
-        let refused = match &self.sender {
-            Some(sender) => match sender.send(task) {
-                Ok(()) => return,
-                Err(crossbeam_channel::SendError(task)) => task,
-            },
-            None => task,
-        };
-        let verdict = Verdict::error(
-            Some(refused.job.id.clone()),
-            &self.runtime,
-            "the server is shutting down",
-        );
-        (refused.done)(verdict);
+        })
+        .map_err(|task| task.job)
+    }
+
+    fn queue(&self, task: Task) -> Result<(), Task> {
+        match &self.sender {
+            Some(sender) => sender
+                .send(task)
+                .map_err(|crossbeam_channel::SendError(task)| task),
+            None => Err(task),
+        }
     }
 
     /// Verifies `job` on the pool and waits for its verdict without

@@ -107,7 +107,8 @@ impl Ring {
     /// caching rings by name checks it: a reader that went away and came
     /// back under the same name made a new file.
     pub fn is_current(&self) -> bool {
-        self.identity.is_some_and(|identity| identity.is_at(&self.path))
+        self.identity
+            .is_some_and(|identity| identity.is_at(&self.path))
     }
 
     /// Appends one record. Safe to call from any number of threads and
@@ -151,7 +152,14 @@ impl Ring {
                             .store(pos.wrapping_add(1), Ordering::Release);
                         return Ok(());
                     }
-                    Err(now) => pos = now,
+                    Err(now) => {
+                        if wait.expired() {
+                            return Err(ShmError::Full {
+                                waited: wait.elapsed(),
+                            });
+                        }
+                        pos = now;
+                    }
                 }
             } else {
                 // lead < 0: the slot still holds an unread record, the ring
@@ -165,6 +173,10 @@ impl Ring {
                         });
                     }
                     pos = cursor.load(Ordering::Relaxed);
+                } else if wait.expired() {
+                    return Err(ShmError::Full {
+                        waited: wait.elapsed(),
+                    });
                 } else {
                     pos = now;
                 }
@@ -214,7 +226,12 @@ impl Ring {
                             }
                         });
                     }
-                    Err(now) => pos = now,
+                    Err(now) => {
+                        if wait.expired() {
+                            return Ok(false);
+                        }
+                        pos = now;
+                    }
                 }
             } else {
                 // lead < 0: nothing published at `pos` yet (empty, or a
@@ -225,6 +242,8 @@ impl Ring {
                         return Ok(false);
                     }
                     pos = cursor.load(Ordering::Relaxed);
+                } else if wait.expired() {
+                    return Ok(false);
                 } else {
                     pos = now;
                 }

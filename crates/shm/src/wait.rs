@@ -38,6 +38,14 @@ impl Backoff {
         self.start.elapsed()
     }
 
+    /// Whether the deadline has passed. Checked also on paths that retry
+    /// without waiting, so a cursor another process keeps moving cannot
+    /// hold a caller past its timeout.
+    pub(crate) fn expired(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
     /// Waits one step. Returns `false`, without waiting, once the deadline
     /// has passed.
     pub(crate) fn snooze(&mut self) -> bool {

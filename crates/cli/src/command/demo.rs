@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     workers: Option<usize>,
     /// Slots of the shared-memory verdict ring (any number of jobs fits).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = crate::command::submit::ring_slots)]
     ring_slots: u32,
     /// Print the summary as JSON on standard output.
     #[arg(long)]
@@ -61,13 +61,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let summary = runtime.block_on(async {
         let bar = bar(jobs.len() as u64, "verdicts");
-        let summary = hotwasm_client::pipeline::run(
-            Arc::new(MemoryQueue::new()),
-            &jobs,
-            options,
-            &|n| bar.set_position(n),
-        )
-        .await;
+        let summary =
+            hotwasm_client::pipeline::run(Arc::new(MemoryQueue::new()), &jobs, options, &|n| {
+                bar.set_position(n)
+            })
+            .await;
         bar.finish_and_clear();
         summary
     })?;

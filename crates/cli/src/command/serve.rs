@@ -139,7 +139,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         match &args.redis {
             Some(url) => format!(
                 "jobs from {} stream {} group {}",
-                redact(url),
+                hotwasm_queue::redact_url(url),
                 args.stream,
                 args.group
             ),
@@ -181,18 +181,4 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(())
-}
-
-/// `url` without its password.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }

@@ -12,8 +12,13 @@ impl Shutdown {
         let (fire, receiver) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
-            tracing::info!("shutting down: finishing work in flight");
+            eprintln!(
+                "hotwasm: shutting down, finishing work in flight (signal again to stop at once)"
+            );
             let _ = fire.send(true);
+            wait_for_signal().await;
+            eprintln!("hotwasm: stopped without finishing");
+            std::process::exit(130);
         });
         Shutdown(receiver)
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hotwasm_client::{Outgoing, ResultsVia, SubmitOptions, Summary};
 use hotwasm_jobs::SchemeChoice;
-use hotwasm_queue::{RedisOptions, RedisQueue};
+use hotwasm_queue::{JobQueue, RedisOptions, RedisQueue};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Where verdicts come back.
@@ -78,13 +78,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Results::Redis)]
     results: Results,
     /// Slots of the shared-memory ring (a power of two; any number of jobs fits).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = ring_slots)]
     ring_slots: u32,
     /// Jobs per submission round trip.
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Give up on the remaining verdicts after this many seconds without any.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 60.0)]
     timeout: f64,
     /// The job stream.
     #[arg(long, default_value = "hotwasm:jobs", env = "HOTWASM_STREAM")]
@@ -95,6 +95,16 @@ pub struct Args {
     /// Print the summary as JSON on standard output.
     #[arg(long)]
     json: bool,
+}
+
+/// A ring size: a power of two from 2 to 2^24.
+pub fn ring_slots(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if n.is_power_of_two() && (2..=1 << 24).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a power of two between 2 and 16777216"
+        )),
+    }
 }
 
 /// Submits and checks; exits 1 when a verdict is wrong or missing.
@@ -121,11 +131,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..SubmitOptions::new()
         };
         let bar = bar(jobs.len() as u64, "verdicts");
-        let summary =
-            hotwasm_client::submit::submit(queue, &jobs, &options, &|n| bar.set_position(n)).await;
+        let progress = |n| bar.set_position(n);
+        let submission =
+            hotwasm_client::submit::submit(Arc::clone(&queue), &jobs, &options, &progress);
+        let summary = tokio::select! {
+            summary = submission => summary,
+            _ = tokio::signal::ctrl_c() => {
+                // The abandoned submission removed its ring; the results
+                // stream needs a word with Redis.
+                bar.finish_and_clear();
+                let stream = hotwasm_client::submit::results_stream(&options.client);
+                let _ = queue.delete_stream(&stream).await;
+                anyhow::bail!("interrupted: jobs already submitted will still be verified, their verdicts dropped");
+            }
+        };
         bar.finish_and_clear();
         anyhow::Ok(summary?)
     })?;
+    if args.results == Results::Shm && summary.verdicts == 0 && summary.jobs > 0 {
+        eprintln!(
+            "hotwasm submit: no verdict came back through shared memory: the servers must run on \
+             this host, as this user, with the same ring directory ({}, HOTWASM_SHM_DIR); \
+             or use --results redis",
+            hotwasm_shm::ring_dir().display()
+        );
+    }
     report(&summary, args.json)
 }
 

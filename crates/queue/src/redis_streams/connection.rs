@@ -201,7 +201,7 @@ struct Backoff {
 }
 
 /// `url` with any password replaced by `***`, fit for messages and logs.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), url),

@@ -158,6 +158,8 @@ pub async fn dead_letter_acknowledges<Q: JobQueue>(queue: Q) {
 /// wait returns the same cursor; a deleted stream is empty.
 pub async fn replies_round_trip_in_order<Q: JobQueue>(queue: Q) {
     let stream = "hotwasm:results:c1";
+    queue.create_stream(stream).await.unwrap();
+    queue.create_stream(stream).await.unwrap();
     queue.publish(stream, &[reply(0), reply(1)]).await.unwrap();
     queue
         .publish(stream, &[reply(2), reply(3), reply(4)])
@@ -196,6 +198,8 @@ pub async fn replies_round_trip_in_order<Q: JobQueue>(queue: Q) {
     assert_eq!(late, [Ok(reply(5))]);
 
     queue.delete_stream(stream).await.unwrap();
+    // A late reply (a redelivered job) does not bring the stream back.
+    queue.publish(stream, &[reply(6)]).await.unwrap();
     let (gone, _) = queue
         .read_replies(stream, "0", 10, Duration::ZERO)
         .await

@@ -188,6 +188,7 @@ async fn acks_trim_the_stream_automatically() {
 async fn a_bad_results_entry_comes_back_as_an_error() {
     let (queue, server) = fresh().await;
     let stream = "hotwasm:results:c2";
+    queue.create_stream(stream).await.unwrap();
     queue.publish(stream, &[reply(1)]).await.unwrap();
     let _: String = redis::cmd("XADD")
         .arg(stream)

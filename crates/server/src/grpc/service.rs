@@ -22,8 +22,8 @@ use super::guard::Deadline;
 use super::{convert, status};
 use crate::{Server, ServerError};
 
-/// Jobs in the pool per worker thread, at most, from this API. Below the
-/// pool's own queue (256 per thread), so submitting does not block.
+/// Jobs in the pool per worker thread, at most, from this API: the pool's
+/// queue is unbounded, so this is what bounds the work callers can pile up.
 const IN_FLIGHT_PER_WORKER: usize = 128;
 
 /// Requests of one stream read ahead of the verdict being awaited.
