@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The main job: build everything (guest modules included) in release, then
 # generate signed jobs and verify them, checked against `expect`, on every
-# runtime. Installs the wasm32 target and libclang-dev when missing.
+# runtime, then run the evaluation (`hotwasm bench`, ≤ 3 minutes on two
+# cores) and write its report to $REPORT_DIR (default report/). Extra bench
+# flags go in $BENCH_ARGS (e.g. BENCH_ARGS=--quick). Installs the wasm32
+# target and libclang-dev when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +26,7 @@ trap 'rm -f "$jobs"' EXIT
 for runtime in native wasmtime wasmi wasm3; do
   "$hotwasm" verify --runtime "$runtime" --input "$jobs" --check > /dev/null
 done
+
+# The evaluation: every runtime against native, checked, written as a report.
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+"$hotwasm" bench --out "${REPORT_DIR:-report}" ${BENCH_ARGS:-}
