@@ -152,28 +152,60 @@ pub fn measure(
         size.messages,
     );
     let configs = configs(options, kind, variant);
-    progress.start("end to end", 1 + configs.len() as u64);
-    progress.step(&format!("in-process {kind}/{variant}, {workers} workers"));
-    let in_process = in_process(options, kind, variant, &jobs)?;
-    let mut pipelines = Vec::new();
-    for (config, blank) in configs {
+    // Runs are interleaved: round r makes the in-process run and one run of
+    // every pipeline in turn, so the ratios compare runs made side by side.
+    let active: Vec<bool> = configs
+        .iter()
+        .map(|(_, blank)| blank.is_none() && options.pipeline.is_some())
+        .collect();
+    let per_round = 1 + active.iter().filter(|a| **a).count();
+    progress.start("end to end", (size.reps * per_round) as u64);
+    let set = ModuleSet::built(kind, variant).map_err(|source| BenchError::Worker {
+        context: format!("end to end {kind}/{variant}"),
+        source,
+    })?;
+    let mut in_process_ms = Vec::with_capacity(size.reps);
+    let mut runs: Vec<Vec<PipelineRun>> = configs.iter().map(|_| Vec::new()).collect();
+    for round in 0..size.reps {
         progress.step(&format!(
-            "pipeline {} + {}",
-            transport_name(&config.transport),
-            results_name(config.results)
+            "in-process {kind}/{variant}, {workers} workers, run {}/{}",
+            round + 1,
+            size.reps
         ));
+        in_process_ms.push(in_process_run(options, &set, kind, variant, &jobs)?);
+        for (((config, _), runs), active) in configs.iter().zip(&mut runs).zip(&active) {
+            let Some(runner) = options.pipeline.as_ref().filter(|_| *active) else {
+                continue;
+            };
+            progress.step(&format!(
+                "pipeline {} + {}, run {}/{}",
+                transport_name(&config.transport),
+                results_name(config.results),
+                round + 1,
+                size.reps
+            ));
+            runs.push(pipeline_run(runner.as_ref(), config, &jobs)?);
+        }
+    }
+    let run_ms = spread(&in_process_ms);
+    let in_process = InProcess {
+        messages: jobs.len(),
+        reps: size.reps,
+        run_ms,
+        jobs_per_second: jobs.len() as f64 / (run_ms.median / 1000.0),
+    };
+    let mut pipelines = Vec::new();
+    for ((config, blank), runs) in configs.into_iter().zip(runs) {
         let result = match (blank, &options.pipeline) {
             (Some(reason), _) => Cell::NotRun { reason },
             (None, None) => Cell::NotRun {
                 reason: "no pipeline runner in this build of the bench".into(),
             },
-            (None, Some(runner)) => Cell::Measured(pipeline(
-                runner.as_ref(),
-                &config,
-                &jobs,
-                size.reps,
+            (None, Some(_)) => Cell::Measured(pipeline_figures(
+                runs,
+                jobs.len(),
                 in_process.jobs_per_second,
-            )?),
+            )),
         };
         pipelines.push(PipelineRow {
             transport: transport_name(&config.transport).to_string(),
@@ -232,74 +264,61 @@ fn results_name(results: ResultsVia) -> &'static str {
     }
 }
 
-fn in_process(
+/// One in-process run: the jobs split over `options.workers` threads, one
+/// warm worker each, timed from a common start to the last verdict.
+fn in_process_run(
     options: &BenchOptions,
+    set: &std::sync::Arc<ModuleSet>,
     kind: RuntimeKind,
     variant: &str,
     jobs: &[Job],
-) -> Result<InProcess, BenchError> {
+) -> Result<f64, BenchError> {
     let context = format!("end to end in-process {kind}/{variant}");
-    let set = ModuleSet::built(kind, variant).map_err(|source| BenchError::Worker {
-        context: context.clone(),
-        source,
-    })?;
     let workers = options.workers.min(jobs.len()).max(1);
     let chunk = jobs.len().div_ceil(workers).max(1);
     let threads = jobs.chunks(chunk).count();
-    let reps = options.budget.end_to_end.reps;
-    let mut run_ms = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let barrier = Barrier::new(threads + 1);
-        // Instances cannot move between threads (wasm3): each thread makes
-        // and warms its worker before the clock starts.
-        let (elapsed, outcomes) = std::thread::scope(|scope| {
-            let handles: Vec<_> = jobs
-                .chunks(chunk)
-                .map(|part| {
-                    let (barrier, set, context) = (&barrier, &set, &context);
-                    scope.spawn(move || {
-                        let mut worker = Worker::new(set);
-                        let warmed = warm_up(&mut worker, part, context);
-                        let mut verdicts: Vec<Verdict> = Vec::with_capacity(part.len());
-                        barrier.wait();
-                        if warmed.is_ok() {
-                            for job in part {
-                                verdicts.push(worker.verify(job));
-                            }
+    let barrier = Barrier::new(threads + 1);
+    // Instances cannot move between threads (wasm3): each thread makes
+    // and warms its worker before the clock starts.
+    let (elapsed, outcomes) = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                let (barrier, context) = (&barrier, &context);
+                scope.spawn(move || {
+                    let mut worker = Worker::new(set);
+                    let warmed = warm_up(&mut worker, part, context);
+                    let mut verdicts: Vec<Verdict> = Vec::with_capacity(part.len());
+                    barrier.wait();
+                    if warmed.is_ok() {
+                        for job in part {
+                            verdicts.push(worker.verify(job));
                         }
-                        warmed.map(|()| verdicts)
-                    })
+                    }
+                    warmed.map(|()| verdicts)
                 })
-                .collect();
-            barrier.wait();
-            let started = Instant::now();
-            let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-            (started.elapsed(), outcomes)
-        });
-        let mut verdicts = Vec::with_capacity(jobs.len());
-        for outcome in outcomes {
-            let part = outcome.map_err(|_| BenchError::Panicked(context.clone()))??;
-            verdicts.extend(part);
-        }
-        check(&context, jobs, &verdicts)?;
-        run_ms.push(millis(elapsed));
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        (started.elapsed(), outcomes)
+    });
+    let mut verdicts = Vec::with_capacity(jobs.len());
+    for outcome in outcomes {
+        let part = outcome.map_err(|_| BenchError::Panicked(context.clone()))??;
+        verdicts.extend(part);
     }
-    let run_ms = spread(&run_ms);
-    Ok(InProcess {
-        messages: jobs.len(),
-        reps,
-        run_ms,
-        jobs_per_second: jobs.len() as f64 / (run_ms.median / 1000.0),
-    })
+    check(&context, jobs, &verdicts)?;
+    Ok(millis(elapsed))
 }
 
-fn pipeline(
+/// One pipeline run, its verdicts checked.
+fn pipeline_run(
     runner: &PipelineRunner,
     config: &PipelineConfig,
     jobs: &[Job],
-    reps: usize,
-    in_process_jobs_per_second: f64,
-) -> Result<PipelineFigures, BenchError> {
+) -> Result<PipelineRun, BenchError> {
     let describe = || {
         format!(
             "{} + {}, {}/{}, {} workers",
@@ -310,36 +329,45 @@ fn pipeline(
             config.workers
         )
     };
+    let run = runner(config, jobs).map_err(|message| BenchError::Pipeline {
+        config: describe(),
+        message,
+    })?;
+    if run.mismatches > 0 || run.missing > 0 || run.verdicts != jobs.len() as u64 {
+        return Err(BenchError::Pipeline {
+            config: describe(),
+            message: format!(
+                "{} jobs: {} verdicts, {} wrong, {} missing",
+                jobs.len(),
+                run.verdicts,
+                run.mismatches,
+                run.missing
+            ),
+        });
+    }
+    Ok(run)
+}
+
+fn pipeline_figures(
+    runs: Vec<PipelineRun>,
+    messages: usize,
+    in_process_jobs_per_second: f64,
+) -> PipelineFigures {
+    let reps = runs.len();
     let mut run_ms = Vec::with_capacity(reps);
     let mut latencies = Vec::new();
-    for _ in 0..reps {
-        let run = runner(config, jobs).map_err(|message| BenchError::Pipeline {
-            config: describe(),
-            message,
-        })?;
-        if run.mismatches > 0 || run.missing > 0 || run.verdicts != jobs.len() as u64 {
-            return Err(BenchError::Pipeline {
-                config: describe(),
-                message: format!(
-                    "{} jobs: {} verdicts, {} wrong, {} missing",
-                    jobs.len(),
-                    run.verdicts,
-                    run.mismatches,
-                    run.missing
-                ),
-            });
-        }
+    for run in runs {
         run_ms.push(millis(run.elapsed));
         latencies.extend(run.latencies_micros);
     }
     let run_ms = spread(&run_ms);
-    let jobs_per_second = jobs.len() as f64 / (run_ms.median / 1000.0);
-    Ok(PipelineFigures {
-        messages: jobs.len(),
+    let jobs_per_second = messages as f64 / (run_ms.median / 1000.0);
+    PipelineFigures {
+        messages,
         reps,
         run_ms,
         jobs_per_second,
         latency: percentiles(&latencies),
         ratio_to_in_process: Some(jobs_per_second / in_process_jobs_per_second),
-    })
+    }
 }

@@ -55,7 +55,10 @@ pub fn describe(options: &BenchOptions) -> Method {
              jobs of the run untimed (instances made, k256's lazily built tables filled)."
         ),
         "Repetitions: each throughput row runs its N jobs R times on one warm worker and \
-         reports the median, min and max; N and R are printed on every row. The plan gives \
+         reports the median, min and max; N and R are printed on every row. Runs are \
+         interleaved: round r times the r-th run of every row in turn, so load from elsewhere \
+         on a shared machine falls on all rows alike and the ratios compare runs made side by \
+         side. The plan gives \
          native and wasmtime the draft's 1024 messages on every variant and the interpreters \
          (20–60x slower) fewer: full repetitions on their preferred variant, one short run on \
          the others, so the default run fits in about three minutes on two cores. \

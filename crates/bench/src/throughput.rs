@@ -79,6 +79,12 @@ impl ThroughputSection {
 
 /// Measures the throughput table.
 ///
+/// Repetitions are interleaved: every row is prepared and warmed first,
+/// then round `r` times the `r`-th run of every row in turn. A burst of
+/// load from elsewhere on a shared machine then falls on all rows alike
+/// instead of on one row, so the ratios to native, taken from medians,
+/// compare runs made side by side.
+///
 /// # Errors
 ///
 /// [`BenchError::WrongVerdict`] on any wrong verdict; [`BenchError::Worker`]
@@ -88,9 +94,9 @@ pub fn measure(
     progress: &dyn Progress,
 ) -> Result<ThroughputSection, BenchError> {
     let plan = plan(options);
-    let steps = (plan.len() * SCHEMES.len()) as u64;
-    progress.start("throughput", steps);
+    progress.start("throughput: preparing", (plan.len() * SCHEMES.len()) as u64);
     let mut rows = Vec::new();
+    let mut prepared = Vec::new();
     for (kind, variant) in plan {
         let shown = shown_variant(kind, variant);
         let set = if !hotwasm_modules::built_variants().contains(&variant) {
@@ -115,15 +121,29 @@ pub fn measure(
             progress.step(&format!("{kind}/{shown} {scheme}"));
             let result = match &set {
                 Err(blank) => blank.clone(),
-                Ok(set) => Cell::Measured(measure_row(
-                    options,
-                    set,
-                    kind,
-                    variant,
-                    scheme,
-                    choice,
-                    index as u64,
-                )?),
+                Ok(set) => {
+                    let size = options.budget.throughput(kind, variant);
+                    let context = format!("throughput {kind}/{variant} {scheme}");
+                    let jobs = jobs(
+                        options.seed + index as u64,
+                        choice,
+                        options.invalid_ratio,
+                        size.messages,
+                    );
+                    let mut worker = Worker::new(set);
+                    warm_up(&mut worker, &jobs, &context)?;
+                    prepared.push(Prepared {
+                        row: rows.len(),
+                        worker,
+                        jobs,
+                        reps: size.reps,
+                        context,
+                        samples: Vec::with_capacity(size.reps),
+                    });
+                    Cell::NotRun {
+                        reason: "not measured".into(),
+                    }
+                }
             };
             rows.push(ThroughputRow {
                 runtime: kind.name().to_string(),
@@ -133,9 +153,43 @@ pub fn measure(
             });
         }
     }
+    progress.finish();
+
+    let runs: usize = prepared.iter().map(|p| p.reps).sum();
+    progress.start("throughput", runs as u64);
+    let rounds = prepared.iter().map(|p| p.reps).max().unwrap_or(0);
+    for round in 0..rounds {
+        for row in prepared.iter_mut().filter(|p| p.reps > round) {
+            progress.step(&format!("{} run {}/{}", row.context, round + 1, row.reps));
+            let (elapsed, verdicts) = timed_run(&mut row.worker, &row.jobs);
+            check(&row.context, &row.jobs, &verdicts)?;
+            row.samples.push(millis(elapsed));
+        }
+    }
+    for row in prepared {
+        let run_ms = spread(&row.samples);
+        rows[row.row].result = Cell::Measured(ThroughputFigures {
+            messages: row.jobs.len(),
+            reps: row.reps,
+            run_ms,
+            micros_per_verify: run_ms.median * 1000.0 / row.jobs.len() as f64,
+            ratio_to_native: None,
+        });
+    }
     fill_ratios(&mut rows);
     progress.finish();
     Ok(ThroughputSection { rows })
+}
+
+/// A row ready to be timed: its worker (instances warm), its jobs, and
+/// the samples so far.
+struct Prepared {
+    row: usize,
+    worker: Worker,
+    jobs: Vec<hotwasm_jobs::Job>,
+    reps: usize,
+    context: String,
+    samples: Vec<f64>,
 }
 
 /// The variant as the report names it: native runs the built-in code
@@ -166,41 +220,6 @@ fn plan(options: &BenchOptions) -> Vec<(RuntimeKind, &'static str)> {
         }
     }
     plan
-}
-
-fn measure_row(
-    options: &BenchOptions,
-    set: &std::sync::Arc<ModuleSet>,
-    kind: RuntimeKind,
-    variant: &str,
-    scheme: &str,
-    choice: SchemeChoice,
-    seed_offset: u64,
-) -> Result<ThroughputFigures, BenchError> {
-    let size = options.budget.throughput(kind, variant);
-    let context = format!("throughput {kind}/{variant} {scheme}");
-    let jobs = jobs(
-        options.seed + seed_offset,
-        choice,
-        options.invalid_ratio,
-        size.messages,
-    );
-    let mut worker = Worker::new(set);
-    warm_up(&mut worker, &jobs, &context)?;
-    let mut samples = Vec::with_capacity(size.reps);
-    for _ in 0..size.reps {
-        let (elapsed, verdicts) = timed_run(&mut worker, &jobs);
-        check(&context, &jobs, &verdicts)?;
-        samples.push(millis(elapsed));
-    }
-    let run_ms = spread(&samples);
-    Ok(ThroughputFigures {
-        messages: size.messages,
-        reps: size.reps,
-        run_ms,
-        micros_per_verify: run_ms.median * 1000.0 / size.messages as f64,
-        ratio_to_native: None,
-    })
 }
 
 fn fill_ratios(rows: &mut [ThroughputRow]) {
