@@ -124,7 +124,9 @@ pub async fn submit<Q: JobQueue>(
     options: &SubmitOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Summary, ClientError> {
-    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<Arrival>();
+    // Arrivals travel in batches: one wake-up of this task per batch of
+    // verdicts, not per verdict.
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<Vec<Arrival>>();
     let stop = Arc::new(AtomicBool::new(false));
     let (reply_to, reader) = match options.results {
         ResultsVia::Shm { slots } => {
@@ -180,15 +182,17 @@ pub async fn submit<Q: JobQueue>(
         }
         submitted += chunk.len();
         // Take what has arrived so far, without waiting.
-        while let Ok(arrival) = arrivals.try_recv() {
-            record(
-                arrival,
-                jobs,
-                &sent_at,
-                &mut answered,
-                &mut received,
-                &mut summary,
-            );
+        while let Ok(batch) = arrivals.try_recv() {
+            for arrival in batch {
+                record(
+                    arrival,
+                    jobs,
+                    &sent_at,
+                    &mut answered,
+                    &mut received,
+                    &mut summary,
+                );
+            }
             last_progress = Instant::now();
         }
         progress(received);
@@ -198,15 +202,17 @@ pub async fn submit<Q: JobQueue>(
     while received < submitted as u64 {
         let wait = options.idle_timeout.saturating_sub(last_progress.elapsed());
         match tokio::time::timeout(wait, arrivals.recv()).await {
-            Ok(Some(arrival)) => {
-                record(
-                    arrival,
-                    jobs,
-                    &sent_at,
-                    &mut answered,
-                    &mut received,
-                    &mut summary,
-                );
+            Ok(Some(batch)) => {
+                for arrival in batch {
+                    record(
+                        arrival,
+                        jobs,
+                        &sent_at,
+                        &mut answered,
+                        &mut received,
+                        &mut summary,
+                    );
+                }
                 last_progress = Instant::now();
                 progress(received);
             }
@@ -324,22 +330,29 @@ fn count(summary: &mut Summary, index: usize, expect: Option<bool>, reply: Reply
 /// is blocking) until told to stop.
 fn read_ring(
     ring: Ring,
-    arrivals: mpsc::UnboundedSender<Arrival>,
+    arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
+    /// Records taken without waiting once one has arrived.
+    const BATCH: usize = 256;
     std::thread::spawn(move || {
         let mut record = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            let reply = match ring.pop(&mut record, Duration::from_millis(20)) {
-                Ok(false) => continue,
-                Ok(true) => Reply::decode(&record).map_err(|e| format!("not a reply: {e}")),
-                Err(e) => Err(e.to_string()),
-            };
-            let arrival = Arrival {
-                reply,
-                at: Instant::now(),
-            };
-            if arrivals.send(arrival).is_err() {
+            let mut batch = Vec::new();
+            let mut wait = Duration::from_millis(20);
+            while batch.len() < BATCH {
+                let reply = match ring.pop(&mut record, wait) {
+                    Ok(false) => break,
+                    Ok(true) => Reply::decode(&record).map_err(|e| format!("not a reply: {e}")),
+                    Err(e) => Err(e.to_string()),
+                };
+                batch.push(Arrival {
+                    reply,
+                    at: Instant::now(),
+                });
+                wait = Duration::ZERO;
+            }
+            if !batch.is_empty() && arrivals.send(batch).is_err() {
                 break;
             }
         }
@@ -350,7 +363,7 @@ fn read_ring(
 async fn read_stream<Q: JobQueue>(
     queue: Arc<Q>,
     key: String,
-    arrivals: mpsc::UnboundedSender<Arrival>,
+    arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
     stop: Arc<AtomicBool>,
 ) {
     let mut after = "0".to_string();
@@ -362,10 +375,12 @@ async fn read_stream<Q: JobQueue>(
             Ok((replies, next)) => {
                 after = next;
                 let at = Instant::now();
-                for reply in replies {
-                    if arrivals.send(Arrival { reply, at }).is_err() {
-                        return;
-                    }
+                let batch: Vec<Arrival> = replies
+                    .into_iter()
+                    .map(|reply| Arrival { reply, at })
+                    .collect();
+                if !batch.is_empty() && arrivals.send(batch).is_err() {
+                    return;
                 }
             }
             Err(e) => {

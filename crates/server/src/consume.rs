@@ -22,13 +22,13 @@ mod rings;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotwasm_jobs::Verdict;
 use hotwasm_queue::{Delivery, JobQueue, Reply, ReplyTo};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::Server;
 use rings::Rings;
@@ -160,9 +160,8 @@ struct Batch<Q> {
 
 impl<Q: JobQueue> Batch<Q> {
     async fn run(&self, deliveries: Vec<Delivery>) {
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(usize, Verdict)>();
+        let collector = Collector::new();
         let mut out: Vec<Option<Outgoing>> = Vec::with_capacity(deliveries.len());
-        let mut waiting = 0usize;
         for delivery in deliveries {
             let envelope = match delivery.envelope {
                 Ok(envelope) => envelope,
@@ -175,10 +174,11 @@ impl<Q: JobQueue> Batch<Q> {
             let index = out.len();
             let verdict = match self.server.parse_job(&envelope.job) {
                 Ok(job) => {
-                    let done_tx = done_tx.clone();
-                    let queued = self.server.pool().try_submit(job, move |verdict| {
-                        let _ = done_tx.send((index, verdict));
-                    });
+                    let slot = collector.slot(index);
+                    let queued = self
+                        .server
+                        .pool()
+                        .try_submit(job, move |verdict| slot.fill(verdict));
                     if queued.is_err() {
                         // No worker takes it: leave it pending for another
                         // server (not pushed to `out`, so not acknowledged).
@@ -186,7 +186,6 @@ impl<Q: JobQueue> Batch<Q> {
                         out.push(None);
                         continue;
                     }
-                    waiting += 1;
                     None
                 }
                 Err(verdict) => Some(verdict),
@@ -198,15 +197,10 @@ impl<Q: JobQueue> Batch<Q> {
                 verdict,
             }));
         }
-        drop(done_tx);
-        while waiting > 0 {
-            let Some((index, verdict)) = done_rx.recv().await else {
-                break;
-            };
+        for (index, verdict) in collector.wait().await {
             if let Some(Some(outgoing)) = out.get_mut(index) {
                 outgoing.verdict = Some(verdict);
             }
-            waiting -= 1;
         }
 
         // Group by reply address, write, and acknowledge what was written.
@@ -299,6 +293,76 @@ impl<Q: JobQueue> Batch<Q> {
                     .fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => tracing::warn!(entry = %delivery.id, "dead-lettering failed: {e}"),
+        }
+    }
+}
+
+/// Collects a batch's verdicts from the worker threads and wakes the batch
+/// task once, when the last one is in (not once per verdict).
+struct Collector(Arc<Collected>);
+
+struct Collected {
+    verdicts: Mutex<Vec<(usize, Verdict)>>,
+    /// Slots not yet filled or dropped, plus one while slots are handed out.
+    remaining: AtomicUsize,
+    done: Notify,
+}
+
+/// One job's place in a [`Collector`]. Dropped without a verdict (a worker
+/// thread that died holding it), it still counts down, so the batch never
+/// waits forever; that job just gets no verdict and stays pending.
+struct CollectorSlot {
+    collected: Arc<Collected>,
+    index: usize,
+}
+
+impl Collector {
+    fn new() -> Collector {
+        Collector(Arc::new(Collected {
+            verdicts: Mutex::new(Vec::new()),
+            remaining: AtomicUsize::new(1),
+            done: Notify::new(),
+        }))
+    }
+
+    fn slot(&self, index: usize) -> CollectorSlot {
+        self.0.remaining.fetch_add(1, Ordering::AcqRel);
+        CollectorSlot {
+            collected: Arc::clone(&self.0),
+            index,
+        }
+    }
+
+    /// Waits for every slot handed out, and returns the verdicts.
+    async fn wait(self) -> Vec<(usize, Verdict)> {
+        if self.0.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            self.0.done.notified().await;
+        }
+        std::mem::take(
+            &mut *self
+                .0
+                .verdicts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}
+
+impl CollectorSlot {
+    fn fill(self, verdict: Verdict) {
+        self.collected
+            .verdicts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((self.index, verdict));
+        // Drop counts down.
+    }
+}
+
+impl Drop for CollectorSlot {
+    fn drop(&mut self) {
+        if self.collected.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.collected.done.notify_one();
         }
     }
 }
