@@ -62,8 +62,11 @@ pub fn measure(
     progress: &dyn Progress,
 ) -> Result<LatencySection, BenchError> {
     let kinds = options.with_native();
-    progress.start("latency", kinds.len() as u64);
-    let mut rows = Vec::new();
+    progress.start("latency", kinds.len() as u64 + 1);
+    // Every runtime is prepared first; then samples are taken in turn (one
+    // verify of each runtime, then the next), so load from elsewhere falls
+    // on all runtimes alike.
+    let mut prepared = Vec::new();
     for kind in kinds {
         let variant = kind.preferred_variant();
         progress.step(&format!("{kind}/{variant}"));
@@ -80,14 +83,25 @@ pub fn measure(
         );
         let mut worker = Worker::new(&set);
         warm_up(&mut worker, &jobs, &context)?;
-        let mut samples = Vec::with_capacity(jobs.len());
-        let mut verdicts: Vec<Verdict> = Vec::with_capacity(jobs.len());
-        for job in &jobs {
+        let samples = Vec::with_capacity(jobs.len());
+        let verdicts: Vec<Verdict> = Vec::with_capacity(jobs.len());
+        prepared.push((kind, variant, context, worker, jobs, samples, verdicts));
+    }
+    progress.step("sampling, runtimes in turn");
+    let longest = prepared.iter().map(|p| p.4.len()).max().unwrap_or(0);
+    for index in 0..longest {
+        for (_, _, _, worker, jobs, samples, verdicts) in &mut prepared {
+            let Some(job) = jobs.get(index) else {
+                continue;
+            };
             let started = Instant::now();
             let verdict = worker.verify(job);
             samples.push(micros(started.elapsed()));
             verdicts.push(verdict);
         }
+    }
+    let mut rows = Vec::new();
+    for (kind, variant, context, _, jobs, samples, verdicts) in prepared {
         check(&context, &jobs, &verdicts)?;
         rows.push(LatencyRow {
             runtime: kind.name().to_string(),

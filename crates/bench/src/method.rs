@@ -84,7 +84,8 @@ pub fn describe(options: &BenchOptions) -> Method {
         ),
         entry(
             "3 latency",
-            "One `Worker::verify` call per sample, warm worker, mixed schemes.",
+            "One `Worker::verify` call per sample, warm worker, mixed schemes; the runtimes \
+             take their samples in turn (one verify each, then the next job).",
         ),
         entry(
             "4 cold start",
