@@ -8,6 +8,7 @@
 //! the pipeline rows say "not run".
 
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hotwasm_jobs::{Job, SchemeChoice, Verdict};
@@ -88,8 +89,8 @@ pub struct EndToEndSection {
     pub pipelines: Vec<PipelineRow>,
 }
 
-/// In-process throughput: N jobs split over the worker threads, one
-/// [`Worker`] each over one shared module set.
+/// In-process throughput: N jobs shared by the worker threads (each takes
+/// the next job), one [`Worker`] each over one shared module set.
 #[derive(Debug, Clone, Serialize)]
 pub struct InProcess {
     /// Jobs per run.
@@ -264,8 +265,10 @@ fn results_name(results: ResultsVia) -> &'static str {
     }
 }
 
-/// One in-process run: the jobs split over `options.workers` threads, one
-/// warm worker each, timed from a common start to the last verdict.
+/// One in-process run: `options.workers` threads, one warm worker each,
+/// taking the next job from a shared counter (so no thread idles while
+/// another still has work, as in the pipeline's pool), timed from a
+/// common start to the last verdict.
 fn in_process_run(
     options: &BenchOptions,
     set: &std::sync::Arc<ModuleSet>,
@@ -274,25 +277,25 @@ fn in_process_run(
     jobs: &[Job],
 ) -> Result<f64, BenchError> {
     let context = format!("end to end in-process {kind}/{variant}");
-    let workers = options.workers.min(jobs.len()).max(1);
-    let chunk = jobs.len().div_ceil(workers).max(1);
-    let threads = jobs.chunks(chunk).count();
+    let threads = options.workers.min(jobs.len()).max(1);
     let barrier = Barrier::new(threads + 1);
+    let next = AtomicUsize::new(0);
     // Instances cannot move between threads (wasm3): each thread makes
     // and warms its worker before the clock starts.
     let (elapsed, outcomes) = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| {
-                let (barrier, context) = (&barrier, &context);
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (barrier, context, next) = (&barrier, &context, &next);
                 scope.spawn(move || {
                     let mut worker = Worker::new(set);
-                    let warmed = warm_up(&mut worker, part, context);
-                    let mut verdicts: Vec<Verdict> = Vec::with_capacity(part.len());
+                    let warmed = warm_up(&mut worker, jobs, context);
+                    let mut verdicts: Vec<(usize, Verdict)> = Vec::with_capacity(jobs.len());
                     barrier.wait();
                     if warmed.is_ok() {
-                        for job in part {
-                            verdicts.push(worker.verify(job));
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(job) = jobs.get(index) else { break };
+                            verdicts.push((index, worker.verify(job)));
                         }
                     }
                     warmed.map(|()| verdicts)
@@ -304,11 +307,13 @@ fn in_process_run(
         let outcomes: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         (started.elapsed(), outcomes)
     });
-    let mut verdicts = Vec::with_capacity(jobs.len());
+    let mut indexed = Vec::with_capacity(jobs.len());
     for outcome in outcomes {
         let part = outcome.map_err(|_| BenchError::Panicked(context.clone()))??;
-        verdicts.extend(part);
+        indexed.extend(part);
     }
+    indexed.sort_by_key(|(index, _)| *index);
+    let verdicts: Vec<Verdict> = indexed.into_iter().map(|(_, verdict)| verdict).collect();
     check(&context, jobs, &verdicts)?;
     Ok(millis(elapsed))
 }

@@ -105,8 +105,10 @@ pub fn describe(options: &BenchOptions) -> Method {
         entry(
             "6 end to end",
             "In-process: from releasing the warm worker threads (a barrier) to joining the \
-             last. Pipeline: whatever the injected runner reports as elapsed (first submit to \
-             last verdict) and per-job submit-to-verdict latency.",
+             last; each thread takes the next job from a shared counter, so none idles while \
+             work is left. Pipeline: whatever the injected runner reports as elapsed (first \
+             submit to last verdict) and per-job submit-to-verdict latency; all N jobs are \
+             submitted at once, so the latency is mostly time queued behind other jobs.",
         ),
     ];
     let reproduce = vec![

@@ -316,8 +316,8 @@ fn end_to_end(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## 6. End to end\n");
     let _ = writeln!(
         out,
-        "{} / {}, {} workers. In-process: the jobs split over the worker threads, one worker \
-         each over one module set. Pipeline: client → queue → server → verdicts → client.\n\n\
+        "{} / {}, {} workers. In-process: the worker threads take the jobs one by one from a \
+         shared counter, one worker each over one module set. Pipeline: client → queue → server → verdicts → client.\n\n\
          | path | N × R | run ms | jobs / s | p50 / p99 µs | vs in-process |\n\
          |---|---|---|---|---|---|",
         e.runtime, e.variant, e.workers
