@@ -183,16 +183,14 @@ pub async fn submit<Q: JobQueue>(
         submitted += chunk.len();
         // Take what has arrived so far, without waiting.
         while let Ok(batch) = arrivals.try_recv() {
-            for arrival in batch {
-                record(
-                    arrival,
-                    jobs,
-                    &sent_at,
-                    &mut answered,
-                    &mut received,
-                    &mut summary,
-                );
-            }
+            record(
+                batch,
+                jobs,
+                &sent_at,
+                &mut answered,
+                &mut received,
+                &mut summary,
+            );
             last_progress = Instant::now();
         }
         progress(received);
@@ -203,16 +201,14 @@ pub async fn submit<Q: JobQueue>(
         let wait = options.idle_timeout.saturating_sub(last_progress.elapsed());
         match tokio::time::timeout(wait, arrivals.recv()).await {
             Ok(Some(batch)) => {
-                for arrival in batch {
-                    record(
-                        arrival,
-                        jobs,
-                        &sent_at,
-                        &mut answered,
-                        &mut received,
-                        &mut summary,
-                    );
-                }
+                record(
+                    batch,
+                    jobs,
+                    &sent_at,
+                    &mut answered,
+                    &mut received,
+                    &mut summary,
+                );
                 last_progress = Instant::now();
                 progress(received);
             }
@@ -269,7 +265,21 @@ impl Drop for RingReader {
     }
 }
 
+/// Counts a batch of arrivals into the summary.
 fn record(
+    batch: Vec<Arrival>,
+    jobs: &[Outgoing],
+    sent_at: &[Option<Instant>],
+    answered: &mut [bool],
+    received: &mut u64,
+    summary: &mut Summary,
+) {
+    for arrival in batch {
+        record_one(arrival, jobs, sent_at, answered, received, summary);
+    }
+}
+
+fn record_one(
     arrival: Arrival,
     jobs: &[Outgoing],
     sent_at: &[Option<Instant>],
