@@ -154,10 +154,7 @@ pub async fn submit<Q: JobQueue>(
     };
 
     let started = Instant::now();
-    let mut sent_at: Vec<Option<Instant>> = vec![None; jobs.len()];
-    let mut summary = Summary::new(jobs.len() as u64);
-    let mut answered = vec![false; jobs.len()];
-    let mut received = 0u64;
+    let mut tally = Tally::new(jobs);
     let mut last_progress = Instant::now();
     let mut submitted = 0usize;
     let mut submit_error = None;
@@ -177,44 +174,31 @@ pub async fn submit<Q: JobQueue>(
             submit_error = Some(e);
             break;
         }
-        for slot in &mut sent_at[first..first + chunk.len()] {
+        for slot in &mut tally.sent_at[first..first + chunk.len()] {
             *slot = Some(now);
         }
         submitted += chunk.len();
         // Take what has arrived so far, without waiting.
         while let Ok(batch) = arrivals.try_recv() {
-            record(
-                batch,
-                jobs,
-                &sent_at,
-                &mut answered,
-                &mut received,
-                &mut summary,
-            );
+            tally.record(batch);
             last_progress = Instant::now();
         }
-        progress(received);
+        progress(tally.summary.verdicts);
     }
     // The idle clock starts when everything is submitted.
     last_progress = last_progress.max(Instant::now());
-    while received < submitted as u64 {
+    while tally.summary.verdicts < submitted as u64 {
         let wait = options.idle_timeout.saturating_sub(last_progress.elapsed());
         match tokio::time::timeout(wait, arrivals.recv()).await {
             Ok(Some(batch)) => {
-                record(
-                    batch,
-                    jobs,
-                    &sent_at,
-                    &mut answered,
-                    &mut received,
-                    &mut summary,
-                );
+                tally.record(batch);
                 last_progress = Instant::now();
-                progress(received);
+                progress(tally.summary.verdicts);
             }
             Ok(None) | Err(_) => break,
         }
     }
+    let mut summary = tally.summary;
     summary.elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     match reader {
@@ -233,7 +217,7 @@ pub async fn submit<Q: JobQueue>(
     if let Some(e) = submit_error {
         return Err(ClientError::Queue(e));
     }
-    summary.missing = jobs.len() as u64 - received;
+    summary.missing = jobs.len() as u64 - summary.verdicts;
     summary.finish();
     Ok(summary)
 }
@@ -265,52 +249,62 @@ impl Drop for RingReader {
     }
 }
 
-/// Counts a batch of arrivals into the summary.
-fn record(
-    batch: Vec<Arrival>,
-    jobs: &[Outgoing],
-    sent_at: &[Option<Instant>],
-    answered: &mut [bool],
-    received: &mut u64,
-    summary: &mut Summary,
-) {
-    for arrival in batch {
-        record_one(arrival, jobs, sent_at, answered, received, summary);
-    }
+/// Verdicts counted so far: the summary, plus what is needed to fill it.
+struct Tally<'a> {
+    jobs: &'a [Outgoing],
+    /// When each job was submitted.
+    sent_at: Vec<Option<Instant>>,
+    /// Whether each job has its verdict (later ones are duplicates).
+    answered: Vec<bool>,
+    summary: Summary,
 }
 
-fn record_one(
-    arrival: Arrival,
-    jobs: &[Outgoing],
-    sent_at: &[Option<Instant>],
-    answered: &mut [bool],
-    received: &mut u64,
-    summary: &mut Summary,
-) {
-    let reply = match arrival.reply {
-        Ok(reply) => reply,
-        Err(reason) => {
-            tracing::warn!("unreadable verdict: {reason}");
+impl<'a> Tally<'a> {
+    fn new(jobs: &'a [Outgoing]) -> Tally<'a> {
+        Tally {
+            jobs,
+            sent_at: vec![None; jobs.len()],
+            answered: vec![false; jobs.len()],
+            summary: Summary::new(jobs.len() as u64),
+        }
+    }
+
+    /// Counts a batch of arrivals.
+    fn record(&mut self, batch: Vec<Arrival>) {
+        for arrival in batch {
+            self.record_one(arrival);
+        }
+    }
+
+    fn record_one(&mut self, arrival: Arrival) {
+        let summary = &mut self.summary;
+        let reply = match arrival.reply {
+            Ok(reply) => reply,
+            Err(reason) => {
+                tracing::warn!("unreadable verdict: {reason}");
+                summary.unreadable += 1;
+                return;
+            }
+        };
+        let Some(index) = usize::try_from(reply.seq)
+            .ok()
+            .filter(|&i| i < self.jobs.len())
+        else {
+            tracing::warn!(seq = reply.seq, "verdict for a job this client never sent");
             summary.unreadable += 1;
             return;
+        };
+        if std::mem::replace(&mut self.answered[index], true) {
+            summary.duplicates += 1;
+            return;
         }
-    };
-    let Some(index) = usize::try_from(reply.seq).ok().filter(|&i| i < jobs.len()) else {
-        tracing::warn!(seq = reply.seq, "verdict for a job this client never sent");
-        summary.unreadable += 1;
-        return;
-    };
-    if std::mem::replace(&mut answered[index], true) {
-        summary.duplicates += 1;
-        return;
+        if let Some(sent) = self.sent_at[index] {
+            summary
+                .latencies_micros
+                .push(arrival.at.saturating_duration_since(sent).as_secs_f64() * 1e6);
+        }
+        count(summary, index, self.jobs[index].expect, reply);
     }
-    *received += 1;
-    if let Some(sent) = sent_at[index] {
-        summary
-            .latencies_micros
-            .push(arrival.at.saturating_duration_since(sent).as_secs_f64() * 1e6);
-    }
-    count(summary, index, jobs[index].expect, reply);
 }
 
 fn count(summary: &mut Summary, index: usize, expect: Option<bool>, reply: Reply) {

@@ -34,7 +34,7 @@ pub use memory::MemoryQueue;
 pub use redis_streams::{RedisOptions, RedisQueue, redact_url};
 
 /// Where a job's verdict goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReplyTo {
     /// A results stream of the queue, by key (one per client).
     Stream(String),

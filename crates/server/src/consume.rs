@@ -204,13 +204,13 @@ impl<Q: JobQueue> Batch<Q> {
         }
 
         // Group by reply address, write, and acknowledge what was written.
-        let mut by_reply: BTreeMap<ReplyKey, (Vec<Reply>, Vec<String>)> = BTreeMap::new();
+        let mut by_reply: BTreeMap<ReplyTo, (Vec<Reply>, Vec<String>)> = BTreeMap::new();
         for outgoing in out.into_iter().flatten() {
             let Some(verdict) = outgoing.verdict else {
                 // The pool stopped before answering: leave it pending.
                 continue;
             };
-            let (replies, ids) = by_reply.entry(ReplyKey(outgoing.reply)).or_default();
+            let (replies, ids) = by_reply.entry(outgoing.reply).or_default();
             replies.push(Reply {
                 seq: outgoing.seq,
                 server: self.server.name().to_string(),
@@ -222,7 +222,7 @@ impl<Q: JobQueue> Batch<Q> {
         // gone reader delays only its own jobs' acknowledgements.
         let writes = by_reply
             .into_iter()
-            .map(|(ReplyKey(reply), (replies, mut ids))| async move {
+            .map(|(reply, (replies, mut ids))| async move {
                 let (count, failure) = self.write(&reply, replies).await;
                 if let Some(reason) = failure {
                     tracing::warn!(
@@ -373,22 +373,6 @@ struct Outgoing {
     seq: u64,
     reply: ReplyTo,
     verdict: Option<Verdict>,
-}
-
-/// [`ReplyTo`] ordered by its field form, to group replies.
-#[derive(PartialEq, Eq)]
-struct ReplyKey(ReplyTo);
-
-impl Ord for ReplyKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.to_field().cmp(&other.0.to_field())
-    }
-}
-
-impl PartialOrd for ReplyKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
 }
 
 /// The encoded reply, its reason shortened if the whole would not fit a
