@@ -1,28 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with rustup, cargo and apt:
-# installs what is missing, then fmt check, clippy -D warnings, all tests.
+# installs what is missing (scripts/setup.sh), then fmt check, clippy
+# -D warnings, all tests, and the suite's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
-# The pinned toolchain and the guest target (rust-toolchain.toml names both).
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  log "installing the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-
-# libclang for wasm3's bindgen; redis-server for the Redis transport tests.
-missing=()
-ldconfig -p 2>/dev/null | grep -q 'libclang' || [ -e /usr/lib/llvm-14/lib/libclang.so ] || missing+=(libclang-dev)
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -41,4 +28,6 @@ set -e
 # the last of which is often an empty doc-test run).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$output"
+elapsed=$((SECONDS - started))
+printf 'suite wall time: %dm%02ds (setup, fmt, clippy, build, tests)\n' $((elapsed / 60)) $((elapsed % 60))
 exit "$status"

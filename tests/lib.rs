@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: the official test vectors as
-//! jobs, small wasm modules that misbehave on purpose, and a real
+//! jobs, small wasm modules that misbehave on purpose ([`hostile`]: ones
+//! that attack the host's limits), and a real
 //! `redis-server` on a free port ([`RedisServer`]).
 
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use hotwasm_abi::Scheme;
 use hotwasm_jobs::Job;
 use serde::Deserialize;
 
+pub mod hostile;
 mod redis_server;
 
 pub use redis_server::{RedisServer, free_port};
@@ -123,7 +125,7 @@ pub const WYCHEPROOF_BITCOIN: &str = "wycheproof_ecdsa_secp256k1_sha256_bitcoin_
 pub const WYCHEPROOF_PLAIN: &str = "wycheproof_ecdsa_secp256k1_sha256_test.json";
 
 /// The waPC imports every misbehaving module below declares.
-const WAPC_IMPORTS: &str = r#"
+pub(crate) const WAPC_IMPORTS: &str = r#"
     (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
     (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
     (import "wapc" "__guest_error" (func $guest_error (param i32 i32)))
@@ -179,7 +181,7 @@ pub fn not_wapc_module() -> Vec<u8> {
     wat(r#"(module (memory (export "memory") 1) (func (export "hello")))"#)
 }
 
-fn wat(text: &str) -> Vec<u8> {
+pub(crate) fn wat(text: &str) -> Vec<u8> {
     wat::parse_str(text).unwrap_or_else(|e| panic!("test module does not assemble: {e}"))
 }
 

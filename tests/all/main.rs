@@ -3,6 +3,7 @@
 
 mod differential;
 mod hot_swap;
+mod limits;
 mod misbehaving_modules;
 mod official_wapc_host;
 mod pipeline;

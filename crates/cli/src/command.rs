@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod demo;
 pub mod generate;
+pub mod limits;
 pub mod modules;
 pub mod pipeline;
 pub mod serve;

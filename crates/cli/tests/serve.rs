@@ -149,4 +149,43 @@ fn demo_runs_the_pipeline_without_redis() {
     let summary = summary(&output);
     assert_eq!(summary["verdicts"], 300, "{summary}");
     assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    // Two swaps by default, each replacing both schemes' modules with
+    // another version and the second one swapping back.
+    let swaps = summary["swaps"].as_array().expect("swaps listed");
+    assert_eq!(swaps.len(), 2, "{summary}");
+    for swap in swaps {
+        let modules = swap["modules"].as_array().expect("modules of a swap");
+        assert_eq!(modules.len(), 2, "{summary}");
+        for pair in modules {
+            assert_ne!(pair[0], pair[1], "a swap changes the version: {summary}");
+        }
+    }
+    assert_eq!(
+        swaps[0]["modules"][0][0], swaps[1]["modules"][0][1],
+        "{summary}"
+    );
+    // Every verdict is attributed to a version that served.
+    let per_module: u64 = summary["per_module"]
+        .as_object()
+        .expect("per-module counts")
+        .values()
+        .map(|n| n.as_u64().expect("a count"))
+        .sum();
+    assert_eq!(per_module, 300, "{summary}");
+}
+
+#[test]
+fn demo_swaps_on_wasm3_out_of_the_box() {
+    let output = hotwasm()
+        .args(["demo", "--count", "60", "--json", "--runtime", "wasm3"])
+        .output()
+        .expect("demo runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = summary(&output);
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    assert_eq!(
+        summary["swaps"].as_array().map(Vec::len),
+        Some(2),
+        "{summary}"
+    );
 }

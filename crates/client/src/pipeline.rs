@@ -27,6 +27,18 @@ pub struct PipelineOptions {
     pub submit: SubmitOptions,
 }
 
+/// Starts the in-process server: its runtime, modules and workers, with
+/// every module compiled, so nothing after this is compile time.
+///
+/// # Errors
+///
+/// [`ClientError`] when the server cannot start.
+pub async fn start(config: ServerConfig) -> Result<Arc<Server>, ClientError> {
+    Ok(tokio::task::spawn_blocking(move || Server::start(config))
+        .await
+        .map_err(|e| ClientError::Stopped(e.to_string()))??)
+}
+
 /// Starts a server on `queue` (compiling its modules before anything is
 /// timed), submits `jobs`, collects their verdicts, and shuts the server
 /// down gracefully. The summary's times cover submission to last verdict.
@@ -40,13 +52,26 @@ pub async fn run<Q: JobQueue>(
     options: PipelineOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Summary, ClientError> {
-    let config = options.server.clone();
-    let server = tokio::task::spawn_blocking(move || Server::start(config))
-        .await
-        .map_err(|e| ClientError::Stopped(e.to_string()))??;
+    let server = start(options.server.clone()).await?;
+    run_on(server, queue, jobs, &options, progress).await
+}
+
+/// As [`run`], on a server already started with [`start`] (so the caller
+/// can act on it while the jobs run, e.g. swap its modules).
+///
+/// # Errors
+///
+/// [`ClientError`] when the submission fails.
+pub async fn run_on<Q: JobQueue>(
+    server: Arc<Server>,
+    queue: Arc<Q>,
+    jobs: &[Outgoing],
+    options: &PipelineOptions,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Summary, ClientError> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consumer = tokio::spawn(consume(
-        Arc::clone(&server),
+        server,
         Arc::clone(&queue),
         options.consume.clone(),
         async move {

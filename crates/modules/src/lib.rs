@@ -4,7 +4,8 @@
 //! `build.rs` compiles the guest crates (`crates/guests/*`) to WebAssembly
 //! with each [`Variant`]'s flags and this crate embeds the bytes, so every
 //! hotwasm binary can run and list its own modules with no files beside it.
-//! A plain build makes the essential variants (`compat`, `default`, `fast`);
+//! A plain build makes the essential variants (`compat`, `default`, `fast`,
+//! and the opt-level `s` and codegen-units 8 builds of `fast` and `compat`);
 //! `HOTWASM_ALL_VARIANTS=1 cargo build` makes every variant.
 //!
 //! # Layout

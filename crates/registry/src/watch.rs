@@ -96,6 +96,8 @@ pub fn watch(
         .collect();
     let thread = std::thread::Builder::new()
         .name("hotwasm-watch".into())
+        // Validation runs the module's self-test on this thread.
+        .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
         .spawn(move || {
             for path in existing {
                 handle(&path, &registry, &set, events.as_ref());

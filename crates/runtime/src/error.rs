@@ -31,6 +31,24 @@ pub enum RuntimeError {
         /// What it lacks.
         what: &'static str,
     },
+    /// The module is larger than [`crate::Limits::max_module_bytes`];
+    /// refused before any runtime parses it.
+    #[error("the module is {bytes} bytes, over the limit of {limit} bytes")]
+    ModuleTooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Instantiation plus `wapc_init` ran past
+    /// [`crate::Limits::init_timeout`] and was stopped.
+    #[error("{runtime}: starting the module took longer than its {} ms deadline", limit.as_millis())]
+    InitDeadline {
+        /// The backend.
+        runtime: &'static str,
+        /// The deadline.
+        limit: std::time::Duration,
+    },
     /// Instantiation failed: unsatisfied imports, a trapping start or
     /// `wapc_init`, resource exhaustion.
     #[error("{runtime} cannot instantiate the module: {message}")]
@@ -58,11 +76,18 @@ pub enum CallError {
     /// The request is too large to pass to a 32-bit guest.
     #[error("request of {0} bytes does not fit a wasm32 guest")]
     TooLarge(usize),
+    /// The call ran past [`crate::Limits::call_timeout`] and was stopped;
+    /// the instance must be replaced.
+    #[error("module stopped: the call ran past its {} ms deadline", .0.as_millis())]
+    Deadline(std::time::Duration),
 }
 
 impl CallError {
     /// Whether the instance that returned this error must be replaced.
     pub fn poisons_instance(&self) -> bool {
-        matches!(self, CallError::Trap(_) | CallError::Protocol(_))
+        matches!(
+            self,
+            CallError::Trap(_) | CallError::Protocol(_) | CallError::Deadline(_)
+        )
     }
 }

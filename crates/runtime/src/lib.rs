@@ -16,6 +16,7 @@
 //! - [`backend`]: `native`, `wasmtime`, `wasmi`, `wasm3`.
 //! - [`wapc`]: the waPC host protocol over a guest's linear memory.
 //! - [`error`]: [`RuntimeError`] (compile, instantiate) and [`CallError`].
+//! - [`limits`]: [`Limits`], what a guest may use, enforced by every backend.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,9 +24,18 @@ use std::sync::Arc;
 
 pub mod backend;
 pub mod error;
+pub mod limits;
 pub mod wapc;
 
 pub use error::{CallError, RuntimeError};
+pub use limits::Limits;
+
+/// Native stack a thread that runs guests should have. wasm3 runs wasm
+/// calls as native recursion: a guest recursing until wasm3's own stack
+/// limit needs 2–4 MiB of native stack, more than a spawned thread's
+/// default of 2 MiB, and overflowing that aborts the process. (wasmtime
+/// and wasmi bound guest recursion themselves.)
+pub const GUEST_THREAD_STACK_BYTES: usize = 16 << 20;
 
 /// A way to run guest modules: compiles bytes into shareable modules.
 pub trait Runtime: Send + Sync {
@@ -40,6 +50,11 @@ pub trait Runtime: Send + Sync {
     /// [`RuntimeError`] when the bytes are not a module this runtime can
     /// load, or the module is not a waPC guest.
     fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError>;
+
+    /// The bounds every guest of this runtime runs within.
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
 
     /// Names the engine build and configuration that precompiled artifacts
     /// depend on; artifacts made under one fingerprint load only under the
@@ -117,6 +132,10 @@ pub trait Instance {
     /// [`CallError`] when the guest traps, reports a waPC error, or breaks
     /// the protocol.
     fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError>;
+
+    /// Bytes of linear memory the instance holds now (0 when it has none),
+    /// so a worker can drop an instance that grew instead of keeping it.
+    fn memory_bytes(&self) -> usize;
 }
 
 /// The runtime backends, by their command-line names.
@@ -159,17 +178,27 @@ impl RuntimeKind {
         }
     }
 
-    /// Creates the backend with its default configuration.
+    /// Creates the backend with the default [`Limits`].
     ///
     /// # Errors
     ///
     /// [`RuntimeError`] when the engine cannot be configured on this host.
     pub fn create(self) -> Result<Arc<dyn Runtime>, RuntimeError> {
+        self.create_with(Limits::default())
+    }
+
+    /// Creates the backend; every module it compiles runs within `limits`
+    /// (native runs built-in code and has nothing to bound).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] when the engine cannot be configured on this host.
+    pub fn create_with(self, limits: Limits) -> Result<Arc<dyn Runtime>, RuntimeError> {
         Ok(match self {
             RuntimeKind::Native => Arc::new(backend::native::NativeRuntime),
-            RuntimeKind::Wasmtime => Arc::new(backend::wasmtime::WasmtimeRuntime::new()?),
-            RuntimeKind::Wasmi => Arc::new(backend::wasmi::WasmiRuntime::new()),
-            RuntimeKind::Wasm3 => Arc::new(backend::wasm3::Wasm3Runtime::new()),
+            RuntimeKind::Wasmtime => Arc::new(backend::wasmtime::WasmtimeRuntime::new(limits)?),
+            RuntimeKind::Wasmi => Arc::new(backend::wasmi::WasmiRuntime::new(limits)),
+            RuntimeKind::Wasm3 => Arc::new(backend::wasm3::Wasm3Runtime::new(limits)),
         })
     }
 }

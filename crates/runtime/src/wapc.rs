@@ -37,26 +37,66 @@ pub const INIT_FUNCTIONS: &[&str] = &["wapc_init", "_start"];
 /// Longest guest-supplied name quoted in a host error.
 const MAX_NAME: usize = 256;
 
-/// A guest pointer or length outside its linear memory.
+/// A guest that broke the host's rules during a host call; each backend
+/// turns it into a trap.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("guest passed an out-of-bounds region: {len} bytes at {ptr:#x} (memory is {memory} bytes)")]
-pub struct Fault {
-    ptr: u32,
-    len: u32,
-    memory: usize,
+#[non_exhaustive]
+pub enum Fault {
+    /// A pointer or length outside the guest's linear memory.
+    #[error(
+        "guest passed an out-of-bounds region: {len} bytes at {ptr:#x} (memory is {memory} bytes)"
+    )]
+    OutOfBounds {
+        /// Where the region starts.
+        ptr: u32,
+        /// Its length.
+        len: u32,
+        /// The memory's size.
+        memory: usize,
+    },
+    /// A response or error message over the host's bound.
+    #[error("guest handed back {len} bytes as its {what}, over the limit of {limit} bytes")]
+    TooLarge {
+        /// `response` or `error message`.
+        what: &'static str,
+        /// Its length.
+        len: u32,
+        /// The bound.
+        limit: usize,
+    },
 }
 
 /// The per-instance state of the waPC protocol.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WapcHost {
     operation: Vec<u8>,
     payload: Vec<u8>,
     response: Option<Vec<u8>>,
     guest_error: Option<Vec<u8>>,
     host_error: Vec<u8>,
+    max_response: usize,
+}
+
+impl Default for WapcHost {
+    fn default() -> Self {
+        WapcHost::new(crate::Limits::default().max_response_bytes)
+    }
 }
 
 impl WapcHost {
+    /// Protocol state for one instance whose responses and error messages
+    /// may be at most `max_response` bytes.
+    pub fn new(max_response: usize) -> WapcHost {
+        WapcHost {
+            operation: Vec::new(),
+            payload: Vec::new(),
+            response: None,
+            guest_error: None,
+            host_error: Vec::new(),
+            max_response,
+        }
+    }
+
     /// Prepares a call; returns the `(op_len, payload_len)` arguments of
     /// `__guest_call`.
     ///
@@ -118,7 +158,22 @@ impl WapcHost {
     ///
     /// [`Fault`] when the region lies outside memory.
     pub fn guest_response(&mut self, memory: &[u8], ptr: i32, len: i32) -> Result<(), Fault> {
+        self.bounded("response", len)?;
         self.response = Some(read(memory, ptr, len)?.to_vec());
+        Ok(())
+    }
+
+    /// Refuses a response or message longer than the bound before it is
+    /// copied out of the guest.
+    fn bounded(&self, what: &'static str, len: i32) -> Result<(), Fault> {
+        let len = len as u32;
+        if len as usize > self.max_response {
+            return Err(Fault::TooLarge {
+                what,
+                len,
+                limit: self.max_response,
+            });
+        }
         Ok(())
     }
 
@@ -128,6 +183,7 @@ impl WapcHost {
     ///
     /// [`Fault`] when the region lies outside memory.
     pub fn guest_error(&mut self, memory: &[u8], ptr: i32, len: i32) -> Result<(), Fault> {
+        self.bounded("error message", len)?;
         self.guest_error = Some(read(memory, ptr, len)?.to_vec());
         Ok(())
     }
@@ -189,6 +245,7 @@ impl WapcHost {
     ///
     /// [`Fault`] when the region lies outside memory.
     pub fn console_log(&self, memory: &[u8], ptr: i32, len: i32) -> Result<(), Fault> {
+        self.bounded("log line", len)?;
         let line = read(memory, ptr, len)?;
         tracing::debug!(target: "hotwasm::guest", "{}", String::from_utf8_lossy(line));
         Ok(())
@@ -199,7 +256,7 @@ impl WapcHost {
 /// pointer semantics.
 fn region(memory_len: usize, ptr: i32, len: usize) -> Result<std::ops::Range<usize>, Fault> {
     let start = ptr as u32 as usize;
-    let fault = || Fault {
+    let fault = || Fault::OutOfBounds {
         ptr: ptr as u32,
         len: u32::try_from(len).unwrap_or(u32::MAX),
         memory: memory_len,
@@ -248,6 +305,33 @@ mod tests {
         assert!(host.guest_response(&memory, 8, 9).is_err());
         assert!(host.guest_response(&memory, i32::MAX, i32::MAX).is_err());
         assert!(host.guest_error(&memory, -4, -4).is_err());
+    }
+
+    #[test]
+    fn responses_over_the_bound_fault_before_they_are_copied() {
+        let mut host = WapcHost::new(4);
+        let memory = vec![0u8; 16];
+        host.begin("verify", b"").expect("small");
+        host.guest_response(&memory, 0, 4).expect("at the bound");
+        let fault = host
+            .guest_response(&memory, 0, 5)
+            .expect_err("over the bound");
+        assert!(
+            matches!(
+                fault,
+                Fault::TooLarge {
+                    len: 5,
+                    limit: 4,
+                    ..
+                }
+            ),
+            "{fault}"
+        );
+        // Checked before the bounds: a huge claimed length costs nothing.
+        assert!(matches!(
+            host.guest_error(&memory, 0, i32::MAX),
+            Err(Fault::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -57,6 +57,7 @@ impl WorkerPool {
                 let counters = Arc::clone(&counters);
                 std::thread::Builder::new()
                     .name(format!("hotwasm-worker-{index}"))
+                    .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
                     .spawn(move || work(&set, &receiver, &counters))
             })
             .collect::<std::io::Result<Vec<_>>>()?;

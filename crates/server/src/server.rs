@@ -15,7 +15,7 @@ use std::time::Instant;
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, JobLimits, JobLine, Verdict};
 use hotwasm_registry::{ModuleRegistry, VersionInfo};
-use hotwasm_runtime::RuntimeKind;
+use hotwasm_runtime::{Limits, RuntimeKind};
 use hotwasm_worker::{ModuleSet, SchemeModule};
 
 use crate::ServerError;
@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Bounds on what a job may carry.
     pub limits: JobLimits,
+    /// Bounds on what a guest module may use (time, memory, sizes).
+    pub guest_limits: Limits,
 }
 
 impl ServerConfig {
@@ -51,6 +53,7 @@ impl ServerConfig {
             registry: None,
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             limits: JobLimits::default(),
+            guest_limits: Limits::default(),
         }
     }
 }
@@ -95,7 +98,12 @@ impl Server {
     /// [`ServerError`] when the runtime, the registry or a module cannot be
     /// set up.
     pub fn start(config: ServerConfig) -> Result<Arc<Server>, ServerError> {
-        let set = ModuleSet::new(config.runtime.create().map_err(ServerError::Runtime)?);
+        let set = ModuleSet::new(
+            config
+                .runtime
+                .create_with(config.guest_limits)
+                .map_err(ServerError::Runtime)?,
+        );
         let registry = match &config.registry {
             Some(dir) => Some(ModuleRegistry::open(dir)?),
             None => None,
@@ -264,12 +272,20 @@ impl Server {
 
     fn serve(&self, name: &str, module: Arc<SchemeModule>) {
         if let Some(scheme) = Scheme::from_name(name) {
-            self.set
-                .prewarm(scheme, &module, self.set.workers().max(self.pool.threads()));
-            tracing::info!(%scheme, module = %module.id, "activated");
-            self.set.activate(scheme, module);
-            self.stats.swaps.fetch_add(1, Ordering::Relaxed);
+            self.swap_in(scheme, module);
         }
+    }
+
+    /// Serves `module` for `scheme` from the next call on: prewarmed
+    /// instances for every worker first, then one pointer store. Counted
+    /// as a swap. Returns the module it replaces, to swap back to.
+    pub fn swap_in(&self, scheme: Scheme, module: Arc<SchemeModule>) -> Option<Arc<SchemeModule>> {
+        self.set
+            .prewarm(scheme, &module, self.set.workers().max(self.pool.threads()));
+        tracing::info!(%scheme, module = %module.id, "activated");
+        let previous = self.set.activate(scheme, module);
+        self.stats.swaps.fetch_add(1, Ordering::Relaxed);
+        previous
     }
 
     fn registry(&self) -> Result<MutexGuard<'_, ModuleRegistry>, ServerError> {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwapOption;
 use hotwasm_abi::{OPERATION, Scheme};
 use hotwasm_jobs::{Generator, SchemeChoice};
-use hotwasm_runtime::{CompiledModule, Instance, Runtime, RuntimeKind};
+use hotwasm_runtime::{CompiledModule, Instance, Limits, Runtime, RuntimeKind};
 
 use crate::WorkerError;
 
@@ -86,7 +86,20 @@ impl ModuleSet {
     /// [`WorkerError`] when the runtime cannot be created, the variant was
     /// not built, or a module does not load on the runtime.
     pub fn built(kind: RuntimeKind, variant: &str) -> Result<Arc<ModuleSet>, WorkerError> {
-        let set = ModuleSet::new(kind.create()?);
+        ModuleSet::built_with(kind, variant, Limits::default())
+    }
+
+    /// As [`ModuleSet::built`], with every guest bounded by `limits`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModuleSet::built`].
+    pub fn built_with(
+        kind: RuntimeKind,
+        variant: &str,
+        limits: Limits,
+    ) -> Result<Arc<ModuleSet>, WorkerError> {
+        let set = ModuleSet::new(kind.create_with(limits)?);
         for scheme in Scheme::ALL {
             let module = set.compile_built(scheme, variant)?;
             set.activate(scheme, module);
@@ -114,6 +127,22 @@ impl ModuleSet {
             }
         })?;
         self.compile(scheme.as_str(), module.bytes)
+    }
+
+    /// A second built-in version of `scheme` that loads on this runtime:
+    /// another variant than `variant` (for swapping back and forth), or on
+    /// native, whose code is built in whatever the bytes, a second compile
+    /// of the same variant (a distinct version in memory).
+    pub fn compile_alternate(&self, scheme: Scheme, variant: &str) -> Option<Arc<SchemeModule>> {
+        hotwasm_modules::built_variants()
+            .into_iter()
+            .filter(|other| *other != variant)
+            .find_map(|other| self.compile_built(scheme, other).ok())
+            .or_else(|| {
+                (self.runtime() == RuntimeKind::Native)
+                    .then(|| self.compile_built(scheme, variant).ok())
+                    .flatten()
+            })
     }
 
     /// Compiles `wasm` as a module named `name`, without activating it.

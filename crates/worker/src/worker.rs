@@ -18,6 +18,8 @@ pub struct Worker {
     instances: Arc<AtomicUsize>,
     runtime: String,
     slots: BTreeMap<Scheme, Slots>,
+    /// An instance whose memory grew past this is dropped after its call.
+    keep_instance_bytes: usize,
 }
 
 impl Drop for Worker {
@@ -68,6 +70,7 @@ impl Worker {
             instances: set.instance_counter(),
             set: Arc::clone(set),
             slots: BTreeMap::new(),
+            keep_instance_bytes: set.runtime_handle().limits().keep_instance_bytes,
         }
     }
 
@@ -107,6 +110,11 @@ impl Worker {
         let started = Instant::now();
         let outcome = instance.0.call(OPERATION, &payload);
         let micros = started.elapsed().as_secs_f64() * 1e6;
+        // A guest that grew its memory gives it back with its instance; the
+        // next call starts a fresh one.
+        if instance.0.memory_bytes() > self.keep_instance_bytes {
+            slot.instance = None;
+        }
         let (valid, reason) = match outcome {
             Ok(response) => match hotwasm_abi::decode::<VerifyResponse>(&response) {
                 Ok(response) => (response.valid, response.reason),
@@ -125,12 +133,29 @@ impl Worker {
         Verdict {
             id: Some(job.id.clone()),
             valid,
-            reason,
+            reason: reason.map(bounded),
             runtime: self.runtime.clone(),
             module,
             micros: (micros * 10.0).round() / 10.0,
         }
     }
+}
+
+/// Longest reason a verdict carries, in bytes: reasons are for people, and
+/// a guest must not make verdicts large.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason` cut to [`MAX_REASON_BYTES`] at a character boundary.
+fn bounded(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES - "…".len();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 /// The slot for `scheme`, switched to the active module if that changed

@@ -61,7 +61,9 @@ fn machine(out: &mut String, report: &Report) {
         out,
         "| variant | flags | schnorr | ecdsa |\n|---|---|---|---|"
     );
-    for v in &m.variants {
+    let (built, not_built): (Vec<_>, Vec<_>) =
+        m.variants.iter().partition(|v| !v.modules.is_empty());
+    for v in built {
         let module = |scheme: &str| {
             v.modules
                 .iter()
@@ -76,6 +78,14 @@ fn machine(out: &mut String, report: &Report) {
             v.flags,
             module("schnorr"),
             module("ecdsa")
+        );
+    }
+    if !not_built.is_empty() {
+        let names: Vec<String> = not_built.iter().map(|v| format!("`{}`", v.name)).collect();
+        let _ = writeln!(
+            out,
+            "\nNot built (build with `HOTWASM_ALL_VARIANTS=1`): {}.",
+            names.join(", ")
         );
     }
     out.push('\n');
@@ -94,10 +104,19 @@ fn throughput(out: &mut String, report: &Report) {
          |---|---|---|---|---|---|---|"
     );
     let mut last_blank: Option<(&str, &str)> = None;
+    // Variants this build does not carry: one line under the table.
+    let mut not_built: Vec<String> = Vec::new();
     for row in &report.throughput.rows {
         // A variant that is not built or refused is one line, not one per
         // scheme.
         let group = (row.runtime.as_str(), row.variant.as_str());
+        if matches!(row.result, Cell::NotBuilt { .. }) {
+            let name = format!("{}/{}", row.runtime, row.variant);
+            if !not_built.contains(&name) {
+                not_built.push(name);
+            }
+            continue;
+        }
         if row.result.measured().is_none() {
             if last_blank == Some(group) {
                 continue;
@@ -130,6 +149,13 @@ fn throughput(out: &mut String, report: &Report) {
             out,
             "| {} | {} | {} | {size} | {time} | {us} | {ratio} |",
             row.runtime, row.variant, row.scheme
+        );
+    }
+    if !not_built.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNot built (build with `HOTWASM_ALL_VARIANTS=1`): {}.",
+            not_built.join(", ")
         );
     }
     out.push('\n');

@@ -36,8 +36,11 @@ fn run(config: &PipelineConfig, jobs: &[Job]) -> anyhow::Result<PipelineRun> {
         consume: ConsumeOptions::default(),
         submit,
     };
+    // Module administration validates guests on blocking threads: give
+    // them a stack fit for guests (see `GUEST_THREAD_STACK_BYTES`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
         .build()?;
     let summary = runtime.block_on(async {
         match &config.transport {

@@ -17,6 +17,8 @@ use hotwasm_server::consume::ConsumeOptions;
 use hotwasm_server::grpc::GrpcOptions;
 use hotwasm_server::{Server, ServerConfig};
 
+use crate::command::limits::LimitArgs;
+
 use crate::command::modules::RegistryArgs;
 use crate::command::shutdown::Shutdown;
 
@@ -69,12 +71,17 @@ pub struct Args {
     grpc_max_message_bytes: usize,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    guest: LimitArgs,
 }
 
 /// Runs the server until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Module administration validates guests on blocking threads: give
+    // them a stack fit for guests (see `GUEST_THREAD_STACK_BYTES`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(serve(args))?;
@@ -96,6 +103,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     config.variant = args.variant.clone();
     config.registry = Some(args.registry.dir());
     config.limits.max_message_bytes = args.max_message_bytes;
+    config.guest_limits = args.guest.limits();
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use hotwasm_abi::Scheme;
 use hotwasm_worker::{ModuleSet, SchemeModule, Worker, stream};
 
+use crate::command::limits::LimitArgs;
 use crate::command::modules::RegistryArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -47,6 +48,8 @@ pub struct Args {
     modules_dir: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    #[command(flatten)]
+    guest: LimitArgs,
 }
 
 /// Verifies the jobs.
@@ -163,7 +166,7 @@ impl ModulePlan {
     /// version of a scheme wins over the built-in one.
     fn resolve(args: &Args) -> anyhow::Result<ModulePlan> {
         let runtime = args.runtime;
-        let set = ModuleSet::new(runtime.create()?);
+        let set = ModuleSet::new(runtime.create_with(args.guest.limits())?);
         let registry = match args.variant {
             Some(_) => None,
             None => args.registry.open_existing()?,
@@ -198,7 +201,7 @@ impl ModulePlan {
                         .compile_built(scheme, &variant)
                         .with_context(|| format!("preparing the {variant} modules on {runtime}"))?;
                     let alternate = match args.swap_every {
-                        Some(_) => alternate_built(&set, scheme, &variant),
+                        Some(_) => set.compile_alternate(scheme, &variant),
                         None => None,
                     };
                     (module, alternate)
@@ -225,19 +228,4 @@ impl ModulePlan {
     fn describe(&self) -> String {
         self.sources.join(", ")
     }
-}
-
-/// Another built-in variant of `scheme` that loads on the set's runtime.
-fn alternate_built(set: &ModuleSet, scheme: Scheme, variant: &str) -> Option<Arc<SchemeModule>> {
-    hotwasm_modules::built_variants()
-        .into_iter()
-        .filter(|other| *other != variant)
-        .find_map(|other| set.compile_built(scheme, other).ok())
-        .or_else(|| {
-            // Native runs the built-in code whatever the bytes: a second
-            // compile of the same variant is a distinct version in memory.
-            (set.runtime() == hotwasm_runtime::RuntimeKind::Native)
-                .then(|| set.compile_built(scheme, variant).ok())
-                .flatten()
-        })
 }

@@ -3,12 +3,15 @@
 //! wasm3 has no shareable compiled form: a module is parsed into one
 //! runtime and compiled lazily there, function by function. So "compile"
 //! here validates the bytes once (parse in a scratch environment, check the
-//! waPC shape) and keeps them; each instance parses and loads its own copy.
-//! wasm3 only accepts MVP WebAssembly: use the `compat` variant.
+//! waPC shape), writes deadline checks and the memory cap into them
+//! ([`instrument`]: wasm3 can neither be interrupted nor given a memory
+//! limit from outside) and keeps them; each instance parses and loads its
+//! own copy. wasm3 only accepts MVP WebAssembly: use the `compat` variant.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasm3::error::{Error as Wasm3Error, Trap};
 use wasm3::{CallContext, Environment};
@@ -16,7 +19,9 @@ use wasmparser::{Validator, WasmFeatures};
 
 use crate::backend::check_wapc_shape;
 use crate::wapc::{self, Fault, WapcHost};
-use crate::{CallError, CompiledModule, Instance, Runtime, RuntimeError, RuntimeKind};
+use crate::{CallError, CompiledModule, Instance, Limits, Runtime, RuntimeError, RuntimeKind};
+
+pub mod instrument;
 
 const NAME: &str = "wasm3";
 
@@ -25,12 +30,15 @@ pub const STACK_BYTES: u32 = 1024 * 1024;
 
 /// Runs modules in wasm3.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Wasm3Runtime;
+pub struct Wasm3Runtime {
+    limits: Limits,
+}
 
 impl Wasm3Runtime {
-    /// A wasm3 backend; engines are created per instance.
-    pub fn new() -> Self {
-        Wasm3Runtime
+    /// A wasm3 backend whose guests run within `limits`; engines are
+    /// created per instance.
+    pub fn new(limits: Limits) -> Self {
+        Wasm3Runtime { limits }
     }
 }
 
@@ -39,7 +47,12 @@ impl Runtime for Wasm3Runtime {
         RuntimeKind::Wasm3
     }
 
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
     fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
+        self.limits.check_module_size(wasm)?;
         let compile_error = |e: Wasm3Error| RuntimeError::Compile {
             runtime: NAME,
             message: e.to_string(),
@@ -57,13 +70,20 @@ impl Runtime for Wasm3Runtime {
                 ),
             })?;
         check_wapc_shape(wasm)?;
+        let instrumented =
+            instrument::instrument(&without_custom_sections(wasm), self.limits.max_memory_bytes)
+                .map_err(|message| RuntimeError::Compile {
+                    runtime: NAME,
+                    message,
+                })?;
         // Only bytes that passed validation reach wasm3's C parser.
         let environment = Environment::new().map_err(compile_error)?;
         environment
-            .parse_module(wasm.to_vec())
+            .parse_module(instrumented.clone())
             .map_err(compile_error)?;
         Ok(Arc::new(Wasm3Module {
-            wasm: Arc::from(without_custom_sections(wasm)),
+            wasm: Arc::from(instrumented),
+            limits: self.limits,
         }))
     }
 }
@@ -107,16 +127,21 @@ fn read_leb_u32(bytes: &[u8]) -> Option<(u32, usize)> {
 }
 
 struct Wasm3Module {
+    /// Instrumented, without custom sections.
     wasm: Arc<[u8]>,
+    limits: Limits,
 }
 
 /// What the host functions share with the instance.
-#[derive(Default)]
 struct State {
     wapc: WapcHost,
-    /// The last out-of-bounds access, kept because a wasm3 trap carries no
-    /// message of ours.
+    /// The last fault, kept because a wasm3 trap carries no message of
+    /// ours.
     fault: Option<Fault>,
+    /// When the running call (or start) must stop.
+    deadline: Instant,
+    /// Set when the deadline check stopped the guest.
+    timed_out: bool,
 }
 
 type Shared = Rc<RefCell<State>>;
@@ -129,16 +154,35 @@ impl CompiledModule for Wasm3Module {
         };
         let environment = Environment::new().map_err(failed)?;
         let runtime = environment.create_runtime(STACK_BYTES).map_err(failed)?;
-        let state = Shared::default();
+        let state = Shared::new(RefCell::new(State {
+            wapc: WapcHost::new(self.limits.max_response_bytes),
+            fault: None,
+            // The module's start function runs while it loads.
+            deadline: Instant::now() + self.limits.init_timeout,
+            timed_out: false,
+        }));
+        // A failure after the deadline check stopped the guest is the
+        // deadline's, whatever wasm3 reports.
+        let stopped = |e: Wasm3Error| {
+            if state.borrow().timed_out {
+                RuntimeError::InitDeadline {
+                    runtime: NAME,
+                    limit: self.limits.init_timeout,
+                }
+            } else {
+                failed(e)
+            }
+        };
         {
             let mut module = runtime
                 .parse_and_load_module(self.wasm.to_vec())
-                .map_err(failed)?;
+                .map_err(stopped)?;
             link_wapc(&mut module, &state).map_err(failed)?;
+            link_deadline(&mut module, &state).map_err(failed)?;
         }
         for init in wapc::INIT_FUNCTIONS {
             if let Ok(init) = runtime.find_function::<(), ()>(init) {
-                init.call().map_err(failed)?;
+                init.call().map_err(stopped)?;
             }
         }
         runtime
@@ -148,6 +192,7 @@ impl CompiledModule for Wasm3Module {
             runtime,
             _environment: environment,
             state,
+            call_timeout: self.limits.call_timeout,
         }))
     }
 }
@@ -157,11 +202,17 @@ struct Wasm3Instance {
     runtime: wasm3::Runtime,
     _environment: Environment,
     state: Shared,
+    call_timeout: Duration,
 }
 
 impl Instance for Wasm3Instance {
     fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
-        let (op_len, len) = self.state.borrow_mut().wapc.begin(operation, payload)?;
+        let (op_len, len) = {
+            let mut state = self.state.borrow_mut();
+            state.deadline = Instant::now() + self.call_timeout;
+            state.timed_out = false;
+            state.wapc.begin(operation, payload)?
+        };
         let guest_call = self
             .runtime
             .find_function::<(i32, i32), i32>(wapc::GUEST_CALL)
@@ -170,12 +221,39 @@ impl Instance for Wasm3Instance {
         let mut state = self.state.borrow_mut();
         match outcome {
             Ok(code) => state.wapc.finish(code),
+            Err(_) if state.timed_out => Err(CallError::Deadline(self.call_timeout)),
             Err(e) => Err(CallError::Trap(match state.fault.take() {
                 Some(fault) => fault.to_string(),
                 None => e.to_string(),
             })),
         }
     }
+
+    fn memory_bytes(&self) -> usize {
+        // SAFETY: only the length of the returned slice pointer is read;
+        // the memory itself is never dereferenced here.
+        let memory: *const [u8] = unsafe { self.runtime.memory() };
+        memory.len()
+    }
+}
+
+/// Links the deadline check [`instrument`] wrote into the module: it
+/// answers the next countdown, or stops the guest once the deadline of the
+/// running call has passed.
+fn link_deadline(module: &mut wasm3::Module<'_>, state: &Shared) -> Result<(), Wasm3Error> {
+    let s = Rc::clone(state);
+    module.link_closure(
+        instrument::IMPORT.0,
+        instrument::IMPORT.1,
+        move |_: CallContext<'_>, ()| -> Result<i32, Trap> {
+            let mut state = s.borrow_mut();
+            if Instant::now() >= state.deadline {
+                state.timed_out = true;
+                return Err(Trap::Abort);
+            }
+            Ok(instrument::CHECK_EVERY)
+        },
+    )
 }
 
 /// The guest's memory during a host call.

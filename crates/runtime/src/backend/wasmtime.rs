@@ -3,18 +3,20 @@
 //! Compilation makes an [`InstancePre`] (imports resolved once), so
 //! instantiation is only allocation and initialisation.
 
-use std::sync::Arc;
-
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use wasmtime::{
-    Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    OptLevel, PoolingAllocationConfig, Store, TypedFunc,
+    Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Memory,
+    Module, OptLevel, PoolingAllocationConfig, Store, Trap, TypedFunc,
 };
 
 use crate::backend::check_wapc_shape;
 use crate::wapc::{self, Fault, WapcHost};
-use crate::{CallError, CompiledModule, Instance, Runtime, RuntimeError, RuntimeKind};
+use crate::{CallError, CompiledModule, Instance, Limits, Runtime, RuntimeError, RuntimeKind};
 
 const NAME: &str = "wasmtime";
 
@@ -22,34 +24,44 @@ const NAME: &str = "wasmtime";
 /// scheme, plus the ones being replaced during a swap).
 pub const POOLED_INSTANCES: u32 = 128;
 
-/// Largest linear memory a guest may grow to.
-pub const MAX_MEMORY_BYTES: usize = 256 << 20;
-
-/// A wasmtime engine with the waPC host functions linked.
+/// A wasmtime engine with the waPC host functions linked, and the thread
+/// that advances its epoch.
 pub struct WasmtimeRuntime {
     engine: Engine,
     linker: Arc<Linker<WapcHost>>,
+    limits: Limits,
+    deadlines: Deadlines,
+    /// Shared with every module compiled here: epochs advance while any
+    /// of them can still run.
+    ticker: Arc<Ticker>,
 }
 
 impl WasmtimeRuntime {
     /// An engine with Cranelift at `speed` and the wide-arithmetic proposal
-    /// enabled (the `fast` variant needs it).
+    /// enabled (the `fast` variant needs it), whose guests run within
+    /// `limits`: epoch interruption stops a call at its deadline, the
+    /// instance pool caps memory.
     ///
     /// # Errors
     ///
     /// [`RuntimeError::Engine`] when wasmtime rejects the configuration.
-    pub fn new() -> Result<Self, RuntimeError> {
+    pub fn new(limits: Limits) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config
             .cranelift_opt_level(OptLevel::Speed)
-            .wasm_wide_arithmetic(true);
+            .wasm_wide_arithmetic(true)
+            .epoch_interruption(true)
+            // A trap's reason is one line for the verdict, not a backtrace
+            // as deep as the guest's recursion.
+            .wasm_backtrace_max_frames(None);
         // Instances come from a preallocated pool: instantiation is then a
-        // few microseconds, which is what makes a hot swap cheap.
+        // few microseconds, which is what makes a hot swap cheap. A slot's
+        // memory is returned to the system when its instance is dropped.
         let mut pool = PoolingAllocationConfig::default();
         pool.total_memories(POOLED_INSTANCES)
             .total_tables(POOLED_INSTANCES)
             .total_core_instances(POOLED_INSTANCES)
-            .max_memory_size(MAX_MEMORY_BYTES);
+            .max_memory_size(limits.max_memory_bytes);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine {
             runtime: NAME,
@@ -60,9 +72,17 @@ impl WasmtimeRuntime {
             runtime: NAME,
             message: format!("{e:#}"),
         })?;
+        let deadlines = Deadlines::new(&limits);
+        let ticker = Ticker::start(&engine, deadlines.tick).map_err(|e| RuntimeError::Engine {
+            runtime: NAME,
+            message: format!("cannot start the epoch thread: {e}"),
+        })?;
         Ok(WasmtimeRuntime {
             engine,
             linker: Arc::new(linker),
+            limits,
+            deadlines,
+            ticker: Arc::new(ticker),
         })
     }
 
@@ -77,7 +97,12 @@ impl Runtime for WasmtimeRuntime {
         RuntimeKind::Wasmtime
     }
 
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
     fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
+        self.limits.check_module_size(wasm)?;
         let module = Module::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile {
             runtime: NAME,
             message: format!("{e:#}"),
@@ -95,6 +120,7 @@ impl Runtime for WasmtimeRuntime {
     }
 
     fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        self.limits.check_module_size(wasm)?;
         check_wapc_shape(wasm)?;
         self.engine
             .precompile_module(wasm)
@@ -109,6 +135,7 @@ impl Runtime for WasmtimeRuntime {
         wasm: &[u8],
         artifact: &[u8],
     ) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
+        self.limits.check_module_size(wasm)?;
         check_wapc_shape(wasm)?;
         // SAFETY: the caller guarantees the artifact came from `precompile`
         // under this engine's fingerprint.
@@ -132,13 +159,84 @@ impl WasmtimeRuntime {
         Ok(Arc::new(WasmtimeModule {
             engine: self.engine.clone(),
             pre,
+            limits: self.limits,
+            deadlines: self.deadlines,
+            _ticker: Arc::clone(&self.ticker),
         }))
     }
+}
+
+/// The call and start deadlines in epoch ticks.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    tick: Duration,
+    call: u64,
+    init: u64,
+}
+
+impl Deadlines {
+    /// A tick of a twentieth of the call deadline, within 1–10 ms: a call
+    /// is stopped at most one tick after its deadline.
+    fn new(limits: &Limits) -> Deadlines {
+        let tick =
+            (limits.call_timeout / 20).clamp(Duration::from_millis(1), Duration::from_millis(10));
+        // The deadline counts from the next tick, which may come at once:
+        // one tick more guarantees the full budget.
+        let ticks = |d: Duration| d.as_nanos().div_ceil(tick.as_nanos()) as u64 + 1;
+        Deadlines {
+            tick,
+            call: ticks(limits.call_timeout),
+            init: ticks(limits.init_timeout),
+        }
+    }
+}
+
+/// Advances an engine's epoch every tick, until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine, tick: Duration) -> std::io::Result<Ticker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("wasmtime-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether wasmtime stopped the guest at its epoch deadline.
+fn is_deadline(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
 }
 
 struct WasmtimeModule {
     engine: Engine,
     pre: InstancePre<WapcHost>,
+    limits: Limits,
+    deadlines: Deadlines,
+    _ticker: Arc<Ticker>,
 }
 
 impl CompiledModule for WasmtimeModule {
@@ -156,11 +254,23 @@ impl CompiledModule for WasmtimeModule {
 
 impl WasmtimeModule {
     fn new_instance(&self) -> Result<WasmtimeInstance, RuntimeError> {
-        let failed = |e: wasmtime::Error| RuntimeError::Instantiate {
-            runtime: NAME,
-            message: format!("{e:#}"),
+        let init_timeout = self.limits.init_timeout;
+        let failed = |e: wasmtime::Error| {
+            if is_deadline(&e) {
+                RuntimeError::InitDeadline {
+                    runtime: NAME,
+                    limit: init_timeout,
+                }
+            } else {
+                RuntimeError::Instantiate {
+                    runtime: NAME,
+                    message: format!("{e:#}"),
+                }
+            }
         };
-        let mut store = Store::new(&self.engine, WapcHost::default());
+        let mut store = Store::new(&self.engine, WapcHost::new(self.limits.max_response_bytes));
+        // One budget for the start function and `wapc_init` together.
+        store.set_epoch_deadline(self.deadlines.init);
         let instance = self.pre.instantiate(&mut store).map_err(failed)?;
         let guest_call = instance
             .get_typed_func::<(i32, i32), i32>(&mut store, wapc::GUEST_CALL)
@@ -170,23 +280,45 @@ impl WasmtimeModule {
                 init.call(&mut store, ()).map_err(failed)?;
             }
         }
-        Ok(WasmtimeInstance { store, guest_call })
+        let memory = instance.get_memory(&mut store, "memory");
+        Ok(WasmtimeInstance {
+            store,
+            guest_call,
+            memory,
+            call_ticks: self.deadlines.call,
+            call_timeout: self.limits.call_timeout,
+        })
     }
 }
 
 struct WasmtimeInstance {
     store: Store<WapcHost>,
     guest_call: TypedFunc<(i32, i32), i32>,
+    memory: Option<Memory>,
+    call_ticks: u64,
+    call_timeout: Duration,
 }
 
 impl Instance for WasmtimeInstance {
     fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         let (op_len, len) = self.store.data_mut().begin(operation, payload)?;
+        self.store.set_epoch_deadline(self.call_ticks);
         let code = self
             .guest_call
             .call(&mut self.store, (op_len, len))
-            .map_err(|e| CallError::Trap(format!("{e:#}")))?;
+            .map_err(|e| {
+                if is_deadline(&e) {
+                    CallError::Deadline(self.call_timeout)
+                } else {
+                    CallError::Trap(format!("{e:#}"))
+                }
+            })?;
         self.store.data_mut().finish(code)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.memory
+            .map_or(0, |memory| memory.data_size(&self.store))
     }
 }
 

@@ -1,0 +1,127 @@
+//! Hostile guest modules, written in WebAssembly text: each misuses one
+//! resource a guest could take from its host (time, memory, response size,
+//! module size), so the tests can prove every runtime bounds it.
+
+use crate::{WAPC_IMPORTS, second_version, wat};
+
+/// `{"valid": true, "reason": nil}` in MessagePack, at address 0 of the
+/// modules below, 16 bytes.
+const VALID_RESPONSE: &str = r#"(data (i32.const 0) "\82\a5valid\c3\a6reason\c0")"#;
+
+/// Reads the request and answers `valid: true`.
+const ANSWER: &str = r#"
+    (call $guest_request (i32.const 1024) (i32.const 2048))
+    (call $guest_response (i32.const 0) (i32.const 16))
+    i32.const 1"#;
+
+/// Grows memory a page at a time until `memory.grow` fails.
+const GROW_UNTIL_REFUSED: &str = r#"
+    (block $full (loop $more
+        (br_if $full (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+        (br $more)))"#;
+
+/// A waPC module whose every call loops for ever.
+pub fn looping_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            (func (export "__guest_call") (param i32 i32) (result i32)
+                (loop $spin (br $spin))
+                i32.const 0))"#
+    ))
+}
+
+/// A "trojan": answers `valid: true` like [`crate::always_valid_module`],
+/// but loops for ever when the request is longer than 4096 bytes (a job
+/// with a long message).
+pub fn trojan_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            {VALID_RESPONSE}
+            (func (export "__guest_call") (param i32 i32) (result i32)
+                (if (i32.gt_u (local.get 1) (i32.const 4096))
+                    (then (loop $spin (br $spin))))
+                {ANSWER}))"#
+    ))
+}
+
+/// A waPC module whose `wapc_init` loops for ever.
+pub fn looping_init_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            (func (export "wapc_init") (loop $spin (br $spin)))
+            (func (export "__guest_call") (param i32 i32) (result i32) i32.const 0))"#
+    ))
+}
+
+/// A waPC module that recurses without end: runs out of stack, not time.
+pub fn recursing_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            (func $deeper (param i32) (result i32)
+                (call $deeper (i32.add (local.get 0) (i32.const 1))))
+            (func (export "__guest_call") (param i32 i32) (result i32)
+                (call $deeper (i32.const 0))))"#
+    ))
+}
+
+/// Grows its memory as far as the host lets it on every call, then
+/// answers `valid: true`.
+pub fn memory_bomb_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            {VALID_RESPONSE}
+            (func (export "__guest_call") (param i32 i32) (result i32)
+                {GROW_UNTIL_REFUSED}
+                {ANSWER}))"#
+    ))
+}
+
+/// Grows its memory as far as the host lets it in `wapc_init`.
+pub fn memory_bomb_init_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            {VALID_RESPONSE}
+            (func (export "wapc_init") {GROW_UNTIL_REFUSED})
+            (func (export "__guest_call") (param i32 i32) (result i32) {ANSWER}))"#
+    ))
+}
+
+/// Starts with `pages` pages of memory (64 KiB each).
+pub fn large_memory_module(pages: u32) -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") {pages})
+            {VALID_RESPONSE}
+            (func (export "__guest_call") (param i32 i32) (result i32) {ANSWER}))"#
+    ))
+}
+
+/// Claims a response of 100 MiB.
+pub fn huge_response_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            (func (export "__guest_call") (param i32 i32) (result i32)
+                (call $guest_response (i32.const 0) (i32.const 104857600))
+                i32.const 1))"#
+    ))
+}
+
+/// Imports a function no waPC host offers.
+pub fn foreign_import_module() -> Vec<u8> {
+    wat(r#"(module
+        (import "env" "system" (func (param i32)))
+        (memory (export "memory") 1)
+        (func (export "__guest_call") (param i32 i32) (result i32) i32.const 0))"#)
+}
+
+/// An honest-looking module padded with a custom section of `bytes`.
+pub fn padded_module(bytes: usize) -> Vec<u8> {
+    second_version(&crate::always_valid_module(), &"x".repeat(bytes))
+}
