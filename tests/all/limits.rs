@@ -258,3 +258,21 @@ fn foreign_import_is_refused_at_load() {
         assert!(refused.to_string().contains("env"), "{kind}: {refused}");
     }
 }
+
+#[test]
+fn unmetered_runtimes_verify_the_same() {
+    // The bench's "limits off" rows must measure working runtimes.
+    let unmetered = Limits {
+        metered: false,
+        ..Limits::default()
+    };
+    for kind in WASM_RUNTIMES {
+        let set = ModuleSet::built_with(kind, kind.preferred_variant(), unmetered)
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let mut worker = Worker::new(&set);
+        for job in Generator::new(4, SchemeChoice::Mixed, 0.3).take(12) {
+            let verdict = worker.verify(&job);
+            assert_eq!(Some(verdict.valid), job.expect, "{kind}: {verdict:?}");
+        }
+    }
+}

@@ -30,6 +30,11 @@ pub struct Limits {
     /// instead of being kept for the next one, so the memory returns to
     /// the system.
     pub keep_instance_bytes: usize,
+    /// Whether calls are stopped at their deadlines (epoch interruption,
+    /// fuel, the checks written into wasm3 modules). Always on in hotwasm's
+    /// commands; off only to measure what the deadlines cost
+    /// (`cargo bench -p hotwasm-worker --bench limits`).
+    pub metered: bool,
 }
 
 impl Default for Limits {
@@ -41,6 +46,7 @@ impl Default for Limits {
             max_response_bytes: 64 << 10,
             max_module_bytes: 8 << 20,
             keep_instance_bytes: 16 << 20,
+            metered: true,
         }
     }
 }

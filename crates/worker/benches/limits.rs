@@ -155,7 +155,11 @@ fn cost(reps: usize) {
     );
     for kind in WASM_RUNTIMES {
         let variant = kind.preferred_variant();
-        let count = if kind == RuntimeKind::Wasmtime { 512 } else { 96 };
+        let count = if kind == RuntimeKind::Wasmtime {
+            512
+        } else {
+            96
+        };
         let jobs: Vec<Job> = Generator::new(3, SchemeChoice::Mixed, 0.0)
             .take(count)
             .collect();

@@ -70,12 +70,15 @@ impl Runtime for Wasm3Runtime {
                 ),
             })?;
         check_wapc_shape(wasm)?;
-        let instrumented =
-            instrument::instrument(&without_custom_sections(wasm), self.limits.max_memory_bytes)
-                .map_err(|message| RuntimeError::Compile {
-                    runtime: NAME,
-                    message,
-                })?;
+        let instrumented = instrument::instrument(
+            &without_custom_sections(wasm),
+            self.limits.max_memory_bytes,
+            self.limits.metered,
+        )
+        .map_err(|message| RuntimeError::Compile {
+            runtime: NAME,
+            message,
+        })?;
         // Only bytes that passed validation reach wasm3's C parser.
         let environment = Environment::new().map_err(compile_error)?;
         environment

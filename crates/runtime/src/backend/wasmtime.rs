@@ -50,7 +50,7 @@ impl WasmtimeRuntime {
         config
             .cranelift_opt_level(OptLevel::Speed)
             .wasm_wide_arithmetic(true)
-            .epoch_interruption(true)
+            .epoch_interruption(limits.metered)
             // A trap's reason is one line for the verdict, not a backtrace
             // as deep as the guest's recursion.
             .wasm_backtrace_max_frames(None);
@@ -270,7 +270,9 @@ impl WasmtimeModule {
         };
         let mut store = Store::new(&self.engine, WapcHost::new(self.limits.max_response_bytes));
         // One budget for the start function and `wapc_init` together.
-        store.set_epoch_deadline(self.deadlines.init);
+        if self.limits.metered {
+            store.set_epoch_deadline(self.deadlines.init);
+        }
         let instance = self.pre.instantiate(&mut store).map_err(failed)?;
         let guest_call = instance
             .get_typed_func::<(i32, i32), i32>(&mut store, wapc::GUEST_CALL)
@@ -285,7 +287,7 @@ impl WasmtimeModule {
             store,
             guest_call,
             memory,
-            call_ticks: self.deadlines.call,
+            call_ticks: self.limits.metered.then_some(self.deadlines.call),
             call_timeout: self.limits.call_timeout,
         })
     }
@@ -295,14 +297,17 @@ struct WasmtimeInstance {
     store: Store<WapcHost>,
     guest_call: TypedFunc<(i32, i32), i32>,
     memory: Option<Memory>,
-    call_ticks: u64,
+    /// `None` when calls are not metered.
+    call_ticks: Option<u64>,
     call_timeout: Duration,
 }
 
 impl Instance for WasmtimeInstance {
     fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         let (op_len, len) = self.store.data_mut().begin(operation, payload)?;
-        self.store.set_epoch_deadline(self.call_ticks);
+        if let Some(ticks) = self.call_ticks {
+            self.store.set_epoch_deadline(ticks);
+        }
         let code = self
             .guest_call
             .call(&mut self.store, (op_len, len))

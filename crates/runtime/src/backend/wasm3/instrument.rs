@@ -32,15 +32,16 @@ pub const CHECK_EVERY: i32 = 10_000;
 /// Bytes per WebAssembly page.
 const PAGE: u64 = 65_536;
 
-/// Rewrites `wasm` with deadline checks and its memory capped at
-/// `max_memory_bytes`.
+/// Rewrites `wasm` with its memory capped at `max_memory_bytes` and, when
+/// `checks`, with deadline checks.
 ///
 /// # Errors
 ///
 /// A message when the module cannot be parsed or starts with more memory
 /// than the cap.
-pub fn instrument(wasm: &[u8], max_memory_bytes: usize) -> Result<Vec<u8>, String> {
+pub fn instrument(wasm: &[u8], max_memory_bytes: usize, checks: bool) -> Result<Vec<u8>, String> {
     let mut pass = Instrument::scan(wasm, max_memory_bytes)?;
+    pass.checks = checks;
     let mut module = Module::new();
     pass.parse_core_module(&mut module, Parser::new(0), wasm)
         .map_err(|e| match e {
@@ -60,6 +61,9 @@ struct Instrument {
     counter: u32,
     /// The cap, in pages.
     max_pages: u64,
+    /// Whether to write the countdown into function entries and loops (the
+    /// import and the global are added either way: the host links them).
+    checks: bool,
     /// Sections this module lacks and the pass must add.
     has_types: bool,
     has_imports: bool,
@@ -73,6 +77,7 @@ impl Instrument {
             imported_functions: 0,
             counter: 0,
             max_pages: max_memory_bytes as u64 / PAGE,
+            checks: true,
             has_types: false,
             has_imports: false,
             has_globals: false,
@@ -124,6 +129,9 @@ impl Instrument {
 
     /// `if --counter == 0 { counter = hotwasm.deadline() }`.
     fn check(&self, function: &mut wasm_encoder::Function) {
+        if !self.checks {
+            return;
+        }
         let counter = self.counter;
         function.instruction(&Instruction::GlobalGet(counter));
         function.instruction(&Instruction::I32Const(1));
@@ -287,7 +295,7 @@ mod tests {
     #[test]
     fn instruments_a_module_with_every_section_missing() {
         let wasm = wat::parse_str(r#"(module (func (export "spin") (loop br 0)))"#).expect("wat");
-        let out = instrument(&wasm, 1 << 20).expect("instrumented");
+        let out = instrument(&wasm, 1 << 20, true).expect("instrumented");
         validate(&out);
         let text = wasmprinter::print_bytes(&out).expect("printable");
         assert!(text.contains(r#"(import "hotwasm" "deadline""#), "{text}");
@@ -309,18 +317,24 @@ mod tests {
                 (func (export "indirect") (result i32) (call_indirect (type $t) (i32.const 0))))"#,
         )
         .expect("wat");
-        let out = instrument(&wasm, 4 * PAGE as usize).expect("instrumented");
+        let out = instrument(&wasm, 4 * PAGE as usize, true).expect("instrumented");
         validate(&out);
         let text = wasmprinter::print_bytes(&out).expect("printable");
         // $len stays 0, the check is 1, $one 2, $two 3 (the name section
         // follows the new indices too).
-        assert!(text.contains(r#"(import "hotwasm" "deadline" (func (;1;)"#), "{text}");
+        assert!(
+            text.contains(r#"(import "hotwasm" "deadline" (func (;1;)"#),
+            "{text}"
+        );
         assert!(text.contains("(func $one (;2;)"), "{text}");
         assert!(text.contains("(func $two (;3;)"), "{text}");
         assert!(text.contains("call $two"), "{text}");
         assert!(text.contains("call $len"), "{text}");
         assert!(text.contains(r#"(export "one" (func $one))"#), "{text}");
-        assert!(text.contains("(elem (;0;) (i32.const 0) func $two)"), "{text}");
+        assert!(
+            text.contains("(elem (;0;) (i32.const 0) func $two)"),
+            "{text}"
+        );
         // The counter comes after the module's own global.
         assert!(text.contains("global.set 1"), "{text}");
         assert!(text.contains("(memory (;0;) 1 2)"), "{text}");
@@ -329,11 +343,12 @@ mod tests {
     #[test]
     fn caps_the_memory_maximum_and_refuses_a_larger_start() {
         let grows = wat::parse_str(r#"(module (memory 1))"#).expect("wat");
-        let text = wasmprinter::print_bytes(instrument(&grows, 8 * PAGE as usize).expect("capped"))
-            .expect("printable");
+        let text =
+            wasmprinter::print_bytes(instrument(&grows, 8 * PAGE as usize, true).expect("capped"))
+                .expect("printable");
         assert!(text.contains("(memory (;0;) 1 8)"), "{text}");
         let big = wat::parse_str(r#"(module (memory 100))"#).expect("wat");
-        let refused = instrument(&big, 8 * PAGE as usize).expect_err("over the cap");
+        let refused = instrument(&big, 8 * PAGE as usize, true).expect_err("over the cap");
         assert!(refused.contains("over the cap"), "{refused}");
     }
 }
