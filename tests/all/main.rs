@@ -5,6 +5,7 @@ mod differential;
 mod hot_swap;
 mod misbehaving_modules;
 mod official_wapc_host;
+mod oracle;
 mod pipeline;
 mod registry;
 mod vectors;
