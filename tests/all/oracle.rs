@@ -23,7 +23,7 @@ mod schnorr;
 
 use std::collections::BTreeMap;
 
-use hotwasm_jobs::Job;
+use hotwasm_jobs::{Adversarial, Job};
 use hotwasm_worker::Worker;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -174,4 +174,23 @@ fn libsecp256k1_and_every_runtime_agree_on_every_class() {
         loaded.len(),
         report.join("\n")
     );
+}
+
+#[test]
+fn adversarial_generator_expectations_agree_with_libsecp256k1() {
+    // `hotwasm generate --adversarial` signs with k256 and writes its own
+    // `expect`; libsecp256k1 must agree with every one of them.
+    let kinds = hotwasm_jobs::adversarial::KINDS;
+    let seed = env_number("HOTWASM_ORACLE_SEED", DEFAULT_SEED);
+    let mut wrong = Vec::new();
+    for job in Adversarial::new(seed, Vec::new()).take(kinds.len() * 12) {
+        let judgement = judge(job.scheme, &job.public_key, &job.signature, &job.message);
+        if Some(judgement.valid()) != job.expect {
+            wrong.push(format!(
+                "{}: expect {:?}, libsecp256k1 {judgement:?}",
+                job.id, job.expect
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
