@@ -5,6 +5,7 @@ pub mod demo;
 pub mod generate;
 pub mod modules;
 pub mod pipeline;
+pub mod seconds;
 pub mod serve;
 pub mod shutdown;
 pub mod submit;

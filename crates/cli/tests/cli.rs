@@ -325,6 +325,58 @@ fn adversarial_jobs_pass_check_on_every_runtime() {
 }
 
 #[test]
+fn reclaim_after_inf_is_a_clear_error_not_a_panic() {
+    // `--reclaim-after inf` used to reach Duration::from_secs_f64 and panic.
+    let commands: [&[&str]; 6] = [
+        &[
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--reclaim-after",
+            "inf",
+        ],
+        &[
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--reclaim-after",
+            "NaN",
+        ],
+        &[
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--reclaim-after=-1",
+        ],
+        &[
+            "submit",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--timeout",
+            "inf",
+        ],
+        &["submit", "--redis", "redis://127.0.0.1:1", "--timeout=-0.5"],
+        &[
+            "submit",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--timeout",
+            "1e300",
+        ],
+    ];
+    for args in commands {
+        let out = hotwasm(args, None);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains("not a duration in seconds"),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+    }
+}
+
+#[test]
 fn registry_commands_load_activate_rollback_and_verify_uses_them() {
     let registry = tempfile::tempdir().expect("temp dir");
     let files = tempfile::tempdir().expect("temp dir");
