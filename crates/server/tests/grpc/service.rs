@@ -169,3 +169,36 @@ async fn reflection_ends_its_stream_with_not_found_for_an_unknown_symbol() {
     drop(answers);
     running.shutdown().await;
 }
+
+/// A message shaped like `VerifyRequest` whose `scheme` (field 2, a string
+/// there) is not UTF-8: bytes the server cannot decode.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotUtf8Scheme {
+    #[prost(bytes = "vec", tag = "2")]
+    scheme: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_protobuf_is_internal() {
+    // What tonic decides (the README says so): a request that is not valid
+    // protobuf never reaches the service; tonic answers INTERNAL.
+    let running = Setup::new(RuntimeKind::Native).start().await;
+    let mut grpc = tonic::client::Grpc::new(running.channel().await);
+    grpc.ready().await.expect("ready");
+    let status = grpc
+        .unary(
+            tonic::Request::new(NotUtf8Scheme {
+                scheme: vec![0xff, 0xfe],
+            }),
+            tonic::codegen::http::uri::PathAndQuery::from_static("/hotwasm.v1.Verifier/Verify"),
+            tonic_prost::ProstCodec::<NotUtf8Scheme, v1::Verdict>::default(),
+        )
+        .await
+        .expect_err("undecodable");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    // The server goes on.
+    let job = &jobs(14, SchemeChoice::Schnorr, 1)[0];
+    let verdict = running.client().await.verify(job).await.expect("verify");
+    assert_verdict(job, &verdict, "native");
+    running.shutdown().await;
+}
