@@ -6,6 +6,7 @@ mod hot_swap;
 mod limits;
 mod misbehaving_modules;
 mod official_wapc_host;
+mod oracle;
 mod pipeline;
 mod registry;
 mod vectors;

@@ -6,6 +6,7 @@ pub mod generate;
 pub mod limits;
 pub mod modules;
 pub mod pipeline;
+pub mod seconds;
 pub mod serve;
 pub mod shutdown;
 pub mod submit;

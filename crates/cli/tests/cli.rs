@@ -278,6 +278,105 @@ fn bad_arguments_are_clear_errors() {
 }
 
 #[test]
+fn adversarial_jobs_pass_check_on_every_runtime() {
+    let kinds = hotwasm_jobs::adversarial::KINDS.len();
+    let count = (2 * kinds).to_string();
+    let jobs = hotwasm(&["generate", "--adversarial", "--count", &count], None);
+    assert!(jobs.status.success(), "{}", stderr(&jobs));
+    let text = String::from_utf8_lossy(&jobs.stdout);
+    assert_eq!(text.lines().count(), 2 * kinds);
+    assert!(text.contains("ecdsa-key-prefix-05-even-y"), "{text}");
+    for runtime in ["native", "wasmtime", "wasmi", "wasm3"] {
+        let out = hotwasm(
+            &["verify", "--runtime", runtime, "--check"],
+            Some(&jobs.stdout),
+        );
+        assert!(out.status.success(), "{runtime}: {}", stderr(&out));
+        assert_eq!(verdicts(&out).len(), 2 * kinds, "{runtime}");
+    }
+    let some = hotwasm(
+        &[
+            "generate",
+            "--kinds",
+            "schnorr-s-eq-n,ecdsa-der-indefinite-length",
+            "--count",
+            "4",
+        ],
+        None,
+    );
+    assert!(some.status.success(), "{}", stderr(&some));
+    let ids: Vec<String> = String::from_utf8_lossy(&some.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).expect("json")["id"].to_string()
+        })
+        .collect();
+    assert!(
+        ids[0].contains("schnorr-s-eq-n") && ids[1].contains("indefinite"),
+        "{ids:?}"
+    );
+    let unknown = hotwasm(&["generate", "--kinds", "nope"], None);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("unknown adversarial kind"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn reclaim_after_inf_is_a_clear_error_not_a_panic() {
+    // `--reclaim-after inf` used to reach Duration::from_secs_f64 and panic.
+    let commands: [&[&str]; 6] = [
+        &[
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--reclaim-after",
+            "inf",
+        ],
+        &[
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--reclaim-after",
+            "NaN",
+        ],
+        &[
+            "serve",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--reclaim-after=-1",
+        ],
+        &[
+            "submit",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--timeout",
+            "inf",
+        ],
+        &["submit", "--redis", "redis://127.0.0.1:1", "--timeout=-0.5"],
+        &[
+            "submit",
+            "--redis",
+            "redis://127.0.0.1:1",
+            "--timeout",
+            "1e300",
+        ],
+    ];
+    for args in commands {
+        let out = hotwasm(args, None);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains("not a duration in seconds"),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+    }
+}
+
+#[test]
 fn registry_commands_load_activate_rollback_and_verify_uses_them() {
     let registry = tempfile::tempdir().expect("temp dir");
     let files = tempfile::tempdir().expect("temp dir");

@@ -11,11 +11,15 @@
 //! - [`job`]: [`JobLine`] (the wire form), [`Job`] (validated), [`JobLimits`].
 //! - [`verdict`]: the [`Verdict`] line.
 //! - [`generate`]: deterministic valid and deliberately invalid jobs.
+//! - [`adversarial`]: the hard cases (`generate --adversarial`), each with
+//!   the verdict it must get.
 
+pub mod adversarial;
 pub mod generate;
 pub mod job;
 pub mod verdict;
 
+pub use adversarial::Adversarial;
 pub use generate::{Generator, InvalidKind, SchemeChoice};
 pub use job::{Job, JobError, JobLimits, JobLine};
 pub use verdict::Verdict;

@@ -12,18 +12,21 @@
 //! # Layout
 //!
 //! - [`ModuleRegistry`]: the on-disk registry (`store.rs`).
+//! - [`parse_spec`], [`check_name`]: the shape of `name@hash` (`spec.rs`).
 //! - [`selftest`]: the validation every version must pass.
 //! - [`cache`]: precompiled artifacts, checked before use.
 //! - [`watch`]: load and activate `.wasm` files dropped into a directory.
 
 pub mod cache;
 pub mod selftest;
+mod spec;
 mod store;
 pub mod watch;
 
 use std::path::PathBuf;
 
 pub use cache::ArtifactCache;
+pub use spec::{check_name, parse_spec};
 pub use store::{ModuleRegistry, VersionInfo, VersionState};
 
 /// A registry operation that failed.
@@ -51,11 +54,18 @@ pub enum RegistryError {
     /// A module name that is not a plain identifier.
     #[error("invalid module name {0:?}: use letters, digits, '-' and '_' only")]
     BadName(String),
+    /// A version spec that is not `NAME@HASH`: no `@`, a name no module
+    /// can have (empty, say), no hash or a hash that is not hex.
+    #[error(
+        "{0:?} is not a version: expected NAME@HASH, a module name and at least 4 hex digits of its hash"
+    )]
+    BadSpec(String),
     /// No version matches.
-    #[error("no version {0} in the registry (see `hotwasm modules list`)")]
+    #[error("no version {0} in the registry")]
     NotFound(String),
-    /// A hash prefix matches more than one version.
-    #[error("{0} is ambiguous: give more digits of the hash")]
+    /// A hash prefix matches more than one version, or is shorter than
+    /// four digits.
+    #[error("{0} is ambiguous: give more digits of the hash (4 at least)")]
     Ambiguous(String),
     /// Nothing to roll back to.
     #[error("{0} has no previous version to roll back to")]

@@ -20,6 +20,7 @@ use hotwasm_worker::SchemeModule;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{ArtifactCache, CacheOutcome};
+use crate::spec::{check_name, parse_spec};
 use crate::{RegistryError, selftest};
 
 /// How many previously active versions per name are remembered.
@@ -225,8 +226,9 @@ impl ModuleRegistry {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NotFound`] or [`RegistryError::Ambiguous`] for a
-    /// spec that names no single version.
+    /// [`RegistryError::BadSpec`] for a spec that is not `NAME@HASH`,
+    /// [`RegistryError::NotFound`] or [`RegistryError::Ambiguous`] for one
+    /// that names no single version.
     pub fn activate(&mut self, spec: &str) -> Result<VersionInfo, RegistryError> {
         let (name, hash) = self.resolve(spec)?;
         let mut entry = self.state.modules.get(&name).cloned().unwrap_or_default();
@@ -248,8 +250,11 @@ impl ModuleRegistry {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NoHistory`] when there is none.
+    /// [`RegistryError::BadName`] for a name no module can have,
+    /// [`RegistryError::NotFound`] for a name never loaded,
+    /// [`RegistryError::NoHistory`] when there is nothing before.
     pub fn rollback(&mut self, name: &str) -> Result<VersionInfo, RegistryError> {
+        check_name(name)?;
         let mut entry = self
             .state
             .modules
@@ -313,7 +318,8 @@ impl ModuleRegistry {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NotFound`] or [`RegistryError::Ambiguous`].
+    /// [`RegistryError::BadSpec`], [`RegistryError::NotFound`] or
+    /// [`RegistryError::Ambiguous`].
     pub fn resolve_version(&self, spec: &str) -> Result<VersionInfo, RegistryError> {
         let (name, hash) = self.resolve(spec)?;
         self.info(&name, &hash)
@@ -403,18 +409,12 @@ impl ModuleRegistry {
 
     /// `name@prefix` to the one stored version it names.
     fn resolve(&self, spec: &str) -> Result<(String, String), RegistryError> {
-        let (name, prefix) = spec
-            .split_once('@')
-            .ok_or_else(|| RegistryError::NotFound(format!("{spec} (expected NAME@HASH)")))?;
-        let prefix = prefix.to_ascii_lowercase();
+        let (name, prefix) = parse_spec(spec)?;
         let entry = self
             .state
             .modules
             .get(name)
             .ok_or_else(|| RegistryError::NotFound(spec.to_string()))?;
-        if prefix.len() < 4 {
-            return Err(RegistryError::Ambiguous(spec.to_string()));
-        }
         let mut matches = entry.versions.keys().filter(|h| h.starts_with(&prefix));
         match (matches.next(), matches.next()) {
             (Some(hash), None) => Ok((name.to_string(), hash.clone())),
@@ -491,19 +491,6 @@ fn validate(
         }
     }
     Ok(compiled)
-}
-
-fn check_name(name: &str) -> Result<(), RegistryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::BadName(name.to_string()))
-    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {

@@ -8,7 +8,8 @@
 //! # Layout
 //!
 //! - [`schnorr`]: BIP-340 over the raw message (feature `schnorr`).
-//! - [`ecdsa`]: SHA-256, SEC1 key, strict DER, low-S (feature `ecdsa`).
+//! - [`ecdsa`]: SHA-256, strict SEC1 key (02/03/04 only), strict DER,
+//!   low-S (feature `ecdsa`).
 //! - [`verify`], [`handle`]: dispatch by scheme and the waPC `verify`
 //!   handler (MessagePack in, MessagePack out).
 
@@ -70,4 +71,20 @@ pub fn schemes() -> &'static [Scheme] {
         #[cfg(feature = "ecdsa")]
         Scheme::Ecdsa,
     ]
+}
+
+/// A hint for a field that looks like hex text sent where raw bytes were
+/// expected: an even number of ASCII hex digits whose decoded length
+/// `raw_len_ok` accepts. Empty otherwise.
+#[cfg(any(feature = "schnorr", feature = "ecdsa"))]
+pub(crate) fn hex_text_hint(bytes: &[u8], raw_len_ok: impl Fn(usize) -> bool) -> &'static str {
+    let hex = !bytes.is_empty()
+        && bytes.len().is_multiple_of(2)
+        && raw_len_ok(bytes.len() / 2)
+        && bytes.iter().all(u8::is_ascii_hexdigit);
+    if hex {
+        "; these bytes are hex digits: was hex text sent where raw bytes were expected?"
+    } else {
+        ""
+    }
 }

@@ -2,40 +2,110 @@
 
 use k256::schnorr::{Signature, VerifyingKey};
 
-use crate::Rejection;
+use crate::{Rejection, hex_text_hint};
 
 /// Length of an x-only public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
 /// Length of a BIP-340 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
+/// The field prime p, big-endian.
+const P: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xfc, 0x2f,
+];
+/// The group order n, big-endian.
+const N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+];
+
+/// Whether the big-endian number `value` is below `bound`.
+fn below(value: &[u8], bound: &[u8; 32]) -> bool {
+    value < &bound[..]
+}
+
 /// Verifies a BIP-340 signature over `message` exactly as given.
 ///
 /// k256's `Verifier::verify` would hash the message with SHA-256 first,
 /// which is not BIP-340 and fails the official vectors; `verify_raw` is.
+/// The range checks BIP-340 asks for (key x < p, r < p, s < n) are made
+/// here first, so each failure says which field is out of range.
 ///
 /// # Errors
 ///
 /// A human-readable reason when the key or signature is malformed or the
-/// signature does not verify.
+/// signature does not verify. A refused key's reason starts with
+/// "public key".
 pub fn verify(public_key: &[u8], signature: &[u8], message: &[u8]) -> Result<(), Rejection> {
     if public_key.len() != PUBLIC_KEY_LEN {
         return Err(format!(
-            "public key is {} bytes, a BIP-340 key is {PUBLIC_KEY_LEN}",
-            public_key.len()
+            "public key is {} bytes, a BIP-340 key is {PUBLIC_KEY_LEN}{}",
+            public_key.len(),
+            hex_text_hint(public_key, |len| len == PUBLIC_KEY_LEN)
         ));
     }
     if signature.len() != SIGNATURE_LEN {
         return Err(format!(
-            "signature is {} bytes, a BIP-340 signature is {SIGNATURE_LEN}",
-            signature.len()
+            "signature is {} bytes, a BIP-340 signature is {SIGNATURE_LEN}{}",
+            signature.len(),
+            hex_text_hint(signature, |len| len == SIGNATURE_LEN)
         ));
+    }
+    if !below(public_key, &P) {
+        return Err("public key x is not below the field prime p".to_string());
     }
     let key = VerifyingKey::from_slice(public_key)
         .map_err(|_| "public key is not the x coordinate of a curve point".to_string())?;
+    if !below(&signature[..32], &P) {
+        return Err("signature r is not below the field prime p".to_string());
+    }
+    if !below(&signature[32..], &N) {
+        return Err("signature s is not below the group order n".to_string());
+    }
     let signature = Signature::try_from(signature).map_err(|_| {
         "signature is malformed (r not a field element or s not below n)".to_string()
     })?;
     key.verify_raw(message, &signature)
         .map_err(|_| "signature does not verify".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x of the generator point: a valid x-only key.
+    const G_X: [u8; 32] = [
+        0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87, 0x0b,
+        0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b, 0x16, 0xf8,
+        0x17, 0x98,
+    ];
+
+    fn signature(r: &[u8; 32], s: &[u8; 32]) -> Vec<u8> {
+        [&r[..], &s[..]].concat()
+    }
+
+    #[test]
+    fn out_of_range_fields_say_which() {
+        let ok = [1u8; 32];
+        let reason = verify(&P, &signature(&ok, &ok), b"").expect_err("key = p");
+        assert!(reason.contains("public key x is not below"), "{reason}");
+        let reason = verify(&G_X, &signature(&P, &ok), b"").expect_err("r = p");
+        assert!(reason.contains("r is not below"), "{reason}");
+        let reason = verify(&G_X, &signature(&ok, &N), b"").expect_err("s = n");
+        assert!(reason.contains("s is not below"), "{reason}");
+        let reason = verify(&G_X, &signature(&ok, &ok), b"").expect_err("wrong");
+        assert_eq!(reason, "signature does not verify");
+    }
+
+    #[test]
+    fn hex_text_where_bytes_belong_gets_a_hint() {
+        let text = hex::encode(G_X).into_bytes();
+        let reason = verify(&text, &[0; 64], b"").expect_err("hex key");
+        assert!(reason.contains("hex text"), "{reason}");
+        let reason = verify(&G_X, &hex::encode([1u8; 64]).into_bytes(), b"").expect_err("hex sig");
+        assert!(reason.contains("hex text"), "{reason}");
+        let reason = verify(&[0xee; 64], &[0; 64], b"").expect_err("64 raw bytes");
+        assert!(!reason.contains("hex"), "{reason}");
+    }
 }

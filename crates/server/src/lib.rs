@@ -39,7 +39,9 @@ pub enum ServerError {
     #[error(transparent)]
     Registry(#[from] hotwasm_registry::RegistryError),
     /// Module administration without a registry.
-    #[error("this server has no module registry (start it with --registry DIR)")]
+    #[error(
+        "this server runs without a module registry: only its built-in modules can be activated"
+    )]
     NoRegistry,
     /// Worker threads could not be started.
     #[error("starting worker threads: {0}")]

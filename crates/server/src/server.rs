@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, JobLimits, JobLine, Verdict};
-use hotwasm_registry::{ModuleRegistry, VersionInfo};
+use hotwasm_modules::BuiltModule;
+use hotwasm_registry::{ModuleRegistry, RegistryError, VersionInfo};
 use hotwasm_runtime::{Limits, RuntimeKind};
 use hotwasm_worker::{ModuleSet, SchemeModule};
 
@@ -232,25 +233,116 @@ impl Server {
     /// digits) the active one, and serves it: prepared and prewarmed first,
     /// then swapped in with one pointer store. Blocking: may compile.
     ///
+    /// The modules built into this binary are addressable too: a spec that
+    /// names no stored version but a built-in module (`name@hash` as
+    /// `ListModules` and the verdicts show it, or `name@native` on the
+    /// native runtime) serves that module again. With a registry it is
+    /// stored there first, so it survives a restart and can be rolled back
+    /// from like any other version; without one, only built-in modules can
+    /// be activated.
+    ///
     /// # Errors
     ///
-    /// [`ServerError::NoRegistry`], an unknown or ambiguous version, or a
-    /// version refused on this runtime (the serving version stays).
+    /// A malformed spec ([`RegistryError::BadSpec`]), an unknown or
+    /// ambiguous version, [`ServerError::NoRegistry`] for a version that is
+    /// not built in on a server without a registry, or a version refused on
+    /// this runtime (the serving version stays).
     pub fn activate_module(&self, spec: &str) -> Result<VersionInfo, ServerError> {
-        let mut registry = self.registry()?;
-        let version = registry.resolve_version(spec)?;
-        let module = registry.prepare(&version, self.set.runtime_handle().as_ref())?;
-        let version = registry.activate(&version.id)?;
+        let Some(mut registry) = self.registry_if_any() else {
+            return match self.built_in(spec)? {
+                Some(built) => self.serve_built_in(built),
+                None => {
+                    hotwasm_registry::parse_spec(spec)?;
+                    Err(ServerError::NoRegistry)
+                }
+            };
+        };
+        let runtime = self.set.runtime_handle().as_ref();
+        let (version, module) = match registry.resolve_version(spec) {
+            Ok(version) => {
+                let module = registry.prepare(&version, runtime)?;
+                (registry.activate(&version.id)?, module)
+            }
+            Err(error @ (RegistryError::NotFound(_) | RegistryError::BadSpec(_))) => {
+                let Some(built) = self.built_in(spec)? else {
+                    return Err(error.into());
+                };
+                let source = format!("built-in {}", built.variant.name);
+                let (version, module) =
+                    registry.load_prepared(built.scheme, built.bytes, Some(&source), runtime)?;
+                (registry.activate(&version.id)?, module)
+            }
+            Err(error) => return Err(error.into()),
+        };
         self.serve(&version.name, module);
         Ok(version)
+    }
+
+    /// The built-in module `spec` names, if it names one: `name@hash` with
+    /// a prefix of 4+ digits of a built-in module's hash, or `name@native`
+    /// on the native runtime (the server's variant).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Ambiguous`] when the prefix fits several.
+    fn built_in(&self, spec: &str) -> Result<Option<&'static BuiltModule>, RegistryError> {
+        let Some((name, prefix)) = spec.split_once('@') else {
+            return Ok(None);
+        };
+        if prefix == "native" && self.config.runtime == RuntimeKind::Native {
+            return Ok(hotwasm_modules::find(name, &self.variant()));
+        }
+        let Ok((name, prefix)) = hotwasm_registry::parse_spec(spec) else {
+            return Ok(None);
+        };
+        let mut matches: Vec<&'static BuiltModule> = hotwasm_modules::built()
+            .iter()
+            .filter(|m| m.scheme == name && m.hash().starts_with(&prefix))
+            .collect();
+        // Two variants may compile to the same bytes: one version.
+        matches.dedup_by_key(|m| m.hash());
+        match matches.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err(RegistryError::Ambiguous(spec.to_string())),
+        }
+    }
+
+    /// Serves a built-in module without a registry to record it in.
+    fn serve_built_in(&self, built: &'static BuiltModule) -> Result<VersionInfo, ServerError> {
+        let scheme =
+            Scheme::from_name(built.scheme).ok_or_else(|| RegistryError::NotFound(built.id()))?;
+        let module = self.set.compile_built(scheme, built.variant.name)?;
+        self.serve(built.scheme, module);
+        Ok(VersionInfo {
+            name: built.scheme.to_string(),
+            hash: built.hash(),
+            id: built.id(),
+            size: built.bytes.len() as u64,
+            state: hotwasm_registry::VersionState::Active,
+            loaded_unix: 0,
+            source: Some(format!("built-in {}", built.variant.name)),
+        })
+    }
+
+    /// The variant built-in modules are taken from when the registry has
+    /// no active version.
+    fn variant(&self) -> String {
+        self.config
+            .variant
+            .clone()
+            .unwrap_or_else(|| self.config.runtime.preferred_variant().to_string())
     }
 
     /// Returns `name` to the version active before, and serves it.
     ///
     /// # Errors
     ///
-    /// As [`Server::activate_module`]; no previous version is an error.
+    /// [`RegistryError::BadName`] for a name no module can have (empty,
+    /// say), whatever the server's state; otherwise as
+    /// [`Server::activate_module`], and no previous version is an error.
     pub fn rollback_module(&self, name: &str) -> Result<VersionInfo, ServerError> {
+        hotwasm_registry::check_name(name)?;
         let mut registry = self.registry()?;
         let previous = registry
             .previous(name)
@@ -289,9 +381,15 @@ impl Server {
     }
 
     fn registry(&self) -> Result<MutexGuard<'_, ModuleRegistry>, ServerError> {
-        let registry = self.registry.as_ref().ok_or(ServerError::NoRegistry)?;
-        Ok(registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+        self.registry_if_any().ok_or(ServerError::NoRegistry)
+    }
+
+    fn registry_if_any(&self) -> Option<MutexGuard<'_, ModuleRegistry>> {
+        let registry = self.registry.as_ref()?;
+        Some(
+            registry
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 }

@@ -4,7 +4,8 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hotwasm_jobs::{Generator, SchemeChoice};
+use hotwasm_jobs::adversarial::{self, Kind};
+use hotwasm_jobs::{Adversarial, Generator, Job, SchemeChoice};
 
 /// Arguments of `hotwasm generate`.
 #[derive(Debug, clap::Args)]
@@ -22,6 +23,16 @@ pub struct Args {
     /// Seed; the same seed gives the same jobs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Hard cases instead: every adversarial kind of --scheme in turn (edge
+    /// keys, r and s out of range, the low-S boundary, every non-strict DER
+    /// form, SEC1-invalid key prefixes, hex text for bytes), each with the
+    /// verdict it must get.
+    #[arg(long, conflicts_with = "invalid_ratio")]
+    adversarial: bool,
+    /// Only these adversarial kinds, comma-separated (implies
+    /// --adversarial); `--kinds list` prints them.
+    #[arg(long, value_name = "KIND,...", conflicts_with = "invalid_ratio")]
+    kinds: Option<String>,
 }
 
 pub(crate) fn ratio(text: &str) -> Result<f64, String> {
@@ -33,9 +44,28 @@ pub(crate) fn ratio(text: &str) -> Result<f64, String> {
 
 /// Writes the jobs.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let count = usize::try_from(args.count).unwrap_or(usize::MAX);
+    if args.kinds.as_deref() == Some("list") {
+        let mut text = String::new();
+        for kind in adversarial::KINDS {
+            text.push_str(&format!(
+                "{:<40} {:<8} expect {}\n",
+                kind.name, kind.scheme, kind.expect
+            ));
+        }
+        crate::print(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let jobs: Box<dyn Iterator<Item = Job>> = match (&args.kinds, args.adversarial) {
+        (Some(list), _) => Box::new(Adversarial::new(args.seed, adversarial::parse_kinds(list)?)),
+        (None, true) => {
+            let kinds: Vec<&'static Kind> = adversarial::kinds_of(args.scheme);
+            Box::new(Adversarial::new(args.seed, kinds))
+        }
+        (None, false) => Box::new(Generator::new(args.seed, args.scheme, args.invalid_ratio)),
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let generator = Generator::new(args.seed, args.scheme, args.invalid_ratio);
-    for job in generator.take(usize::try_from(args.count).unwrap_or(usize::MAX)) {
+    for job in jobs.take(count) {
         serde_json::to_writer(&mut out, &job.to_line()).context("writing jobs")?;
         out.write_all(b"\n").context("writing jobs")?;
     }

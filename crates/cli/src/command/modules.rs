@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 use hotwasm_modules::VARIANTS;
-use hotwasm_registry::{ModuleRegistry, VersionInfo};
+use hotwasm_registry::{ModuleRegistry, RegistryError, VersionInfo};
 use hotwasm_runtime::RuntimeKind;
 
 /// `writeln!` into a `String`, which cannot fail.
@@ -176,7 +176,13 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             ..
         } => remote::run(&url, remote::Operation::Rollback { name })?,
         Command::Activate { spec, registry, .. } => {
-            let version = registry.open()?.activate(&spec)?;
+            let version = registry.open()?.activate(&spec).map_err(|e| match e {
+                // The hint suits this command only, not every caller of the registry.
+                RegistryError::NotFound(_) => {
+                    anyhow::anyhow!("{e} (`hotwasm modules list` shows what is stored)")
+                }
+                e => e.into(),
+            })?;
             crate::print(&format!("activated {}\n", version.id))?;
         }
         Command::Rollback { name, registry, .. } => {

@@ -20,6 +20,7 @@ use hotwasm_server::{Server, ServerConfig};
 use crate::command::limits::LimitArgs;
 
 use crate::command::modules::RegistryArgs;
+use crate::command::seconds::Seconds;
 use crate::command::shutdown::Shutdown;
 
 /// Arguments of `hotwasm serve`.
@@ -58,8 +59,8 @@ pub struct Args {
     #[arg(long, default_value_t = ConsumeOptions::default().batch)]
     batch: usize,
     /// Seconds a job may stay unacknowledged before another server takes it over.
-    #[arg(long, default_value_t = ConsumeOptions::default().min_idle.as_secs_f64())]
-    reclaim_after: f64,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(ConsumeOptions::default().min_idle))]
+    reclaim_after: Seconds,
     /// Deliveries after which a job goes to the dead-letter stream.
     #[arg(long, default_value_t = ConsumeOptions::default().max_deliveries)]
     max_deliveries: u64,
@@ -165,7 +166,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         shutdown.wait(),
     ));
     if let Some(queue) = queue {
-        let min_idle = Duration::from_secs_f64(args.reclaim_after.max(0.001));
+        let min_idle = args.reclaim_after.at_least(Duration::from_millis(1));
         let defaults = ConsumeOptions::default();
         let options = ConsumeOptions {
             batch: args.batch.max(1),

@@ -16,6 +16,8 @@ use hotwasm_jobs::SchemeChoice;
 use hotwasm_queue::{JobQueue, RedisOptions, RedisQueue};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::command::seconds::Seconds;
+
 /// Where verdicts come back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Results {
@@ -84,8 +86,8 @@ pub struct Args {
     #[arg(long, default_value_t = 256)]
     batch: usize,
     /// Give up on the remaining verdicts after this many seconds without any.
-    #[arg(long, default_value_t = 60.0)]
-    timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(Duration::from_secs(60)))]
+    timeout: Seconds,
     /// The job stream.
     #[arg(long, default_value = "hotwasm:jobs", env = "HOTWASM_STREAM")]
     stream: String,
@@ -127,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 },
             },
             batch: args.batch.max(1),
-            idle_timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+            idle_timeout: args.timeout.at_least(Duration::from_millis(1)),
             ..SubmitOptions::new()
         };
         let bar = bar(jobs.len() as u64, "verdicts");

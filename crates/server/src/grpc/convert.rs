@@ -4,6 +4,7 @@
 
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, JobError, JobLimits, Verdict};
+use hotwasm_modules::BuiltModule;
 use hotwasm_proto::v1;
 use hotwasm_registry::{VersionInfo, VersionState};
 
@@ -48,15 +49,33 @@ pub(crate) fn job(request: v1::VerifyRequest, limits: &JobLimits) -> Result<Job,
 }
 
 /// A verdict as the API sends it, with the name of the server that made it.
+///
+/// A job that never reached a module (a malformed request, no module for
+/// its scheme, a server shutting down) was not run: its verdict carries no
+/// `module`, an empty `runtime` and `micros: 0`, so it cannot be mistaken
+/// for a run that took no time.
 pub(crate) fn verdict(verdict: Verdict, server: &str) -> v1::Verdict {
+    let ran = verdict.module.is_some();
     v1::Verdict {
         id: verdict.id.unwrap_or_default(),
         valid: verdict.valid,
         reason: verdict.reason,
-        runtime: verdict.runtime,
+        runtime: if ran { verdict.runtime } else { String::new() },
         module: verdict.module,
-        micros: verdict.micros,
+        micros: if ran { verdict.micros } else { 0.0 },
         server: server.to_string(),
+    }
+}
+
+/// A module built into the server, as the API lists it: state
+/// `"built-in"`, activatable by its id like a stored version.
+pub(crate) fn built_in(module: &BuiltModule) -> v1::ModuleVersion {
+    v1::ModuleVersion {
+        id: module.id(),
+        name: module.scheme.to_string(),
+        sha256: module.hash(),
+        size: module.bytes.len() as u64,
+        state: "built-in".to_string(),
     }
 }
 
@@ -96,6 +115,22 @@ mod tests {
         assert_eq!(job.id, "7");
         assert_eq!(job.scheme, Scheme::Schnorr);
         assert_eq!(job.message, vec![4; 10]);
+    }
+
+    #[test]
+    fn a_verdict_that_never_reached_a_module_does_not_look_like_a_run() {
+        let never = verdict(Verdict::error(Some("x".into()), "wasmtime", "bad"), "s");
+        assert_eq!(never.runtime, "");
+        assert_eq!(never.module, None);
+        assert_eq!(never.micros, 0.0);
+        let ran = Verdict {
+            module: Some("schnorr@1234".into()),
+            micros: 51.2,
+            ..Verdict::error(Some("y".into()), "wasmtime", "does not verify")
+        };
+        let ran = verdict(ran, "s");
+        assert_eq!(ran.runtime, "wasmtime");
+        assert_eq!(ran.micros, 51.2);
     }
 
     #[test]

@@ -265,9 +265,15 @@ impl Verifier for VerifierService {
                 other => other,
             })
             .await?;
+        // The built-in modules are listed too, since activating one by its
+        // id serves it again.
         Ok(Response::new(v1::ListModulesResponse {
             versions: versions.iter().map(convert::version).collect(),
             serving: self.server.serving().into_iter().collect(),
+            built_in: hotwasm_modules::built()
+                .iter()
+                .map(convert::built_in)
+                .collect(),
         }))
     }
 

@@ -4,11 +4,14 @@
 //! | error | code | why |
 //! |---|---|---|
 //! | `NotFound` (unknown version) | `NOT_FOUND` | |
-//! | `Ambiguous`, `BadName` | `INVALID_ARGUMENT` | the request itself is wrong, whatever the state |
+//! | `BadSpec` (not `NAME@HASH`: `""`, no `@`, not hex), `Ambiguous` (a prefix of < 4 digits or fitting several), `BadName` (an empty name, say) | `INVALID_ARGUMENT` | the request itself is wrong, whatever the state |
 //! | `Refused` (does not compile, not waPC, fails the self-test) | `INVALID_ARGUMENT` | the module is bad on this server, whatever the state |
 //! | `NoHistory` (nothing to roll back to), `NoRegistry` | `FAILED_PRECONDITION` | valid request, wrong server state |
 //! | `Io`, `Corrupt`, runtime, worker, thread errors | `INTERNAL` | the server's fault |
 //! | a request over the size limit (tonic says `OUT_OF_RANGE`) | `RESOURCE_EXHAUSTED` | what the gRPC spec asks for |
+//!
+//! Messages speak to a remote client: they name RPCs, never a command to
+//! run on the server's host.
 //! | the client's deadline passed | `DEADLINE_EXCEEDED` | tonic's own timeout says `CANCELLED` |
 
 use hotwasm_registry::RegistryError;
@@ -18,11 +21,17 @@ use crate::ServerError;
 
 /// The status for a refused or failed module administration request.
 pub(crate) fn admin(error: &ServerError) -> Status {
-    let message = error.to_string();
+    let message = match error {
+        ServerError::Registry(RegistryError::NotFound(what)) => {
+            format!("no version {what} on this server, stored or built in (ListModules lists them)")
+        }
+        _ => error.to_string(),
+    };
     let code = match error {
         ServerError::Registry(registry) => match registry {
             RegistryError::NotFound(_) => Code::NotFound,
-            RegistryError::Ambiguous(_)
+            RegistryError::BadSpec(_)
+            | RegistryError::Ambiguous(_)
             | RegistryError::BadName(_)
             | RegistryError::Refused { .. } => Code::InvalidArgument,
             RegistryError::NoHistory(_) => Code::FailedPrecondition,
@@ -76,6 +85,10 @@ mod tests {
         );
         assert_eq!(
             code(RegistryError::Ambiguous("x@12".into())),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code(RegistryError::BadSpec("x".into())),
             Code::InvalidArgument
         );
         assert_eq!(

@@ -53,10 +53,12 @@ async fn call(url: &str, operation: Operation) -> anyhow::Result<String> {
             let list = server.list_modules().await?;
             if json {
                 let versions: Vec<serde_json::Value> = list.versions.iter().map(to_json).collect();
+                let built: Vec<serde_json::Value> = list.built_in.iter().map(to_json).collect();
                 let json = serde_json::json!({
                     "server": url,
                     "registry": versions,
                     "serving": list.serving,
+                    "built": built,
                 });
                 let _ = writeln!(out, "{json}");
                 return Ok(out);
@@ -77,6 +79,10 @@ async fn call(url: &str, operation: Operation) -> anyhow::Result<String> {
             }
             for v in &list.versions {
                 let _ = writeln!(out, "    {:<26} {:>9} bytes  {}", v.id, v.size, v.state);
+            }
+            let _ = writeln!(out, "  built in (activate an id to serve it again):");
+            for v in &list.built_in {
+                let _ = writeln!(out, "    {:<26} {:>9} bytes", v.id, v.size);
             }
         }
         Operation::Load {

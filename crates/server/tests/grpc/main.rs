@@ -1,0 +1,179 @@
+//! The gRPC API over real sockets: a server bound to `127.0.0.1:0`, started
+//! with a shutdown signal, driven by the real tonic client and
+//! `hotwasm_client::admin`.
+//!
+//! # Layout
+//!
+//! - `main.rs`: the running server and the helpers every test shares.
+//! - `verify.rs`: verification calls, their limits and deadlines.
+//! - `admin.rs`: module administration and the status codes it promises.
+//! - `service.rs`: health, reflection, shutdown, connecting.
+
+mod admin;
+mod service;
+mod verify;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hotwasm_client::admin::{AdminClient, AdminError, verify_request};
+use hotwasm_jobs::{Generator, Job, SchemeChoice};
+use hotwasm_proto::v1;
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_server::grpc::{self, GrpcError, GrpcOptions};
+use hotwasm_server::{Server, ServerConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const SERVER_NAME: &str = "grpc-test";
+
+/// A server running on a free port until [`Running::shutdown`].
+struct Running {
+    server: Arc<Server>,
+    url: String,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<Result<(), GrpcError>>,
+    _registry: Option<tempfile::TempDir>,
+}
+
+struct Setup {
+    runtime: RuntimeKind,
+    workers: usize,
+    registry: bool,
+    options: GrpcOptions,
+}
+
+impl Setup {
+    fn new(runtime: RuntimeKind) -> Setup {
+        Setup {
+            runtime,
+            workers: 2,
+            registry: false,
+            options: GrpcOptions::default(),
+        }
+    }
+
+    async fn start(self) -> Running {
+        let registry = self
+            .registry
+            .then(|| tempfile::tempdir().expect("temporary registry"));
+        let mut config = ServerConfig::new(self.runtime);
+        config.name = SERVER_NAME.to_string();
+        config.workers = self.workers;
+        config.registry = registry.as_ref().map(|dir| dir.path().to_path_buf());
+        let server = tokio::task::spawn_blocking(move || Server::start(config))
+            .await
+            .expect("start task")
+            .expect("server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(grpc::serve(
+            Arc::clone(&server),
+            listener,
+            self.options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Running {
+            server,
+            url,
+            stop,
+            serving,
+            _registry: registry,
+        }
+    }
+}
+
+impl Running {
+    async fn client(&self) -> AdminClient {
+        AdminClient::connect(&self.url).await.expect("connect")
+    }
+
+    async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url.clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        self.serving
+            .await
+            .expect("serve task")
+            .expect("serve ends cleanly");
+    }
+}
+
+fn jobs(seed: u64, scheme: SchemeChoice, count: usize) -> Vec<Job> {
+    let mut generator = Generator::new(seed, scheme, 0.3);
+    (0..count).map(|_| generator.job()).collect()
+}
+
+fn assert_verdict(job: &Job, verdict: &v1::Verdict, runtime: &str) {
+    assert_eq!(verdict.id, job.id);
+    assert_eq!(
+        Some(verdict.valid),
+        job.expect,
+        "job {}: {:?}",
+        job.id,
+        verdict.reason
+    );
+    assert_eq!(verdict.runtime, runtime);
+    assert_eq!(verdict.server, SERVER_NAME);
+    let module = verdict.module.as_deref().expect("a module ran");
+    assert!(module.starts_with(job.scheme.as_str()), "{module}");
+}
+
+fn bad_requests() -> Vec<(v1::VerifyRequest, &'static str)> {
+    let valid = verify_request(&jobs(9, SchemeChoice::Schnorr, 1)[0]);
+    vec![
+        (
+            v1::VerifyRequest {
+                scheme: "rsa".into(),
+                ..valid.clone()
+            },
+            "unknown scheme",
+        ),
+        (
+            v1::VerifyRequest {
+                id: String::new(),
+                ..valid.clone()
+            },
+            "id is empty",
+        ),
+        (
+            v1::VerifyRequest {
+                message: vec![0; 1024 * 1024 + 1],
+                ..valid.clone()
+            },
+            "more than the limit",
+        ),
+        (
+            v1::VerifyRequest {
+                public_key: vec![7; 4096],
+                ..valid
+            },
+            "public_key",
+        ),
+    ]
+}
+
+fn assert_error_verdict(verdict: &v1::Verdict, request: &v1::VerifyRequest, reason: &str) {
+    assert!(!verdict.valid);
+    assert_eq!(verdict.id, request.id);
+    assert_eq!(verdict.module, None);
+    assert_eq!(verdict.server, SERVER_NAME);
+    let text = verdict.reason.as_deref().unwrap_or_default();
+    assert!(text.contains(reason), "{text:?} lacks {reason:?}");
+}
