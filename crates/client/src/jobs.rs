@@ -3,7 +3,8 @@
 
 use std::io::BufRead;
 
-use hotwasm_jobs::{Generator, JobLine, SchemeChoice};
+use hotwasm_jobs::lines::read_bounded_line;
+use hotwasm_jobs::{Generator, JobLimits, JobLine, SchemeChoice};
 
 use crate::submit::Outgoing;
 
@@ -69,21 +70,29 @@ pub fn generate(
 }
 
 /// Every non-blank line of `input` as a job, sent as it is: a line that
-/// is not a job still gets a verdict (an error verdict from the server).
-/// `expect` is read from lines that parse.
+/// is not a job (bad JSON, invalid UTF-8, longer than any job within
+/// `limits` can be) still gets a verdict (an error verdict from the
+/// server). Lines are read with a bound: a longer line is sent cut to it,
+/// so it costs bounded memory and is refused. `expect` is read from lines
+/// that parse.
 ///
 /// # Errors
 ///
 /// Only I/O errors of `input`.
-pub fn read(input: impl BufRead) -> std::io::Result<Vec<Outgoing>> {
+pub fn read(mut input: impl BufRead, limits: &JobLimits) -> std::io::Result<Vec<Outgoing>> {
+    let max_line = limits.max_line_bytes();
     let mut jobs = Vec::new();
-    for line in input.lines() {
-        let line = line?;
-        let text = line.trim();
-        if text.is_empty() {
+    let mut buffer = Vec::new();
+    while let Some(read) = read_bounded_line(&mut input, &mut buffer, max_line)? {
+        let text = String::from_utf8_lossy(&buffer);
+        let text = text.trim();
+        if text.is_empty() && !read.truncated {
             continue;
         }
-        let expect = JobLine::parse(text).ok().and_then(|job| job.expect);
+        let expect = match read.truncated {
+            true => None,
+            false => JobLine::parse(text).ok().and_then(|job| job.expect),
+        };
         jobs.push(Outgoing {
             line: text.as_bytes().to_vec(),
             expect,
@@ -117,12 +126,31 @@ mod tests {
     #[test]
     fn read_keeps_malformed_lines_and_skips_blank_ones() {
         let input = "{\"id\":\"a\",\"scheme\":\"schnorr\",\"public_key\":\"\",\"signature\":\"\",\"message\":\"\",\"expect\":false}\n\nnot json\n";
-        let jobs = read(input.as_bytes()).expect("reads");
+        let jobs = read(input.as_bytes(), &JobLimits::default()).expect("reads");
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[0].expect, Some(false));
         assert_eq!(
             (jobs[1].line.as_slice(), jobs[1].expect),
             (&b"not json"[..], None)
         );
+    }
+
+    #[test]
+    fn read_survives_invalid_utf8_and_runaway_lines() {
+        // One invalid byte no longer aborts the run, and a line longer than
+        // any job is sent cut to the bound (and refused by the server).
+        let limits = JobLimits {
+            max_message_bytes: 16,
+            max_key_or_signature_bytes: 16,
+        };
+        let max = limits.max_line_bytes();
+        let mut input = b"bad \xff byte\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', max * 3));
+        input.extend_from_slice(b"\nlast\n");
+        let jobs = read(input.as_slice(), &limits).expect("reads");
+        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs[0].line, "bad \u{fffd} byte".as_bytes());
+        assert_eq!(jobs[1].line.len(), max);
+        assert_eq!(jobs[2].line, b"last");
     }
 }

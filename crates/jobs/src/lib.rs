@@ -10,6 +10,7 @@
 //!
 //! - [`job`]: [`JobLine`] (the wire form), [`Job`] (validated), [`JobLimits`].
 //! - [`verdict`]: the [`Verdict`] line.
+//! - [`lines`]: reading JSON Lines with a bound on a line's length.
 //! - [`generate`]: deterministic valid and deliberately invalid jobs.
 //! - [`adversarial`]: the hard cases (`generate --adversarial`), each with
 //!   the verdict it must get.
@@ -17,6 +18,7 @@
 pub mod adversarial;
 pub mod generate;
 pub mod job;
+pub mod lines;
 pub mod verdict;
 
 pub use adversarial::Adversarial;

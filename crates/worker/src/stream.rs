@@ -7,6 +7,7 @@
 
 use std::io::{self, BufRead, Write};
 
+use hotwasm_jobs::lines::read_bounded_line;
 use hotwasm_jobs::{JobLimits, JobLine, Verdict};
 
 use crate::Worker;
@@ -68,11 +69,7 @@ pub fn run<R: BufRead, W: Write>(
     limits: &JobLimits,
     mut progress: impl FnMut(u64),
 ) -> io::Result<Summary> {
-    let max_line = limits
-        .max_message_bytes
-        .saturating_add(limits.max_key_or_signature_bytes.saturating_mul(2))
-        .saturating_mul(2)
-        .saturating_add(64 * 1024);
+    let max_line = limits.max_line_bytes();
     let mut summary = Summary::default();
     let mut buffer = Vec::new();
     let mut line_number = 0u64;
@@ -134,86 +131,4 @@ pub fn run<R: BufRead, W: Write>(
     }
     output.flush()?;
     Ok(summary)
-}
-
-struct LineRead {
-    /// Bytes consumed from the input, newline included.
-    bytes: u64,
-    /// The line exceeded the bound; `buffer` holds only its start.
-    truncated: bool,
-}
-
-/// Reads one line into `buffer` (without the newline), keeping at most
-/// `max` bytes and discarding the rest of a longer line. `None` at EOF.
-fn read_bounded_line<R: BufRead>(
-    input: &mut R,
-    buffer: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Option<LineRead>> {
-    buffer.clear();
-    let mut bytes = 0u64;
-    let mut truncated = false;
-    loop {
-        let available = match input.fill_buf() {
-            Ok(available) => available,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            return Ok((bytes > 0).then_some(LineRead { bytes, truncated }));
-        }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(at) => (&available[..at], Some(at + 1)),
-            None => (available, None),
-        };
-        let room = max.saturating_sub(buffer.len());
-        if chunk.len() > room {
-            truncated = true;
-        }
-        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let used = done.unwrap_or(available.len());
-        input.consume(used);
-        bytes += used as u64;
-        if done.is_some() {
-            return Ok(Some(LineRead { bytes, truncated }));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounded_lines_are_cut_and_the_rest_skipped() {
-        let mut input = io::Cursor::new(b"short\nthis line is long\n\nlast".to_vec());
-        let mut buffer = Vec::new();
-        let read = read_bounded_line(&mut input, &mut buffer, 8)
-            .expect("memory")
-            .expect("a line");
-        assert_eq!(
-            (buffer.as_slice(), read.truncated, read.bytes),
-            (&b"short"[..], false, 6)
-        );
-        let read = read_bounded_line(&mut input, &mut buffer, 8)
-            .expect("memory")
-            .expect("a line");
-        assert_eq!(
-            (buffer.as_slice(), read.truncated),
-            (&b"this lin"[..], true)
-        );
-        let read = read_bounded_line(&mut input, &mut buffer, 8)
-            .expect("memory")
-            .expect("a line");
-        assert_eq!((buffer.as_slice(), read.truncated), (&b""[..], false));
-        let read = read_bounded_line(&mut input, &mut buffer, 8)
-            .expect("memory")
-            .expect("a line");
-        assert_eq!((buffer.as_slice(), read.bytes), (&b"last"[..], 4));
-        assert!(
-            read_bounded_line(&mut input, &mut buffer, 8)
-                .expect("memory")
-                .is_none()
-        );
-    }
 }

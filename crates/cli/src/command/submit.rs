@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hotwasm_client::{Outgoing, ResultsVia, SubmitOptions, Summary};
-use hotwasm_jobs::SchemeChoice;
+use hotwasm_jobs::{JobLimits, SchemeChoice};
 use hotwasm_queue::{JobQueue, RedisOptions, RedisQueue};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,7 +52,7 @@ impl JobArgs {
     pub fn jobs(&self) -> anyhow::Result<Vec<Outgoing>> {
         if let Some(path) = &self.input {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            return hotwasm_client::jobs::read(BufReader::new(file))
+            return hotwasm_client::jobs::read(BufReader::new(file), &JobLimits::default())
                 .with_context(|| format!("reading {}", path.display()));
         }
         let bar = bar(self.count, "signing");
