@@ -369,7 +369,7 @@ fn reclaim_after_inf_is_a_clear_error_not_a_panic() {
         let text = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
         assert!(
-            text.contains("not a duration in seconds"),
+            text.contains("is not a duration: give seconds"),
             "{args:?}: {text}"
         );
         assert!(!text.contains("panicked"), "{args:?}: {text}");

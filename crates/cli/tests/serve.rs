@@ -189,3 +189,59 @@ fn demo_swaps_on_wasm3_out_of_the_box() {
         "{summary}"
     );
 }
+
+#[test]
+fn shutdown_is_bounded_by_its_grace_period() {
+    // A VerifyStream left open keeps the gRPC drain waiting (up to 30 s);
+    // the grace period ends the wait after half a second.
+    let mut child = hotwasm()
+        .args(["serve", "--grpc", "127.0.0.1:0", "--workers", "1"])
+        .args(["--shutdown-grace", "0.5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hotwasm serve starts");
+    let mut reader = BufReader::new(child.stderr.take().expect("piped stderr"));
+    let grpc = loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).expect("serve logs") > 0,
+            "serve exited"
+        );
+        if let Some(rest) = line.split("gRPC on ").nth(1) {
+            break rest.split(';').next().unwrap_or_default().to_string();
+        }
+    };
+    let logs = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    let (_keep_open, requests) = tokio::sync::mpsc::channel::<hotwasm_proto::v1::VerifyRequest>(1);
+    let _stream = runtime.block_on(async {
+        let mut client = hotwasm_proto::v1::verifier_client::VerifierClient::connect(grpc.clone())
+            .await
+            .expect("connects");
+        client
+            .verify_stream(tokio_stream::wrappers::ReceiverStream::new(requests))
+            .await
+            .expect("stream opens")
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    // Generous bound: the drain alone would take 30 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("waits") {
+            break exit;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop within its grace period");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(1), "{exit:?}");
+    let logs = logs.join().expect("log reader").join("\n");
+    assert!(logs.contains("shutdown grace period passed"), "{logs}");
+}

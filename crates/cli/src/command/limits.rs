@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use hotwasm_runtime::Limits;
 
+use crate::command::seconds::Seconds;
+
 /// Bounds on every guest call, start and module.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitArgs {
     /// Longest a module may take for one job before it is stopped and the
-    /// job gets an error verdict (e.g. 100ms, 2s).
+    /// job gets an error verdict (seconds, or with a unit: 100ms, 2s).
     #[arg(long, default_value = "100ms", value_parser = duration, env = "HOTWASM_CALL_TIMEOUT")]
     pub call_timeout: Duration,
     /// Longest a module's start (instantiation and `wapc_init`) may take.
@@ -42,10 +44,10 @@ impl LimitArgs {
     }
 }
 
-/// A positive duration with its unit: `100ms`, `2s`, `1m 30s`.
+/// A positive duration: seconds (`0.1`) or a number with a unit (`100ms`,
+/// `2s`), as every duration flag takes.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let parsed = humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (write a number with a unit: 100ms, 2s)"))?;
+    let Seconds(parsed) = text.parse()?;
     if parsed.is_zero() {
         return Err("must be longer than zero".into());
     }
@@ -97,8 +99,11 @@ mod tests {
     fn durations_need_a_unit_and_a_length() {
         assert_eq!(duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("0.25"), Ok(Duration::from_millis(250)));
         assert!(duration("0s").is_err());
-        assert!(duration("100").is_err());
+        assert!(duration("0").is_err());
+        assert!(duration("100 parsecs").is_err());
         assert!(duration("inf").is_err());
+        assert!(duration("-1").is_err());
     }
 }

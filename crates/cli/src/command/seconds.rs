@@ -1,6 +1,6 @@
-//! A duration flag given in seconds (`--reclaim-after 2.5`), parsed so that
-//! `inf`, `NaN` and negative numbers are clap errors, not a panic in
-//! `Duration::from_secs_f64`.
+//! A duration flag given in seconds (`--reclaim-after 2.5`) or with a unit
+//! (`100ms`, `30s`), parsed so that `inf`, `NaN` and negative numbers are
+//! clap errors, not a panic in `Duration::from_secs_f64`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,10 +23,17 @@ impl FromStr for Seconds {
     fn from_str(text: &str) -> Result<Seconds, String> {
         let refused = || {
             format!(
-                "{text:?} is not a duration in seconds: give a finite number, 0 or more (e.g. 2.5)"
+                "{text:?} is not a duration: give seconds as a finite number, 0 or more \
+                 (e.g. 2.5), or a number with a unit (e.g. 100ms, 30s)"
             )
         };
-        let value: f64 = text.trim().parse().map_err(|_| refused())?;
+        let text = text.trim();
+        // A number is seconds; anything else must carry a unit.
+        let Ok(value) = text.parse::<f64>() else {
+            return humantime::parse_duration(text)
+                .map(Seconds)
+                .map_err(|_| refused());
+        };
         // try_from_secs_f64 refuses NaN, negative numbers and anything
         // beyond Duration::MAX (infinity included).
         Duration::try_from_secs_f64(value)
@@ -52,10 +59,16 @@ mod tests {
         ] {
             let error = bad.parse::<Seconds>().expect_err(bad);
             assert!(
-                error.contains("not a duration in seconds"),
+                error.contains("is not a duration: give seconds"),
                 "{bad}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn durations_with_units_parse_too() {
+        assert_eq!("100ms".parse(), Ok(Seconds(Duration::from_millis(100))));
+        assert_eq!("1m 30s".parse(), Ok(Seconds(Duration::from_secs(90))));
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub struct Args {
     /// Seconds a job may stay unacknowledged before another server takes it over.
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(ConsumeOptions::default().min_idle))]
     reclaim_after: Seconds,
+    /// After SIGINT/SIGTERM, how long work in flight may take to finish
+    /// before the server exits anyway (its unacknowledged jobs stay pending
+    /// for another server).
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    shutdown_grace: Seconds,
     /// Deliveries after which a job goes to the dead-letter stream.
     #[arg(long, default_value_t = ConsumeOptions::default().max_deliveries)]
     max_deliveries: u64,
@@ -90,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let shutdown = Shutdown::on_signals();
+    let shutdown = Shutdown::on_signals(args.shutdown_grace.0);
     let queue = match &args.redis {
         Some(url) => {
             let mut options = RedisOptions::new(url);

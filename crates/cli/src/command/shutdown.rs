@@ -1,4 +1,7 @@
-//! SIGINT / SIGTERM as a shutdown signal any number of tasks can wait for.
+//! SIGINT / SIGTERM as a shutdown signal any number of tasks can wait for,
+//! with a bound on how long finishing may take.
+
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -7,18 +10,34 @@ use tokio::sync::watch;
 pub struct Shutdown(watch::Receiver<bool>);
 
 impl Shutdown {
-    /// Starts listening for the signals.
-    pub fn on_signals() -> Shutdown {
+    /// Starts listening for the signals. After the first, work in flight
+    /// has `grace` to finish; past it, or on a second signal, the process
+    /// exits at once. Jobs not acknowledged by then stay pending in the
+    /// queue for another server: nothing is lost.
+    pub fn on_signals(grace: Duration) -> Shutdown {
         let (fire, receiver) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
             eprintln!(
-                "hotwasm: shutting down, finishing work in flight (signal again to stop at once)"
+                "hotwasm: shutting down, finishing work in flight for at most {:.1} s \
+                 (signal again to stop at once)",
+                grace.as_secs_f64()
             );
             let _ = fire.send(true);
-            wait_for_signal().await;
-            eprintln!("hotwasm: stopped without finishing");
-            std::process::exit(130);
+            tokio::select! {
+                _ = wait_for_signal() => {
+                    eprintln!("hotwasm: stopped without finishing");
+                    std::process::exit(130);
+                }
+                _ = tokio::time::sleep(grace) => {
+                    eprintln!(
+                        "hotwasm: the {:.1} s shutdown grace period passed; stopping without \
+                         finishing (unacknowledged jobs stay pending for another server)",
+                        grace.as_secs_f64()
+                    );
+                    std::process::exit(1);
+                }
+            }
         });
         Shutdown(receiver)
     }
