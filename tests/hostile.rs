@@ -56,6 +56,18 @@ pub fn looping_init_module() -> Vec<u8> {
     ))
 }
 
+/// A waPC module whose start function (run while the module is
+/// instantiated, before any export can be called) loops for ever.
+pub fn looping_start_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (memory (export "memory") 1)
+            (func $spin (loop $again (br $again)))
+            (start $spin)
+            (func (export "__guest_call") (param i32 i32) (result i32) i32.const 0))"#
+    ))
+}
+
 /// A waPC module that recurses without end: runs out of stack, not time.
 pub fn recursing_module() -> Vec<u8> {
     wat(&format!(

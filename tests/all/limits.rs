@@ -114,6 +114,39 @@ fn looping_init_is_stopped_at_the_start_deadline() {
 }
 
 #[test]
+fn looping_start_function_never_finishes_instantiating() {
+    // wasm3 runs a start function while loading, before any deadline can
+    // be linked: it refuses modules that have one (this one crashed it).
+    let set = ModuleSet::built_with(RuntimeKind::Wasm3, "compat", limits()).expect("built");
+    let Err(refused) = set.load(Scheme::Schnorr, "schnorr", &hostile::looping_start_module())
+    else {
+        panic!("wasm3 loaded a module with a start function");
+    };
+    assert!(refused.to_string().contains("start function"), "{refused}");
+    // wasmtime stops it at the start deadline, wasmi when its start fuel
+    // runs out.
+    for kind in [RuntimeKind::Wasmtime, RuntimeKind::Wasmi] {
+        let set = set_with_schnorr(kind, &hostile::looping_start_module());
+        let module = set.get(Scheme::Schnorr).expect("active");
+        match module.compiled.instantiate() {
+            Err(RuntimeError::InitDeadline { .. }) if kind == RuntimeKind::Wasmtime => {}
+            Err(RuntimeError::Instantiate { message, .. }) if kind == RuntimeKind::Wasmi => {
+                assert!(message.contains("fuel"), "{message}");
+            }
+            Err(other) => panic!("{kind}: wrong refusal: {other}"),
+            Ok(_) => panic!("{kind}: a looping start function finished"),
+        }
+        let mut worker = Worker::new(&set);
+        let verdict = worker.verify(&jobs(SchemeChoice::Schnorr, 1)[0]);
+        assert!(!verdict.valid, "{kind}");
+        assert!(
+            worker.verify(&jobs(SchemeChoice::Ecdsa, 1)[0]).valid,
+            "{kind}"
+        );
+    }
+}
+
+#[test]
 fn memory_bomb_stops_at_the_cap_and_its_instance_is_dropped() {
     for kind in WASM_RUNTIMES {
         let set = set_with_schnorr(kind, &hostile::memory_bomb_module());

@@ -1,7 +1,9 @@
 //! Byte-level helpers for the oracle's cases: the curve constants, 256-bit
 //! additions, and DER written by hand so that every non-strict form can be
 //! built on purpose. Nothing here knows about signatures; libsecp256k1
-//! decides what the bytes mean.
+//! decides what the bytes mean. The DER pieces repeat those of
+//! `hotwasm-jobs`' adversarial generator on purpose: the oracle shares no
+//! code with what it checks.
 
 /// The group order n.
 pub const N: [u8; 32] = hex32("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");

@@ -25,7 +25,7 @@ pub const FUEL_SLICE: u64 = 1_000_000;
 
 /// Fuel for a module's start function, which wasmi cannot pause: a bound
 /// in instructions rather than time (honest guests have none).
-pub const START_FUEL: u64 = 1_000_000_000;
+pub const START_FUEL: u64 = 100_000_000;
 
 /// A wasmi engine with the waPC host functions linked.
 pub struct WasmiRuntime {

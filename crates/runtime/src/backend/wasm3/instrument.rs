@@ -102,6 +102,15 @@ impl Instrument {
                     pass.has_globals = true;
                     pass.counter += s.count();
                 }
+                // wasm3 runs the start function while it loads the module,
+                // before the host can link the deadline check: it could
+                // neither be bounded nor reach the host. waPC guests start
+                // in `wapc_init`, which is bounded.
+                Payload::StartSection { .. } => {
+                    return Err("the module has a start function, which wasm3 would run \
+                                unbounded while loading it (waPC guests start in wapc_init)"
+                        .into());
+                }
                 _ => {}
             }
         }
@@ -338,6 +347,13 @@ mod tests {
         // The counter comes after the module's own global.
         assert!(text.contains("global.set 1"), "{text}");
         assert!(text.contains("(memory (;0;) 1 2)"), "{text}");
+    }
+
+    #[test]
+    fn refuses_a_start_function() {
+        let wasm = wat::parse_str(r#"(module (func $s) (start $s))"#).expect("wat");
+        let refused = instrument(&wasm, 1 << 20, true).expect_err("start function");
+        assert!(refused.contains("start function"), "{refused}");
     }
 
     #[test]
