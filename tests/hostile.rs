@@ -14,11 +14,19 @@ const ANSWER: &str = r#"
     (call $guest_response (i32.const 0) (i32.const 16))
     i32.const 1"#;
 
-/// Grows memory a page at a time until `memory.grow` fails.
+/// Grows memory a page at a time until `memory.grow` fails, then writes
+/// a byte to every 4 KiB of it past the first page (which holds the
+/// response), so the host really holds it (local 0 is the cursor).
 const GROW_UNTIL_REFUSED: &str = r#"
     (block $full (loop $more
         (br_if $full (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
-        (br $more)))"#;
+        (br $more)))
+    (local.set 0 (i32.const 65536))
+    (block $done (loop $touch
+        (br_if $done (i32.ge_u (local.get 0) (i32.mul (memory.size) (i32.const 65536))))
+        (i32.store8 (local.get 0) (i32.const 1))
+        (local.set 0 (i32.add (local.get 0) (i32.const 4096)))
+        (br $touch)))"#;
 
 /// A waPC module whose every call loops for ever.
 pub fn looping_module() -> Vec<u8> {
@@ -99,7 +107,7 @@ pub fn memory_bomb_init_module() -> Vec<u8> {
         r#"(module {WAPC_IMPORTS}
             (memory (export "memory") 1)
             {VALID_RESPONSE}
-            (func (export "wapc_init") {GROW_UNTIL_REFUSED})
+            (func (export "wapc_init") (local i32) {GROW_UNTIL_REFUSED})
             (func (export "__guest_call") (param i32 i32) (result i32) {ANSWER}))"#
     ))
 }
