@@ -32,8 +32,8 @@ pub struct WasmtimeRuntime {
     limits: Limits,
     deadlines: Deadlines,
     /// Shared with every module compiled here: epochs advance while any
-    /// of them can still run.
-    ticker: Arc<Ticker>,
+    /// of them can still run. `None` when calls are not metered.
+    ticker: Option<Arc<Ticker>>,
 }
 
 impl WasmtimeRuntime {
@@ -73,16 +73,21 @@ impl WasmtimeRuntime {
             message: format!("{e:#}"),
         })?;
         let deadlines = Deadlines::new(&limits);
-        let ticker = Ticker::start(&engine, deadlines.tick).map_err(|e| RuntimeError::Engine {
-            runtime: NAME,
-            message: format!("cannot start the epoch thread: {e}"),
-        })?;
+        let ticker = match limits.metered {
+            true => Some(Arc::new(Ticker::start(&engine, deadlines.tick).map_err(
+                |e| RuntimeError::Engine {
+                    runtime: NAME,
+                    message: format!("cannot start the epoch thread: {e}"),
+                },
+            )?)),
+            false => None,
+        };
         Ok(WasmtimeRuntime {
             engine,
             linker: Arc::new(linker),
             limits,
             deadlines,
-            ticker: Arc::new(ticker),
+            ticker,
         })
     }
 
@@ -161,7 +166,7 @@ impl WasmtimeRuntime {
             pre,
             limits: self.limits,
             deadlines: self.deadlines,
-            _ticker: Arc::clone(&self.ticker),
+            _ticker: self.ticker.clone(),
         }))
     }
 }
@@ -236,7 +241,7 @@ struct WasmtimeModule {
     pre: InstancePre<WapcHost>,
     limits: Limits,
     deadlines: Deadlines,
-    _ticker: Arc<Ticker>,
+    _ticker: Option<Arc<Ticker>>,
 }
 
 impl CompiledModule for WasmtimeModule {
