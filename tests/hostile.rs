@@ -39,6 +39,21 @@ pub fn looping_module() -> Vec<u8> {
     ))
 }
 
+/// A waPC module whose every call logs `looping` through `__console_log`
+/// and then loops for ever: the log line tells a test the guest is running.
+pub fn announced_looping_module() -> Vec<u8> {
+    wat(&format!(
+        r#"(module {WAPC_IMPORTS}
+            (import "wapc" "__console_log" (func $console_log (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "looping")
+            (func (export "__guest_call") (param i32 i32) (result i32)
+                (call $console_log (i32.const 0) (i32.const 7))
+                (loop $spin (br $spin))
+                i32.const 0))"#
+    ))
+}
+
 /// A "trojan": answers `valid: true` like [`crate::always_valid_module`],
 /// but loops for ever when the request is longer than 4096 bytes (a job
 /// with a long message).

@@ -1,7 +1,7 @@
 //! Replacing modules while jobs run.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Generator, Job, SchemeChoice};
@@ -74,11 +74,15 @@ fn concurrent_calls_survive_thousands_of_swaps_without_leaks() {
         .take(64)
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
+    // Verdicts so far, all workers: each swap waits for one more, so the
+    // swaps really interleave with calls in flight.
+    let verdicts = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..3)
         .map(|w| {
             let set = Arc::clone(&set);
             let jobs = jobs.clone();
             let stop = Arc::clone(&stop);
+            let verdicts = Arc::clone(&verdicts);
             std::thread::spawn(move || {
                 let mut worker = Worker::new(&set);
                 let mut seen = std::collections::BTreeSet::new();
@@ -95,6 +99,7 @@ fn concurrent_calls_survive_thousands_of_swaps_without_leaks() {
                         );
                         seen.insert(verdict.module.unwrap_or_default());
                         done += 1;
+                        verdicts.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 (done, seen)
@@ -106,15 +111,28 @@ fn concurrent_calls_survive_thousands_of_swaps_without_leaks() {
         for (scheme, first, second) in &versions {
             set.activate(*scheme, Arc::clone(if i % 2 == 0 { second } else { first }));
         }
-        if i % 64 == 0 {
+        let after = verdicts.load(Ordering::Relaxed) + 1;
+        while verdicts.load(Ordering::Relaxed) < after {
             std::thread::yield_now();
         }
     }
     stop.store(true, Ordering::Relaxed);
+    let mut seen_by_all = std::collections::BTreeSet::new();
     for worker in workers {
         let (done, seen) = worker.join().expect("worker thread");
         assert!(done >= 64);
-        assert!(!seen.is_empty());
+        seen_by_all.extend(seen);
+    }
+    assert!(verdicts.load(Ordering::Relaxed) >= swaps);
+    // Both versions of both schemes answered while the swaps went on.
+    for (_, first, second) in &versions {
+        for version in [first, second] {
+            assert!(
+                seen_by_all.contains(&version.id),
+                "{} never answered",
+                version.id
+            );
+        }
     }
     // Every worker is gone: no instance may survive, and the two versions
     // are referenced only by the set and this test.

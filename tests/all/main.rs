@@ -2,6 +2,7 @@
 //! concern.
 
 mod differential;
+mod host;
 mod hot_swap;
 mod limits;
 mod misbehaving_modules;

@@ -1,17 +1,10 @@
-//! The module registry: validation, activation, rollback, cache, watching.
-
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+//! The module registry: validation, activation, rollback, cache.
 
 use hotwasm_abi::Scheme;
 use hotwasm_registry::cache::CacheOutcome;
-use hotwasm_registry::watch::{WatchEvent, watch};
 use hotwasm_registry::{ArtifactCache, ModuleRegistry, RegistryError, VersionState};
 use hotwasm_runtime::RuntimeKind;
-use hotwasm_tests::{
-    always_valid_module, init_trapping_module, not_wapc_module, second_version, trapping_module,
-};
-use hotwasm_worker::ModuleSet;
+use hotwasm_tests::{always_valid_module, init_trapping_module, not_wapc_module, trapping_module};
 
 fn schnorr(variant: &str) -> &'static [u8] {
     hotwasm_modules::find("schnorr", variant)
@@ -194,42 +187,4 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
         cache.compile(wasmi.as_ref(), wasm).expect("compiles").1,
         CacheOutcome::Uncacheable
     );
-}
-
-#[test]
-fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
-    let registry_dir = tempfile::tempdir().expect("temp dir");
-    let modules_dir = tempfile::tempdir().expect("temp dir");
-    let set = ModuleSet::built(RuntimeKind::Wasmtime, "fast").expect("modules");
-    let before = set.get(Scheme::Schnorr).expect("active").id.clone();
-    let registry = Arc::new(Mutex::new(
-        ModuleRegistry::open(registry_dir.path()).expect("registry"),
-    ));
-    let (sender, events) = std::sync::mpsc::channel();
-    let _watcher =
-        watch(modules_dir.path(), registry, Arc::clone(&set), Some(sender)).expect("watch");
-    let next = || {
-        events
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the watcher reports within a minute")
-    };
-
-    std::fs::write(modules_dir.path().join("schnorr.wasm"), not_wapc_module()).expect("write");
-    assert!(
-        matches!(next(), WatchEvent::Refused { reason, .. } if reason.contains("__guest_call"))
-    );
-    assert_eq!(
-        set.get(Scheme::Schnorr).expect("active").id,
-        before,
-        "a broken file changes nothing"
-    );
-
-    let v2 = second_version(schnorr("fast"), "watched");
-    std::fs::write(modules_dir.path().join("schnorr.wasm"), &v2).expect("write");
-    let id = match next() {
-        WatchEvent::Activated { id, .. } => id,
-        other => panic!("expected activation, got {other:?}"),
-    };
-    assert_eq!(id, hotwasm_modules::module_id("schnorr", &v2));
-    assert_eq!(set.get(Scheme::Schnorr).expect("active").id, id);
 }

@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use hotwasm_abi::{OPERATION, Scheme, VerifyResponse};
-use hotwasm_jobs::{Generator, SchemeChoice};
+use hotwasm_abi::{Scheme, VerifyRequest};
+use hotwasm_jobs::Generator;
 use hotwasm_runtime::{CompiledModule, Runtime, RuntimeError};
 use serde::Serialize;
 
@@ -149,16 +149,14 @@ fn measure_module(
         }
     };
 
-    let choice = match scheme {
-        Scheme::Schnorr => SchemeChoice::Schnorr,
-        Scheme::Ecdsa => SchemeChoice::Ecdsa,
-    };
-    let payload = hotwasm_abi::encode(&Generator::new(options.seed, choice, 0.0).job().request());
+    let request = Generator::new(options.seed, scheme.into(), 0.0)
+        .job()
+        .request();
     let instances = options.budget.cold_instances.max(1);
     let (mut instantiate_us, mut first_call_us) =
         (Vec::with_capacity(instances), Vec::with_capacity(instances));
     for _ in 0..instances {
-        let (instantiate, first_call) = first_verdict(compiled.as_ref(), &payload, context)?;
+        let (instantiate, first_call) = first_verdict(compiled.as_ref(), &request, context)?;
         instantiate_us.push(instantiate);
         first_call_us.push(first_call);
     }
@@ -177,7 +175,7 @@ fn measure_module(
 /// times in microseconds, after checking the verdict.
 fn first_verdict(
     compiled: &dyn CompiledModule,
-    payload: &[u8],
+    request: &VerifyRequest,
     context: &str,
 ) -> Result<(f64, f64), BenchError> {
     let started = Instant::now();
@@ -189,15 +187,12 @@ fn first_verdict(
         })?;
     let instantiated = started.elapsed();
     let started = Instant::now();
-    let outcome = instance.call(OPERATION, payload);
+    let outcome = hotwasm_runtime::verify(instance.as_mut(), request);
     let called = started.elapsed();
-    let call_error = |message: String| BenchError::Call {
+    let response = outcome.map_err(|e| BenchError::Call {
         context: context.to_string(),
-        message,
-    };
-    let response = outcome.map_err(|e| call_error(e.to_string()))?;
-    let response: VerifyResponse =
-        hotwasm_abi::decode(&response).map_err(|e| call_error(e.to_string()))?;
+        message: e.to_string(),
+    })?;
     if !response.valid {
         return Err(BenchError::WrongVerdict {
             context: context.to_string(),

@@ -2,17 +2,22 @@
 //! verdicts back) next to in-process throughput of the same runtime and
 //! thread count, measured in the same run.
 //!
-//! The pipeline lives in the server and client crates; this crate does not
-//! depend on them. The caller injects a [`PipelineRunner`] through
-//! [`BenchOptions::pipeline`](crate::BenchOptions::pipeline); without one
-//! the pipeline rows say "not run".
+//! The pipeline is `hotwasm-pipeline`'s: an in-process server and the real
+//! client, on the in-process queue or a Redis stream of the run's own. With
+//! [`BenchOptions::pipelines`](crate::BenchOptions::pipelines) off the
+//! pipeline rows say "not run".
 
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
 
+use hotwasm_client::{Outgoing, ResultsVia, SubmitOptions, Summary};
 use hotwasm_jobs::{Job, SchemeChoice, Verdict};
+use hotwasm_pipeline::PipelineOptions;
+use hotwasm_queue::{JobQueue, MemoryQueue, RedisOptions, RedisQueue};
 use hotwasm_runtime::RuntimeKind;
+use hotwasm_server::ServerConfig;
+use hotwasm_server::consume::ConsumeOptions;
 use hotwasm_worker::{ModuleSet, Worker};
 use serde::Serialize;
 
@@ -23,56 +28,22 @@ use crate::{BenchError, Progress};
 
 /// One pipeline configuration to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineConfig {
-    /// The runtime the servers verify on.
-    pub runtime: RuntimeKind,
-    /// The module variant.
-    pub variant: String,
-    /// Worker threads.
-    pub workers: usize,
-    /// How jobs travel to the servers.
-    pub transport: Transport,
-    /// How verdicts travel back.
-    pub results: ResultsVia,
+struct PipelineConfig {
+    runtime: RuntimeKind,
+    variant: String,
+    workers: usize,
+    transport: Transport,
+    results: ResultsVia,
 }
 
 /// How jobs travel from client to server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
+enum Transport {
     /// The in-process queue (one process, no Redis).
     Embedded,
     /// A Redis Stream at this URL.
     Redis(String),
 }
-
-/// How verdicts travel back to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResultsVia {
-    /// The shared-memory verdict ring.
-    Shm,
-    /// A Redis results stream.
-    Redis,
-}
-
-/// What one pipeline run produced.
-#[derive(Debug, Clone, Default)]
-pub struct PipelineRun {
-    /// Verdicts received.
-    pub verdicts: u64,
-    /// Verdicts that differ from their job's `expect`.
-    pub mismatches: u64,
-    /// Jobs without a verdict.
-    pub missing: u64,
-    /// From the first submit to the last verdict.
-    pub elapsed: Duration,
-    /// Per job, submit to verdict at the client, in microseconds.
-    pub latencies_micros: Vec<f64>,
-}
-
-/// Runs `jobs` through the full pipeline configured by the first argument.
-/// Errors are messages (the runner's own error types stay in its crate).
-pub type PipelineRunner =
-    dyn Fn(&PipelineConfig, &[Job]) -> Result<PipelineRun, String> + Send + Sync;
 
 /// End-to-end figures.
 #[derive(Debug, Clone, Serialize)]
@@ -157,7 +128,7 @@ pub fn measure(
     // every pipeline in turn, so the ratios compare runs made side by side.
     let active: Vec<bool> = configs
         .iter()
-        .map(|(_, blank)| blank.is_none() && options.pipeline.is_some())
+        .map(|(_, blank)| blank.is_none() && options.pipelines)
         .collect();
     let per_round = 1 + active.iter().filter(|a| **a).count();
     progress.start("end to end", (size.reps * per_round) as u64);
@@ -166,7 +137,7 @@ pub fn measure(
         source,
     })?;
     let mut in_process_ms = Vec::with_capacity(size.reps);
-    let mut runs: Vec<Vec<PipelineRun>> = configs.iter().map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<Summary>> = configs.iter().map(|_| Vec::new()).collect();
     for round in 0..size.reps {
         progress.step(&format!(
             "in-process {kind}/{variant}, {workers} workers, run {}/{}",
@@ -175,9 +146,9 @@ pub fn measure(
         ));
         in_process_ms.push(in_process_run(options, &set, kind, variant, &jobs)?);
         for (((config, _), runs), active) in configs.iter().zip(&mut runs).zip(&active) {
-            let Some(runner) = options.pipeline.as_ref().filter(|_| *active) else {
+            if !active {
                 continue;
-            };
+            }
             progress.step(&format!(
                 "pipeline {} + {}, run {}/{}",
                 transport_name(&config.transport),
@@ -185,7 +156,7 @@ pub fn measure(
                 round + 1,
                 size.reps
             ));
-            runs.push(pipeline_run(runner.as_ref(), config, &jobs)?);
+            runs.push(pipeline_run(config, &jobs)?);
         }
     }
     let run_ms = spread(&in_process_ms);
@@ -197,12 +168,12 @@ pub fn measure(
     };
     let mut pipelines = Vec::new();
     for ((config, blank), runs) in configs.into_iter().zip(runs) {
-        let result = match (blank, &options.pipeline) {
+        let result = match (blank, options.pipelines) {
             (Some(reason), _) => Cell::NotRun { reason },
-            (None, None) => Cell::NotRun {
-                reason: "no pipeline runner in this build of the bench".into(),
+            (None, false) => Cell::NotRun {
+                reason: "pipelines not asked for in this run".into(),
             },
-            (None, Some(_)) => Cell::Measured(pipeline_figures(
+            (None, true) => Cell::Measured(pipeline_figures(
                 runs,
                 jobs.len(),
                 in_process.jobs_per_second,
@@ -242,12 +213,12 @@ fn configs(
     let no_redis = redis.is_none().then(|| "no --redis URL given".to_string());
     let url = redis.unwrap_or_default();
     vec![
-        (config(Transport::Embedded, ResultsVia::Shm), None),
+        (config(Transport::Embedded, RING), None),
         (
-            config(Transport::Redis(url.clone()), ResultsVia::Shm),
+            config(Transport::Redis(url.clone()), RING),
             no_redis.clone(),
         ),
-        (config(Transport::Redis(url), ResultsVia::Redis), no_redis),
+        (config(Transport::Redis(url), ResultsVia::Stream), no_redis),
     ]
 }
 
@@ -258,10 +229,13 @@ fn transport_name(transport: &Transport) -> &'static str {
     }
 }
 
+/// Verdicts through a shared-memory ring of this many slots.
+const RING: ResultsVia = ResultsVia::Shm { slots: 4096 };
+
 fn results_name(results: ResultsVia) -> &'static str {
     match results {
-        ResultsVia::Shm => "shm",
-        ResultsVia::Redis => "redis",
+        ResultsVia::Shm { .. } => "shm",
+        ResultsVia::Stream => "redis",
     }
 }
 
@@ -319,11 +293,7 @@ fn in_process_run(
 }
 
 /// One pipeline run, its verdicts checked.
-fn pipeline_run(
-    runner: &PipelineRunner,
-    config: &PipelineConfig,
-    jobs: &[Job],
-) -> Result<PipelineRun, BenchError> {
+fn pipeline_run(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, BenchError> {
     let describe = || {
         format!(
             "{} + {}, {}/{}, {} workers",
@@ -334,27 +304,81 @@ fn pipeline_run(
             config.workers
         )
     };
-    let run = runner(config, jobs).map_err(|message| BenchError::Pipeline {
+    let summary = run_pipeline(config, jobs).map_err(|message| BenchError::Pipeline {
         config: describe(),
         message,
     })?;
-    if run.mismatches > 0 || run.missing > 0 || run.verdicts != jobs.len() as u64 {
-        return Err(BenchError::Pipeline {
-            config: describe(),
-            message: format!(
-                "{} jobs: {} verdicts, {} wrong, {} missing",
-                jobs.len(),
-                run.verdicts,
-                run.mismatches,
-                run.missing
-            ),
-        });
+    check_run(jobs.len(), &summary).map_err(|message| BenchError::Pipeline {
+        config: describe(),
+        message,
+    })?;
+    Ok(summary)
+}
+
+/// Every job got exactly one verdict, and the right one.
+fn check_run(jobs: usize, summary: &Summary) -> Result<(), String> {
+    if summary.mismatch_count > 0 || summary.missing > 0 || summary.verdicts != jobs as u64 {
+        return Err(format!(
+            "{jobs} jobs: {} verdicts, {} wrong, {} missing",
+            summary.verdicts, summary.mismatch_count, summary.missing
+        ));
     }
-    Ok(run)
+    Ok(())
+}
+
+/// Runs `jobs` through an in-process server and the real client.
+fn run_pipeline(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, String> {
+    let jobs: Vec<Outgoing> = jobs.iter().map(Outgoing::from).collect();
+    let mut server = ServerConfig::new(config.runtime);
+    server.variant = Some(config.variant.clone());
+    server.workers = config.workers.max(1);
+    let options = PipelineOptions {
+        server,
+        consume: ConsumeOptions::default(),
+        submit: SubmitOptions {
+            results: config.results,
+            ..SubmitOptions::new()
+        },
+    };
+    // Module administration validates guests on blocking threads: give
+    // them a stack fit for guests (see `GUEST_THREAD_STACK_BYTES`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async {
+        match &config.transport {
+            Transport::Embedded => {
+                hotwasm_pipeline::run(Arc::new(MemoryQueue::new()), &jobs, options, &|_| {})
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Transport::Redis(url) => {
+                // A stream and group of the run's own, so servers of a real
+                // deployment on the same Redis are not disturbed.
+                let mut redis = RedisOptions::new(url);
+                redis.stream = format!("hotwasm:bench:{}", options.submit.client);
+                redis.group = format!("hotwasm-bench-{}", options.submit.client);
+                redis.dead_letters = format!("{}:dead", redis.stream);
+                let queue = Arc::new(
+                    RedisQueue::connect(redis.clone())
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+                let summary =
+                    hotwasm_pipeline::run(Arc::clone(&queue), &jobs, options, &|_| {}).await;
+                for key in [&redis.stream, &redis.dead_letters] {
+                    let _ = queue.delete_stream(key).await;
+                }
+                summary.map_err(|e| e.to_string())
+            }
+        }
+    })
 }
 
 fn pipeline_figures(
-    runs: Vec<PipelineRun>,
+    runs: Vec<Summary>,
     messages: usize,
     in_process_jobs_per_second: f64,
 ) -> PipelineFigures {
@@ -374,5 +398,30 @@ fn pipeline_figures(
         jobs_per_second,
         latency: percentiles(&latencies),
         ratio_to_in_process: Some(jobs_per_second / in_process_jobs_per_second),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_with_a_wrong_or_missing_verdict_is_refused() {
+        let good = Summary {
+            verdicts: 8,
+            ..Summary::default()
+        };
+        assert_eq!(check_run(8, &good), Ok(()));
+        let wrong = Summary {
+            mismatch_count: 1,
+            ..good.clone()
+        };
+        assert!(check_run(8, &wrong).is_err_and(|e| e.contains("1 wrong")));
+        let missing = Summary {
+            verdicts: 7,
+            missing: 1,
+            ..Summary::default()
+        };
+        assert!(check_run(8, &missing).is_err_and(|e| e.contains("1 missing")));
     }
 }

@@ -41,6 +41,14 @@ pub enum BenchError {
         /// Why.
         source: hotwasm_worker::WorkerError,
     },
+    /// A module host could not start.
+    #[error("{context}: {source}")]
+    Host {
+        /// What was being measured.
+        context: String,
+        /// The host's error.
+        source: hotwasm_host::HostError,
+    },
     /// A runtime failed to create, compile or instantiate.
     #[error("{context}: {source}")]
     Runtime {

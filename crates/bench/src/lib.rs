@@ -36,7 +36,6 @@ pub mod report;
 pub mod swapping;
 pub mod throughput;
 
-pub use end_to_end::{PipelineConfig, PipelineRun, PipelineRunner, ResultsVia, Transport};
 pub use error::BenchError;
 pub use options::{BenchOptions, Budget, Size};
 pub use progress::Progress;

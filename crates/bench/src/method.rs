@@ -131,7 +131,7 @@ pub fn describe(options: &BenchOptions) -> Method {
         ),
         entry(
             "criterion cross-checks",
-            "cargo bench -p hotwasm-worker --bench verify; cargo bench -p hotwasm-registry --bench swap",
+            "cargo bench -p hotwasm-worker --bench verify; cargo bench -p hotwasm-host --bench swap",
         ),
     ];
     Method {

@@ -7,13 +7,10 @@
 //! one short run on the others — so `hotwasm bench` stays within about
 //! three minutes on two cores. Every table prints the N and R it used.
 
-use std::sync::Arc;
-
 use hotwasm_runtime::RuntimeKind;
 use serde::Serialize;
 
 use crate::BenchError;
-use crate::end_to_end::PipelineRunner;
 
 /// Messages per timed run and how many timed runs (repetitions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -223,9 +220,9 @@ pub struct BenchOptions {
     pub end_to_end_runtime: Option<RuntimeKind>,
     /// Redis URL for the end-to-end rows through Redis.
     pub redis: Option<String>,
-    /// Runs the full pipeline for the end-to-end section; `None` reports
-    /// those rows as not run.
-    pub pipeline: Option<Arc<PipelineRunner>>,
+    /// Runs the full pipeline (in-process server, real client) for the
+    /// end-to-end section; off, those rows say "not run".
+    pub pipelines: bool,
 }
 
 impl std::fmt::Debug for BenchOptions {
@@ -239,7 +236,7 @@ impl std::fmt::Debug for BenchOptions {
             .field("workers", &self.workers)
             .field("end_to_end_runtime", &self.end_to_end_runtime)
             .field("redis", &self.redis)
-            .field("pipeline", &self.pipeline.as_ref().map(|_| "runner"))
+            .field("pipelines", &self.pipelines)
             .finish()
     }
 }
@@ -257,7 +254,7 @@ impl Default for BenchOptions {
                 .unwrap_or(2),
             end_to_end_runtime: None,
             redis: None,
-            pipeline: None,
+            pipelines: true,
         }
     }
 }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hotwasm_abi::{OPERATION, Scheme, VerifyResponse};
+use hotwasm_abi::Scheme;
+use hotwasm_host::ModuleHost;
 use hotwasm_jobs::{Job, SchemeChoice, Verdict};
+use hotwasm_runtime::Limits;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, SchemeModule, Worker};
 use serde::Serialize;
@@ -128,24 +130,27 @@ pub fn measure(
     for kind in kinds {
         let variant = kind.preferred_variant();
         let context = format!("swapping {kind}/{variant}");
-        let set = ModuleSet::built(kind, variant).map_err(|source| BenchError::Worker {
-            context: context.clone(),
-            source,
+        let host = ModuleHost::built(kind, variant, Limits::default()).map_err(|source| {
+            BenchError::Host {
+                context: context.clone(),
+                source,
+            }
         })?;
+        let set = host.modules();
         progress.step(&format!("{kind}/{variant} mixed vs grouped"));
-        let routing = routing(options, &set, kind, &context)?;
+        let routing = routing(options, set, kind, &context)?;
         progress.step(&format!("{kind}/{variant} recompile per message"));
         let recompile = if kind == RuntimeKind::Native {
             Cell::NotApplicable {
                 reason: "native runs built-in code; there is nothing to compile".into(),
             }
         } else {
-            Cell::Measured(recompile(options, &set, variant, &routing, &context)?)
+            Cell::Measured(recompile(options, set, variant, &routing, &context)?)
         };
         progress.step(&format!("{kind}/{variant} activation"));
-        let activation = Cell::Measured(activation(options, &set, variant, &context)?);
+        let activation = Cell::Measured(activation(options, &host, variant, &context)?);
         progress.step(&format!("{kind}/{variant} latency under swaps"));
-        let under_swaps = Cell::Measured(under_swaps(options, &set, kind, variant, &context)?);
+        let under_swaps = Cell::Measured(under_swaps(options, &host, kind, variant, &context)?);
         rows.push(SwappingRow {
             runtime: kind.name().to_string(),
             variant: crate::throughput::shown_variant(kind, variant).to_string(),
@@ -222,7 +227,7 @@ fn recompile(
     let mut times = Vec::with_capacity(samples);
     for job in &jobs {
         let bytes = built_bytes(job.scheme.as_str(), variant, context)?;
-        let payload = hotwasm_abi::encode(&job.request());
+        let request = job.request();
         let started = Instant::now();
         let compiled = runtime
             .compile(bytes)
@@ -236,12 +241,9 @@ fn recompile(
                 context: context.to_string(),
                 source,
             })?;
-        let outcome = instance.call(OPERATION, &payload);
+        let outcome = hotwasm_runtime::verify(instance.as_mut(), &request);
         times.push(millis(started.elapsed()));
-        let verdict = match outcome
-            .map_err(|e| e.to_string())
-            .and_then(|r| hotwasm_abi::decode::<VerifyResponse>(&r).map_err(|e| e.to_string()))
-        {
+        let verdict = match outcome.map_err(|e| e.to_string()) {
             Ok(response) => response.valid,
             Err(message) => {
                 return Err(BenchError::Call {
@@ -271,18 +273,18 @@ fn recompile(
 
 fn activation(
     options: &BenchOptions,
-    set: &Arc<ModuleSet>,
+    host: &ModuleHost,
     variant: &str,
     context: &str,
 ) -> Result<Activation, BenchError> {
+    let set = host.modules();
     let count = options.budget.activations.max(1);
-    let mut versions = Vec::with_capacity(count);
-    let mut prewarmed = true;
+    let mut staged = Vec::with_capacity(count);
     for i in 0..count {
         let version = tagged_version(set, "schnorr", variant, &format!("activation{i}"), context)?;
-        prewarmed &= set.prewarm(Scheme::Schnorr, &version, 1) == 1;
-        versions.push(version);
+        staged.push(host.stage(Scheme::Schnorr, version));
     }
+    let prewarmed = staged.iter().all(|s| s.prewarmed() >= 1);
     let job = jobs(options.seed + 22, SchemeChoice::Schnorr, 0.0, 1);
     let job = job.first().ok_or_else(|| BenchError::Call {
         context: context.to_string(),
@@ -291,9 +293,10 @@ fn activation(
     let mut worker = Worker::new(set);
     warm_up(&mut worker, std::slice::from_ref(job), context)?;
     let mut times = Vec::with_capacity(count);
-    for version in versions {
+    for staged in staged {
+        let version = Arc::clone(staged.module());
         let started = Instant::now();
-        set.activate(Scheme::Schnorr, Arc::clone(&version));
+        host.commit(staged);
         let verdict = worker.verify(job);
         times.push(micros(started.elapsed()));
         check_one(context, job, &verdict)?;
@@ -316,7 +319,7 @@ fn activation(
 
 fn under_swaps(
     options: &BenchOptions,
-    set: &Arc<ModuleSet>,
+    host: &Arc<ModuleHost>,
     kind: RuntimeKind,
     variant: &str,
     context: &str,
@@ -328,11 +331,19 @@ fn under_swaps(
         options.budget.swap_run(kind).max(1),
     );
     let versions = (0..ROTATED_VERSIONS)
-        .map(|i| tagged_version(set, "schnorr", variant, &format!("rotation{i}"), context))
+        .map(|i| {
+            tagged_version(
+                host.modules(),
+                "schnorr",
+                variant,
+                &format!("rotation{i}"),
+                context,
+            )
+        })
         .collect::<Result<Vec<Arc<SchemeModule>>, BenchError>>()?;
-    let steady = latencies(set, &jobs, None, context)?;
+    let steady = latencies(host, &jobs, None, context)?;
     let swaps = Arc::new(AtomicUsize::new(0));
-    let swapping = latencies(set, &jobs, Some((versions, Arc::clone(&swaps))), context)?;
+    let swapping = latencies(host, &jobs, Some((versions, Arc::clone(&swaps))), context)?;
     let (steady, swapping) = (percentiles(&steady), percentiles(&swapping));
     Ok(UnderSwaps {
         jobs: jobs.len(),
@@ -347,27 +358,26 @@ fn under_swaps(
 /// Times every job on its own, with a thread activating the next of
 /// `versions` (prewarmed just before) every [`SWAP_INTERVAL`] when given.
 fn latencies(
-    set: &Arc<ModuleSet>,
+    host: &Arc<ModuleHost>,
     jobs: &[Job],
     swap: Option<(Vec<Arc<SchemeModule>>, Arc<AtomicUsize>)>,
     context: &str,
 ) -> Result<Vec<f64>, BenchError> {
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = swap.map(|(versions, swaps)| {
-        let (set, stop) = (Arc::clone(set), Arc::clone(&stop));
+        let (host, stop) = (Arc::clone(host), Arc::clone(&stop));
         std::thread::spawn(move || {
             for next in versions.iter().cycle() {
                 std::thread::sleep(SWAP_INTERVAL);
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                set.prewarm(Scheme::Schnorr, next, 1);
-                set.activate(Scheme::Schnorr, Arc::clone(next));
+                host.swap_in(Scheme::Schnorr, Arc::clone(next));
                 swaps.fetch_add(1, Ordering::Relaxed);
             }
         })
     });
-    let mut worker = Worker::new(set);
+    let mut worker = Worker::new(host.modules());
     let warmed = warm_up(&mut worker, jobs, context);
     let mut samples = Vec::with_capacity(jobs.len());
     let mut verdicts = Vec::with_capacity(jobs.len());

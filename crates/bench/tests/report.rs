@@ -2,11 +2,8 @@
 //! section and every runtime, and every ratio is computed from figures in
 //! the same file. No timing is asserted.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use hotwasm_bench::progress::Silent;
-use hotwasm_bench::{BenchOptions, Budget, PipelineRun, PipelineRunner};
+use hotwasm_bench::{BenchOptions, Budget};
 use hotwasm_runtime::RuntimeKind;
 use serde_json::Value;
 
@@ -28,21 +25,6 @@ fn tiny(runtimes: Vec<RuntimeKind>) -> BenchOptions {
         workers: 2,
         ..BenchOptions::default()
     }
-}
-
-/// A stand-in pipeline: answers every job with its expected verdict.
-fn echo_runner() -> Arc<PipelineRunner> {
-    Arc::new(|_config, jobs| {
-        let started = Instant::now();
-        let latencies_micros = (0..jobs.len()).map(|i| 100.0 + i as f64).collect();
-        Ok(PipelineRun {
-            verdicts: jobs.len() as u64,
-            mismatches: 0,
-            missing: 0,
-            elapsed: started.elapsed().max(Duration::from_micros(50)),
-            latencies_micros,
-        })
-    })
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -78,8 +60,8 @@ fn rows<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
 
 #[test]
 fn tiny_run_writes_a_consistent_report_for_every_runtime() {
-    let mut options = tiny(RuntimeKind::ALL.to_vec());
-    options.pipeline = Some(echo_runner());
+    // The embedded pipeline runs for real: an in-process server and client.
+    let options = tiny(RuntimeKind::ALL.to_vec());
     let report = hotwasm_bench::run(&options, &Silent).expect("bench runs");
     let dir = tempfile::tempdir().expect("tempdir");
     let written = hotwasm_bench::report::write(&report, dir.path()).expect("report written");
@@ -274,25 +256,15 @@ fn check_draft(json: &Value) {
 }
 
 #[test]
-fn without_a_pipeline_runner_the_pipeline_rows_say_not_run() {
-    let report = hotwasm_bench::run(&tiny(vec![RuntimeKind::Native]), &Silent).expect("bench runs");
+fn without_pipelines_the_pipeline_rows_say_not_run() {
+    let options = BenchOptions {
+        pipelines: false,
+        ..tiny(vec![RuntimeKind::Native])
+    };
+    let report = hotwasm_bench::run(&options, &Silent).expect("bench runs");
     let json = serde_json::to_value(&report).expect("serialises");
     check_end_to_end(&json, false);
     assert!(json["runtimes"] == serde_json::json!(["native"]));
-}
-
-#[test]
-fn a_failing_pipeline_fails_the_bench() {
-    let mut options = tiny(vec![RuntimeKind::Native]);
-    options.pipeline = Some(Arc::new(|_config, jobs| {
-        Ok(PipelineRun {
-            verdicts: jobs.len() as u64,
-            mismatches: 1,
-            ..PipelineRun::default()
-        })
-    }));
-    let error = hotwasm_bench::run(&options, &Silent).expect_err("a wrong verdict fails");
-    assert!(error.to_string().contains("1 wrong"), "{error}");
 }
 
 #[test]

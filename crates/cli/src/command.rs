@@ -5,7 +5,6 @@ pub mod demo;
 pub mod generate;
 pub mod limits;
 pub mod modules;
-pub mod pipeline;
 pub mod seconds;
 pub mod serve;
 pub mod shutdown;

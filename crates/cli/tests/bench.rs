@@ -44,8 +44,18 @@ fn bench_writes_markdown_json_and_charts() {
     assert_eq!(json["quick"], true);
     assert_eq!(json["method"]["budget"]["compiled"]["messages"], 8);
     assert!(out.join("throughput.svg").exists());
-    // The lead wires the pipeline; until then its rows say why they are empty.
-    assert!(json["end_to_end"]["pipelines"].is_array());
+    // The embedded pipeline ran for real: every job came back through the
+    // in-process server and the shared-memory ring.
+    let embedded = &json["end_to_end"]["pipelines"][0];
+    assert_eq!(embedded["transport"], "embedded", "{embedded}");
+    assert_eq!(embedded["result"]["status"], "measured", "{embedded}");
+    assert_eq!(embedded["result"]["messages"], 8, "{embedded}");
+    assert!(
+        embedded["result"]["jobs_per_second"]
+            .as_f64()
+            .is_some_and(|rate| rate > 0.0),
+        "{embedded}"
+    );
 }
 
 #[test]

@@ -8,12 +8,10 @@
 //! - [`jobs`]: jobs to submit, generated on all cores or read from a file.
 //! - [`submit`]: jobs in, verdicts back, one [`Summary`] (`submit.rs`).
 //! - [`summary`]: counts, mismatches, latency percentiles, per-server work.
-//! - [`pipeline`]: a server and a client in one process (`hotwasm demo`, the benchmark).
 //! - [`admin`]: module administration and statistics of a running server over gRPC.
 
 pub mod admin;
 pub mod jobs;
-pub mod pipeline;
 pub mod submit;
 pub mod summary;
 
@@ -31,10 +29,4 @@ pub enum ClientError {
     /// The shared-memory results ring could not be created.
     #[error("shared-memory results ring: {0}")]
     Shm(#[from] hotwasm_shm::ShmError),
-    /// The in-process server could not start.
-    #[error(transparent)]
-    Server(#[from] hotwasm_server::ServerError),
-    /// A task of the pipeline stopped unexpectedly.
-    #[error("pipeline task stopped: {0}")]
-    Stopped(String),
 }

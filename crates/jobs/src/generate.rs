@@ -21,6 +21,15 @@ pub enum SchemeChoice {
     Mixed,
 }
 
+impl From<Scheme> for SchemeChoice {
+    fn from(scheme: Scheme) -> SchemeChoice {
+        match scheme {
+            Scheme::Schnorr => SchemeChoice::Schnorr,
+            Scheme::Ecdsa => SchemeChoice::Ecdsa,
+        }
+    }
+}
+
 impl std::str::FromStr for SchemeChoice {
     type Err = String;
 

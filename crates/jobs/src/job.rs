@@ -107,28 +107,35 @@ impl JobLine {
     ///
     /// [`JobError`] naming the first field that is wrong.
     pub fn validate(&self, limits: &JobLimits) -> Result<Job, JobError> {
-        if self.id.is_empty() {
-            return Err(JobError::EmptyId);
-        }
-        let scheme = Scheme::from_name(&self.scheme)
-            .ok_or_else(|| JobError::UnknownScheme(self.scheme.clone()))?;
-        Ok(Job {
-            id: self.id.clone(),
-            scheme,
-            public_key: decode_hex(
+        // Id and scheme first, as `Job::new` does; sizes are checked on the
+        // hex before decoding allocates for it.
+        check_header(&self.id, &self.scheme)?;
+        Job::new(
+            self.id.clone(),
+            &self.scheme,
+            decode_hex(
                 "public_key",
                 &self.public_key,
                 limits.max_key_or_signature_bytes,
             )?,
-            signature: decode_hex(
+            decode_hex(
                 "signature",
                 &self.signature,
                 limits.max_key_or_signature_bytes,
             )?,
-            message: decode_hex("message", &self.message, limits.max_message_bytes)?,
-            expect: self.expect,
-        })
+            decode_hex("message", &self.message, limits.max_message_bytes)?,
+            self.expect,
+            limits,
+        )
     }
+}
+
+/// A non-empty id and a known scheme.
+fn check_header(id: &str, scheme: &str) -> Result<Scheme, JobError> {
+    if id.is_empty() {
+        return Err(JobError::EmptyId);
+    }
+    Scheme::from_name(scheme).ok_or_else(|| JobError::UnknownScheme(scheme.to_string()))
 }
 
 /// Decodes hex, refusing oversized fields before allocating for them.
@@ -144,6 +151,51 @@ fn decode_hex(field: &'static str, hex: &str, limit: usize) -> Result<Vec<u8>, J
 }
 
 impl Job {
+    /// A job from its fields, validated: a non-empty id, a known scheme,
+    /// every byte field within `limits`. The one constructor every front
+    /// door (JSON lines, gRPC) goes through.
+    ///
+    /// # Errors
+    ///
+    /// [`JobError`] naming the first field that is wrong.
+    pub fn new(
+        id: String,
+        scheme: &str,
+        public_key: Vec<u8>,
+        signature: Vec<u8>,
+        message: Vec<u8>,
+        expect: Option<bool>,
+        limits: &JobLimits,
+    ) -> Result<Job, JobError> {
+        let scheme = check_header(&id, scheme)?;
+        let fields = [
+            (
+                "public_key",
+                public_key.len(),
+                limits.max_key_or_signature_bytes,
+            ),
+            (
+                "signature",
+                signature.len(),
+                limits.max_key_or_signature_bytes,
+            ),
+            ("message", message.len(), limits.max_message_bytes),
+        ];
+        for (field, len, limit) in fields {
+            if len > limit {
+                return Err(JobError::TooLarge { field, len, limit });
+            }
+        }
+        Ok(Job {
+            id,
+            scheme,
+            public_key,
+            signature,
+            message,
+            expect,
+        })
+    }
+
     /// The waPC `verify` request for this job.
     pub fn request(&self) -> VerifyRequest {
         VerifyRequest {

@@ -132,11 +132,5 @@ fn store(path: &Path, wasm: &[u8], artifact: &[u8]) -> std::io::Result<()> {
     entry.extend_from_slice(&Sha256::digest(wasm));
     entry.extend_from_slice(&Sha256::digest(artifact));
     entry.extend_from_slice(artifact);
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    let stored =
-        std::fs::write(&temporary, &entry).and_then(|()| std::fs::rename(&temporary, path));
-    if stored.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    stored
+    crate::file::write_atomically(path, &entry)
 }

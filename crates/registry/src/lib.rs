@@ -13,21 +13,27 @@
 //!
 //! - [`ModuleRegistry`]: the on-disk registry (`store.rs`).
 //! - [`parse_spec`], [`check_name`]: the shape of `name@hash` (`spec.rs`).
-//! - [`selftest`]: the validation every version must pass.
+//! - [`validate()`]: compile and self-test, without touching the registry
+//!   (`validate.rs`); [`selftest`]: the test every version must pass.
 //! - [`cache`]: precompiled artifacts, checked before use.
-//! - [`watch`]: load and activate `.wasm` files dropped into a directory.
+//! - `file.rs`: atomic file replacement.
+//!
+//! Serving modules (activation, prewarming, the directory watch) is the
+//! `hotwasm-host` crate's; this crate only stores and validates.
 
 pub mod cache;
+mod file;
 pub mod selftest;
 mod spec;
 mod store;
-pub mod watch;
+mod validate;
 
 use std::path::PathBuf;
 
 pub use cache::ArtifactCache;
 pub use spec::{check_name, parse_spec};
 pub use store::{ModuleRegistry, VersionInfo, VersionState};
+pub use validate::{Validated, validate};
 
 /// A registry operation that failed.
 #[derive(Debug, thiserror::Error)]

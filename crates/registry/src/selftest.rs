@@ -5,17 +5,13 @@
 //! signature. A module that traps, answers garbage, or gets either verdict
 //! wrong is refused.
 
-use hotwasm_abi::{OPERATION, Scheme, VerifyResponse};
-use hotwasm_jobs::{Generator, Job, SchemeChoice};
-use hotwasm_runtime::CompiledModule;
+use hotwasm_abi::Scheme;
+use hotwasm_jobs::{Generator, Job};
+use hotwasm_runtime::{CallError, CompiledModule, RuntimeError};
 
 /// The self-test jobs for `scheme`: one valid, one invalid.
 pub fn jobs(scheme: Scheme) -> [Job; 2] {
-    let choice = match scheme {
-        Scheme::Schnorr => SchemeChoice::Schnorr,
-        Scheme::Ecdsa => SchemeChoice::Ecdsa,
-    };
-    let valid = Generator::new(0x5e1f, choice, 0.0).job();
+    let valid = Generator::new(0x5e1f, scheme.into(), 0.0).job();
     let mut invalid = valid.clone();
     invalid.id = format!("{}-tampered", valid.id);
     if let Some(last) = invalid.signature.last_mut() {
@@ -25,32 +21,54 @@ pub fn jobs(scheme: Scheme) -> [Job; 2] {
     [valid, invalid]
 }
 
+/// Why a module failed its self-test.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelfTestError {
+    /// No instance could be made.
+    #[error("cannot instantiate: {0}")]
+    Instantiate(RuntimeError),
+    /// A self-test call failed (trap, deadline, protocol, bad answer).
+    #[error("self-test {scheme} job failed: {source}")]
+    Call {
+        /// The scheme tested.
+        scheme: Scheme,
+        /// How the call failed.
+        source: CallError,
+    },
+    /// The module got a verdict wrong.
+    #[error(
+        "self-test: a {} {scheme} signature was judged {}",
+        if *.expected_valid { "valid" } else { "tampered" },
+        if *.judged_valid { "valid" } else { "invalid" }
+    )]
+    WrongVerdict {
+        /// The scheme tested.
+        scheme: Scheme,
+        /// Whether the signature was the valid one.
+        expected_valid: bool,
+        /// What the module said.
+        judged_valid: bool,
+    },
+}
+
 /// Runs the self-test for `scheme` on a fresh instance of `module`.
 ///
 /// # Errors
 ///
-/// A reason naming the job that went wrong.
-pub fn run(module: &dyn CompiledModule, scheme: Scheme) -> Result<(), String> {
-    let mut instance = module
-        .instantiate()
-        .map_err(|e| format!("cannot instantiate: {e}"))?;
+/// [`SelfTestError`] naming the job that went wrong.
+pub fn run(module: &dyn CompiledModule, scheme: Scheme) -> Result<(), SelfTestError> {
+    let mut instance = module.instantiate().map_err(SelfTestError::Instantiate)?;
     for job in jobs(scheme) {
-        let payload = hotwasm_abi::encode(&job.request());
-        let response = instance
-            .call(OPERATION, &payload)
-            .map_err(|e| format!("self-test {scheme} job failed: {e}"))?;
-        let response: VerifyResponse = hotwasm_abi::decode(&response)
-            .map_err(|e| format!("self-test {scheme} job got an undecodable answer: {e}"))?;
-        if Some(response.valid) != job.expect {
-            return Err(format!(
-                "self-test: a {} {scheme} signature was judged {}",
-                if job.expect == Some(true) {
-                    "valid"
-                } else {
-                    "tampered"
-                },
-                if response.valid { "valid" } else { "invalid" },
-            ));
+        let response = hotwasm_runtime::verify(instance.as_mut(), &job.request())
+            .map_err(|source| SelfTestError::Call { scheme, source })?;
+        let expected_valid = job.expect == Some(true);
+        if response.valid != expected_valid {
+            return Err(SelfTestError::WrongVerdict {
+                scheme,
+                expected_valid,
+                judged_valid: response.valid,
+            });
         }
     }
     Ok(())

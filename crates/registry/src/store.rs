@@ -6,22 +6,21 @@
 //! <registry>/cache/<fingerprint>/<sha256>.cwasm
 //! ```
 //!
-//! The state file is replaced atomically (write, then rename), so a crash
-//! leaves either the old or the new state.
+//! Files are replaced atomically (write, then rename), so a crash leaves
+//! either the old or the new state.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hotwasm_abi::Scheme;
-use hotwasm_runtime::{CompiledModule, Runtime};
-use hotwasm_worker::SchemeModule;
+use hotwasm_runtime::Runtime;
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{ArtifactCache, CacheOutcome};
+use crate::RegistryError;
+use crate::cache::ArtifactCache;
+use crate::file::write_atomically;
 use crate::spec::{check_name, parse_spec};
-use crate::{RegistryError, selftest};
+use crate::validate::{Validated, validate};
 
 /// How many previously active versions per name are remembered.
 pub const HISTORY: usize = 16;
@@ -159,8 +158,12 @@ impl ModuleRegistry {
     }
 
     /// Validates `wasm` on `runtime` (compile, waPC shape, self-test) and
-    /// stores it as a version of `name`. The first version of a name becomes
+    /// stores it as a version of `name`: [`validate`] then
+    /// [`ModuleRegistry::store`]. The first version of a name becomes
     /// active; later ones wait for [`ModuleRegistry::activate`].
+    ///
+    /// A process that serves modules validates without holding the
+    /// registry (see `hotwasm-host`); this is for one-shot tools.
     ///
     /// # Errors
     ///
@@ -173,28 +176,26 @@ impl ModuleRegistry {
         source: Option<&str>,
         runtime: &dyn Runtime,
     ) -> Result<VersionInfo, RegistryError> {
-        self.load_prepared(name, wasm, source, runtime)
-            .map(|(version, _)| version)
+        let validated = validate(&self.cache, name, wasm.to_vec(), runtime)?;
+        self.store(&validated, source)
     }
 
-    /// [`ModuleRegistry::load`], also returning the module compiled for
-    /// `runtime` during validation, ready to activate in a running
-    /// process without compiling or self-testing it again.
+    /// Stores a validated module as a version of its name. The first
+    /// version of a name becomes active; later ones wait for
+    /// [`ModuleRegistry::activate`]. Storing a version again keeps its
+    /// first load time and source.
     ///
     /// # Errors
     ///
-    /// As [`ModuleRegistry::load`].
-    pub fn load_prepared(
+    /// [`RegistryError::Io`] when the module file or the state cannot be
+    /// written (the state stays as it was).
+    pub fn store(
         &mut self,
-        name: &str,
-        wasm: &[u8],
+        module: &Validated,
         source: Option<&str>,
-        runtime: &dyn Runtime,
-    ) -> Result<(VersionInfo, Arc<SchemeModule>), RegistryError> {
-        check_name(name)?;
-        let hash = hotwasm_modules::content_hash(wasm);
-        let compiled = validate(&self.cache, name, wasm, runtime)?;
-        let path = self.module_path(name, &hash);
+    ) -> Result<VersionInfo, RegistryError> {
+        let (name, hash, wasm) = (module.name(), module.hash(), module.wasm());
+        let path = self.module_path(name, hash);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| RegistryError::Io {
                 action: "creating",
@@ -202,9 +203,13 @@ impl ModuleRegistry {
                 source,
             })?;
         }
-        write_atomically(&path, wasm)?;
+        write_atomically(&path, wasm).map_err(|source| RegistryError::Io {
+            action: "writing",
+            path: path.clone(),
+            source,
+        })?;
         let mut entry = self.state.modules.get(name).cloned().unwrap_or_default();
-        entry.versions.entry(hash.clone()).or_insert(Meta {
+        entry.versions.entry(hash.to_string()).or_insert(Meta {
             size: wasm.len() as u64,
             loaded_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -213,12 +218,10 @@ impl ModuleRegistry {
             source: source.map(str::to_string),
         });
         if entry.active.is_none() {
-            entry.active = Some(hash.clone());
+            entry.active = Some(hash.to_string());
         }
         self.commit(name, entry)?;
-        let version = self.info(name, &hash)?;
-        let module = scheme_module(&version, runtime, compiled);
-        Ok((version, module))
+        self.info(name, hash)
     }
 
     /// Makes `spec` (`name@hash`, any unique prefix of the hash of at least
@@ -358,9 +361,9 @@ impl ModuleRegistry {
         Ok(wasm)
     }
 
-    /// Compiles a stored version for `runtime` (through the cache) and runs
-    /// its self-test there: everything that must happen before the version
-    /// may be activated in a running process.
+    /// Reads a stored version and validates it on `runtime` (through the
+    /// cache): everything that must happen before the version may serve
+    /// in a running process. Runs guest code; see [`validate`].
     ///
     /// # Errors
     ///
@@ -370,10 +373,8 @@ impl ModuleRegistry {
         &self,
         version: &VersionInfo,
         runtime: &dyn Runtime,
-    ) -> Result<Arc<SchemeModule>, RegistryError> {
-        let wasm = self.bytes(version)?;
-        let compiled = validate(&self.cache, &version.name, &wasm, runtime)?;
-        Ok(scheme_module(version, runtime, compiled))
+    ) -> Result<Validated, RegistryError> {
+        validate(&self.cache, &version.name, self.bytes(version)?, runtime)
     }
 
     fn info(&self, name: &str, hash: &str) -> Result<VersionInfo, RegistryError> {
@@ -431,89 +432,15 @@ impl ModuleRegistry {
     }
 
     fn save(&self) -> Result<(), RegistryError> {
+        let path = self.dir.join(STATE_FILE);
         let json = serde_json::to_vec_pretty(&self.state).map_err(|e| RegistryError::Corrupt {
-            path: self.dir.join(STATE_FILE),
+            path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomically(&self.dir.join(STATE_FILE), &json)
-    }
-}
-
-/// A stored version, compiled for `runtime`, as a module set takes it.
-fn scheme_module(
-    version: &VersionInfo,
-    runtime: &dyn Runtime,
-    compiled: Arc<dyn CompiledModule>,
-) -> Arc<SchemeModule> {
-    let id = match runtime.kind() {
-        // The native backend runs the built-in code whatever the bytes.
-        hotwasm_runtime::RuntimeKind::Native => format!("{}@native", version.name),
-        _ => version.id.clone(),
-    };
-    Arc::new(SchemeModule::new(id, compiled))
-}
-
-/// Compiles (through the cache) and self-tests a module named `name`.
-fn validate(
-    cache: &ArtifactCache,
-    name: &str,
-    wasm: &[u8],
-    runtime: &dyn Runtime,
-) -> Result<Arc<dyn CompiledModule>, RegistryError> {
-    let refused = |reason: String| RegistryError::Refused {
-        module: hotwasm_modules::module_id(name, wasm),
-        reason,
-    };
-    let (compiled, outcome) = cache
-        .compile(runtime, wasm)
-        .map_err(|e| refused(e.to_string()))?;
-    // A refused module leaves nothing behind, its cache entry included.
-    let refused = |reason: String| {
-        cache.forget(runtime, wasm);
-        refused(reason)
-    };
-    if let CacheOutcome::Rebuilt(why) = &outcome {
-        tracing::info!(module = name, "cache entry rebuilt: {why}");
-    }
-    // A module named after a scheme must pass that scheme's self-test; a
-    // module under another name must pass at least one.
-    match Scheme::from_name(name) {
-        Some(scheme) => selftest::run(compiled.as_ref(), scheme).map_err(refused)?,
-        None => {
-            let outcomes: Vec<Result<(), String>> = Scheme::ALL
-                .into_iter()
-                .map(|scheme| selftest::run(compiled.as_ref(), scheme))
-                .collect();
-            if !outcomes.iter().any(Result::is_ok) {
-                let reasons: Vec<String> = outcomes.into_iter().filter_map(Result::err).collect();
-                return Err(refused(reasons.join("; ")));
-            }
-        }
-    }
-    Ok(compiled)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RegistryError::Io {
-            action,
+        write_atomically(&path, &json).map_err(|source| RegistryError::Io {
+            action: "writing",
             path,
             source,
-        }
-    };
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()
-    })();
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io("writing", &temporary)(source));
+        })
     }
-    std::fs::rename(&temporary, path).map_err(|source| {
-        let _ = std::fs::remove_file(&temporary);
-        io("replacing", path)(source)
-    })
 }

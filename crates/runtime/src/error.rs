@@ -80,6 +80,10 @@ pub enum CallError {
     /// the instance must be replaced.
     #[error("module stopped: the call ran past its {} ms deadline", .0.as_millis())]
     Deadline(std::time::Duration),
+    /// The guest answered, but not with a response of the operation's
+    /// type; the instance may be kept.
+    #[error("module answered with a malformed response: {0}")]
+    Malformed(String),
 }
 
 impl CallError {

@@ -17,6 +17,7 @@
 //! - [`wapc`]: the waPC host protocol over a guest's linear memory.
 //! - [`error`]: [`RuntimeError`] (compile, instantiate) and [`CallError`].
 //! - [`limits`]: [`Limits`], what a guest may use, enforced by every backend.
+//! - [`guest`]: [`verify`], the typed `verify` call every caller makes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,10 +25,12 @@ use std::sync::Arc;
 
 pub mod backend;
 pub mod error;
+pub mod guest;
 pub mod limits;
 pub mod wapc;
 
 pub use error::{CallError, RuntimeError};
+pub use guest::verify;
 pub use limits::Limits;
 
 /// Native stack a thread that runs guests should have. wasm3 runs wasm

@@ -5,14 +5,18 @@
 //! look at the active module at the start of every call: a call that has
 //! started finishes on the module it started with, the next one sees the
 //! new module. A module is freed when no slot and no worker holds it.
+//!
+//! Processes that serve go through `hotwasm-host`'s `ModuleHost`, which
+//! validates, prewarms and commits; this set is the mechanism underneath
+//! (and what the worker-level tests drive directly).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use hotwasm_abi::{OPERATION, Scheme};
-use hotwasm_jobs::{Generator, SchemeChoice};
+use hotwasm_abi::Scheme;
+use hotwasm_jobs::Generator;
 use hotwasm_runtime::{CompiledModule, Instance, Limits, Runtime, RuntimeKind};
 
 use crate::WorkerError;
@@ -181,17 +185,13 @@ impl ModuleSet {
     /// move between threads (wasm3), or when instantiation fails (the
     /// workers will report that themselves).
     pub fn prewarm(&self, scheme: Scheme, module: &SchemeModule, count: usize) -> usize {
-        let choice = match scheme {
-            Scheme::Schnorr => SchemeChoice::Schnorr,
-            Scheme::Ecdsa => SchemeChoice::Ecdsa,
-        };
-        let payload = hotwasm_abi::encode(&Generator::new(0x3a4d, choice, 0.0).job().request());
+        let request = Generator::new(0x3a4d, scheme.into(), 0.0).job().request();
         let mut made = 0;
         for _ in 0..count {
             let Some(Ok(mut instance)) = module.compiled.instantiate_sendable() else {
                 break;
             };
-            if instance.call(OPERATION, &payload).is_err() {
+            if hotwasm_runtime::verify(instance.as_mut(), &request).is_err() {
                 break;
             }
             module

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use hotwasm_abi::{OPERATION, Scheme, VerifyResponse};
+use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, Verdict};
 use hotwasm_runtime::Instance;
 
@@ -106,9 +106,8 @@ impl Worker {
                 }
             },
         };
-        let payload = hotwasm_abi::encode(&job.request());
         let started = Instant::now();
-        let outcome = instance.0.call(OPERATION, &payload);
+        let outcome = hotwasm_runtime::verify(instance.0.as_mut(), &job.request());
         let micros = started.elapsed().as_secs_f64() * 1e6;
         // A guest that grew its memory gives it back with its instance; the
         // next call starts a fresh one.
@@ -116,13 +115,7 @@ impl Worker {
             slot.instance = None;
         }
         let (valid, reason) = match outcome {
-            Ok(response) => match hotwasm_abi::decode::<VerifyResponse>(&response) {
-                Ok(response) => (response.valid, response.reason),
-                Err(e) => (
-                    false,
-                    Some(format!("module answered with a malformed response: {e}")),
-                ),
-            },
+            Ok(response) => (response.valid, response.reason),
             Err(e) => {
                 if e.poisons_instance() {
                     slot.instance = None;

@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use hotwasm_bench::progress::{Bars, Silent};
-use hotwasm_bench::{BenchOptions, Budget, PipelineRunner, Progress};
+use hotwasm_bench::{BenchOptions, Budget, Progress};
 use hotwasm_runtime::RuntimeKind;
 
 /// Arguments of `hotwasm bench`.
@@ -63,7 +62,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         budget,
         quick: args.quick,
         redis: args.redis,
-        pipeline: pipeline_runner(),
         ..BenchOptions::default()
     };
     if let Some(workers) = args.workers {
@@ -95,10 +93,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         charts.join(", ")
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The full pipeline (client → queue → server → verdicts) for the
-/// end-to-end section: an in-process server and the real client.
-fn pipeline_runner() -> Option<Arc<PipelineRunner>> {
-    Some(crate::command::pipeline::runner())
 }

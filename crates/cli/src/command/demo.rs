@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hotwasm_abi::Scheme;
-use hotwasm_client::pipeline::PipelineOptions;
 use hotwasm_client::{ResultsVia, SubmitOptions, Summary};
+use hotwasm_pipeline::PipelineOptions;
 use hotwasm_queue::MemoryQueue;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_server::consume::ConsumeOptions;
@@ -97,11 +97,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let (summary, swaps) = runtime.block_on(async {
-        let server = hotwasm_client::pipeline::start(options.server.clone()).await?;
+        let server = hotwasm_pipeline::start(options.server.clone()).await?;
         let swapper = Swapper::prepare(&server, &args, jobs.len() as u64)?;
         let bar = bar(jobs.len() as u64, "verdicts");
         let watch = swapper.watch();
-        let summary = hotwasm_client::pipeline::run_on(
+        let summary = hotwasm_pipeline::run_on(
             server,
             Arc::new(MemoryQueue::new()),
             &jobs,
@@ -174,15 +174,10 @@ struct Swapper {
 impl Swapper {
     /// Compiles a second built-in version of every scheme's module.
     fn prepare(server: &Arc<Server>, args: &Args, jobs: u64) -> anyhow::Result<Arc<Swapper>> {
-        let set = server.modules();
-        let variant = args
-            .variant
-            .clone()
-            .unwrap_or_else(|| args.runtime.preferred_variant().to_string());
         let mut alternates = Vec::new();
         if args.swaps > 0 {
             for scheme in Scheme::ALL {
-                let other = set.compile_alternate(scheme, &variant).with_context(|| {
+                let other = server.host().alternate(scheme)?.with_context(|| {
                     format!(
                         "--swaps needs a second built-in version of the {scheme} module on {}",
                         args.runtime
@@ -234,7 +229,7 @@ impl Swapper {
         let mut modules = Vec::new();
         for (scheme, next) in alternates.iter_mut() {
             let to = next.id.clone();
-            if let Some(previous) = self.server.swap_in(*scheme, Arc::clone(next)) {
+            if let Some(previous) = self.server.host().swap_in(*scheme, Arc::clone(next)) {
                 modules.push((previous.id.clone(), to));
                 *next = previous;
             }

@@ -43,9 +43,14 @@ impl RegistryArgs {
             .with_context(|| format!("opening the registry {}", dir.display()))
     }
 
+    /// Whether a registry exists there.
+    pub fn exists(&self) -> bool {
+        self.dir().join("registry.json").exists()
+    }
+
     /// Opens the registry only if it exists.
     pub fn open_existing(&self) -> anyhow::Result<Option<ModuleRegistry>> {
-        if self.dir().join("registry.json").exists() {
+        if self.exists() {
             self.open().map(Some)
         } else {
             Ok(None)

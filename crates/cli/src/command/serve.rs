@@ -128,19 +128,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr().context("reading the gRPC address")?;
-    let _watcher = match (&args.modules_dir, server.registry_handle()) {
-        (Some(dir), Some(registry)) => Some(
-            hotwasm_registry::watch::watch(
-                dir,
-                Arc::clone(registry),
-                Arc::clone(server.modules()),
-                None,
-            )
-            .with_context(|| format!("watching {}", dir.display()))?,
+    let _watcher = match &args.modules_dir {
+        Some(dir) => Some(
+            hotwasm_host::watch::watch(dir, Arc::clone(server.host()), None)
+                .with_context(|| format!("watching {}", dir.display()))?,
         ),
-        _ => None,
+        None => None,
     };
     let serving = server
+        .host()
         .serving()
         .into_values()
         .collect::<Vec<_>>()

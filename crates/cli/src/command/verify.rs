@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use hotwasm_abi::Scheme;
+use hotwasm_host::{HostConfig, ModuleHost, Startup};
 use hotwasm_jobs::JobLimits;
 use hotwasm_runtime::RuntimeKind;
-use std::sync::{Arc, Mutex};
-
-use hotwasm_abi::Scheme;
-use hotwasm_worker::{ModuleSet, SchemeModule, Worker, stream};
+use hotwasm_worker::{Worker, stream};
+use std::sync::Arc;
 
 use crate::command::limits::LimitArgs;
 use crate::command::modules::RegistryArgs;
@@ -54,21 +54,31 @@ pub struct Args {
 
 /// Verifies the jobs.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = ModulePlan::resolve(&args)?;
-    let variant = plan.describe();
-    let modules = plan.set;
+    let host = start_host(&args)?;
     let _watcher = match &args.modules_dir {
-        Some(dir) => {
-            let registry = Arc::new(Mutex::new(args.registry.open()?));
-            Some(
-                hotwasm_registry::watch::watch(dir, registry, Arc::clone(&modules), None)
-                    .with_context(|| format!("watching {}", dir.display()))?,
-            )
-        }
+        Some(dir) => Some(
+            hotwasm_host::watch::watch(dir, Arc::clone(&host), None)
+                .with_context(|| format!("watching {}", dir.display()))?,
+        ),
         None => None,
     };
-    let mut worker = Worker::new(&modules);
-    let mut alternates = plan.alternates;
+    let mut alternates = Vec::new();
+    if args.swap_every.is_some() {
+        for scheme in Scheme::ALL {
+            let other = host
+                .alternate(scheme)
+                .with_context(|| format!("preparing a second {scheme} module"))?
+                .with_context(|| {
+                    format!(
+                        "--swap-every needs two versions of the {scheme} module on {}: \
+                         load a second one with `hotwasm modules load`",
+                        args.runtime
+                    )
+                })?;
+            alternates.push((scheme, other));
+        }
+    }
+    let mut worker = Worker::new(host.modules());
     let mut jobs_done = 0u64;
     let limits = JobLimits {
         max_message_bytes: args.max_message_bytes,
@@ -102,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             && jobs_done.is_multiple_of(every)
         {
             for (scheme, other) in alternates.iter_mut() {
-                if let Some(previous) = modules.activate(*scheme, Arc::clone(other)) {
+                if let Some(previous) = host.swap_in(*scheme, Arc::clone(other)) {
                     *other = previous;
                 }
             }
@@ -111,12 +121,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("reading jobs or writing verdicts")?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
+    let serving = host.serving().into_values().collect::<Vec<_>>().join(", ");
 
     eprintln!(
-        "{} verdicts on {} ({variant}) in {:.2} s: {} valid, {} invalid, {} malformed lines; \
+        "{} verdicts on {} ({}) in {:.2} s: {} valid, {} invalid, {} malformed lines; \
          {} checked against expect, {} failed",
         summary.verdicts,
         args.runtime,
+        serving,
         elapsed.as_secs_f64(),
         summary.valid,
         summary.verdicts - summary.valid,
@@ -153,79 +165,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Which modules serve each scheme, and the alternates `--swap-every`
-/// swaps in.
-struct ModulePlan {
-    set: Arc<ModuleSet>,
-    sources: Vec<String>,
-    alternates: Vec<(Scheme, Arc<SchemeModule>)>,
-}
-
-impl ModulePlan {
-    /// `--variant` picks built-in modules; otherwise the registry's active
-    /// version of a scheme wins over the built-in one.
-    fn resolve(args: &Args) -> anyhow::Result<ModulePlan> {
-        let runtime = args.runtime;
-        let set = ModuleSet::new(runtime.create_with(args.guest.limits())?);
-        let registry = match args.variant {
-            Some(_) => None,
-            None => args.registry.open_existing()?,
-        };
-        let variant = args
-            .variant
-            .clone()
-            .unwrap_or_else(|| runtime.preferred_variant().to_string());
-        let mut sources = Vec::new();
-        let mut alternates = Vec::new();
-        for scheme in Scheme::ALL {
-            let from_registry = registry
-                .as_ref()
-                .and_then(|r| r.active(scheme.as_str()).map(|v| (r, v)));
-            let (module, alternate) = match from_registry {
-                Some((registry, version)) => {
-                    sources.push(format!("{} from the registry", version.id));
-                    let module = registry
-                        .prepare(&version, set.runtime_handle().as_ref())
-                        .with_context(|| format!("preparing {} on {runtime}", version.id))?;
-                    let alternate = match (args.swap_every, registry.alternate(scheme.as_str())) {
-                        (Some(_), Some(previous)) => {
-                            Some(registry.prepare(&previous, set.runtime_handle().as_ref())?)
-                        }
-                        _ => None,
-                    };
-                    (module, alternate)
-                }
-                None => {
-                    sources.push(format!("{scheme} {variant}"));
-                    let module = set
-                        .compile_built(scheme, &variant)
-                        .with_context(|| format!("preparing the {variant} modules on {runtime}"))?;
-                    let alternate = match args.swap_every {
-                        Some(_) => set.compile_alternate(scheme, &variant),
-                        None => None,
-                    };
-                    (module, alternate)
-                }
-            };
-            if args.swap_every.is_some() {
-                let alternate = alternate.with_context(|| {
-                    format!(
-                        "--swap-every needs two versions of the {scheme} module on {runtime}: \
-                         load a second one with `hotwasm modules load`"
-                    )
-                })?;
-                alternates.push((scheme, alternate));
-            }
-            set.activate(scheme, module);
-        }
-        Ok(ModulePlan {
-            set,
-            sources,
-            alternates,
-        })
-    }
-
-    fn describe(&self) -> String {
-        self.sources.join(", ")
-    }
+/// The module host `--variant`, `--registry` and `--modules-dir` ask for:
+/// `--variant` serves built-in modules; otherwise the registry's active
+/// version of a scheme wins over the built-in one. A registry is opened
+/// (created) for `--modules-dir`, else only when it exists.
+fn start_host(args: &Args) -> anyhow::Result<Arc<ModuleHost>> {
+    let registry = args.registry.dir();
+    let config = HostConfig {
+        limits: args.guest.limits(),
+        variant: args.variant.clone(),
+        registry: (args.modules_dir.is_some()
+            || (args.variant.is_none() && args.registry.exists()))
+        .then_some(registry),
+        startup: match args.variant {
+            Some(_) => Startup::BuiltIn,
+            None => Startup::RegistryFirst,
+        },
+        ..HostConfig::new(args.runtime)
+    };
+    ModuleHost::start(config).with_context(|| format!("preparing the modules on {}", args.runtime))
 }

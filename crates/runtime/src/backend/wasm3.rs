@@ -70,15 +70,12 @@ impl Runtime for Wasm3Runtime {
                 ),
             })?;
         check_wapc_shape(wasm)?;
-        let instrumented = instrument::instrument(
-            &without_custom_sections(wasm),
-            self.limits.max_memory_bytes,
-            self.limits.metered,
-        )
-        .map_err(|message| RuntimeError::Compile {
-            runtime: NAME,
-            message,
-        })?;
+        let instrumented =
+            instrument::instrument(wasm, self.limits.max_memory_bytes, self.limits.metered)
+                .map_err(|message| RuntimeError::Compile {
+                    runtime: NAME,
+                    message,
+                })?;
         // Only bytes that passed validation reach wasm3's C parser.
         let environment = Environment::new().map_err(compile_error)?;
         environment
@@ -89,44 +86,6 @@ impl Runtime for Wasm3Runtime {
             limits: self.limits,
         }))
     }
-}
-
-/// `wasm` without its custom sections. wasm3 (0.4 as bundled by the `wasm3`
-/// crate) copies the function names of a `name` section on every load and
-/// never frees them, which leaks tens of kilobytes per instance; custom
-/// sections carry nothing wasm3 executes, so they are dropped once here.
-/// Malformed framing is left as it is for wasm3 to reject.
-fn without_custom_sections(wasm: &[u8]) -> Vec<u8> {
-    let Some(mut rest) = wasm.get(8..) else {
-        return wasm.to_vec();
-    };
-    let mut out = wasm[..8].to_vec();
-    while let Some((&id, after_id)) = rest.split_first() {
-        let Some((size, leb_len)) = read_leb_u32(after_id) else {
-            return wasm.to_vec();
-        };
-        let end = 1 + leb_len + size as usize;
-        let Some(section) = rest.get(..end) else {
-            return wasm.to_vec();
-        };
-        if id != 0 {
-            out.extend_from_slice(section);
-        }
-        rest = &rest[end..];
-    }
-    out
-}
-
-/// An unsigned LEB128 `u32` and the number of bytes it took.
-fn read_leb_u32(bytes: &[u8]) -> Option<(u32, usize)> {
-    let mut value = 0u32;
-    for (i, &byte) in bytes.iter().enumerate().take(5) {
-        value |= u32::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
 }
 
 struct Wasm3Module {

@@ -2,50 +2,26 @@
 //! [`Job`] (or the reason it cannot), verdicts and registry versions become
 //! their messages.
 
-use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, JobError, JobLimits, Verdict};
 use hotwasm_modules::BuiltModule;
 use hotwasm_proto::v1;
 use hotwasm_registry::{VersionInfo, VersionState};
 
-/// Validates a request's fields as [`hotwasm_jobs::JobLine::validate`]
-/// does for a JSON line: id, scheme, sizes against `limits`.
+/// A request as a [`Job`], validated as a JSON line is ([`Job::new`]).
 ///
 /// # Errors
 ///
 /// The [`JobError`] naming the first field that is wrong.
 pub(crate) fn job(request: v1::VerifyRequest, limits: &JobLimits) -> Result<Job, JobError> {
-    if request.id.is_empty() {
-        return Err(JobError::EmptyId);
-    }
-    let scheme = Scheme::from_name(&request.scheme)
-        .ok_or_else(|| JobError::UnknownScheme(request.scheme.clone()))?;
-    let fields = [
-        (
-            "public_key",
-            request.public_key.len(),
-            limits.max_key_or_signature_bytes,
-        ),
-        (
-            "signature",
-            request.signature.len(),
-            limits.max_key_or_signature_bytes,
-        ),
-        ("message", request.message.len(), limits.max_message_bytes),
-    ];
-    for (field, len, limit) in fields {
-        if len > limit {
-            return Err(JobError::TooLarge { field, len, limit });
-        }
-    }
-    Ok(Job {
-        id: request.id,
-        scheme,
-        public_key: request.public_key,
-        signature: request.signature,
-        message: request.message,
-        expect: None,
-    })
+    Job::new(
+        request.id,
+        &request.scheme,
+        request.public_key,
+        request.signature,
+        request.message,
+        None,
+        limits,
+    )
 }
 
 /// A verdict as the API sends it, with the name of the server that made it.
@@ -98,6 +74,7 @@ pub(crate) fn version(version: &VersionInfo) -> v1::ModuleVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotwasm_abi::Scheme;
 
     fn request() -> v1::VerifyRequest {
         v1::VerifyRequest {

@@ -20,7 +20,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::guard::Deadline;
 use super::{convert, status};
-use crate::{Server, ServerError};
+use hotwasm_host::{HostError, ModuleHost};
+
+use crate::Server;
 
 /// Jobs in the pool per worker thread, at most, from this API: the pool's
 /// queue is unbounded, so this is what bounds the work callers can pile up.
@@ -108,10 +110,10 @@ impl VerifierService {
     async fn admin<T: Send + 'static>(
         &self,
         what: &'static str,
-        call: impl FnOnce(&Server) -> Result<T, ServerError> + Send + 'static,
+        call: impl FnOnce(&ModuleHost) -> Result<T, HostError> + Send + 'static,
     ) -> Result<T, Status> {
-        let server = Arc::clone(&self.server);
-        let outcome = tokio::task::spawn_blocking(move || call(&server))
+        let host = Arc::clone(self.server.host());
+        let outcome = tokio::task::spawn_blocking(move || call(&host))
             .await
             .map_err(|e| status::task_failed(&e))?;
         outcome.map_err(|error| {
@@ -217,8 +219,8 @@ impl Verifier for VerifierService {
         } = request.into_inner();
         tracing::info!(%name, bytes = wasm.len(), activate, "load module");
         let version = self
-            .admin("load module", move |server| {
-                server.load_module(&name, &wasm, activate)
+            .admin("load module", move |host| {
+                host.load(&name, wasm, "grpc", activate)
             })
             .await?;
         tracing::info!(module = %version.id, "loaded");
@@ -232,9 +234,7 @@ impl Verifier for VerifierService {
         let spec = request.into_inner().version;
         tracing::info!(%spec, "activate module");
         let version = self
-            .admin("activate module", move |server| {
-                server.activate_module(&spec)
-            })
+            .admin("activate module", move |host| host.activate(&spec))
             .await?;
         Ok(Response::new(convert::version(&version)))
     }
@@ -246,9 +246,7 @@ impl Verifier for VerifierService {
         let name = request.into_inner().name;
         tracing::info!(%name, "roll back module");
         let version = self
-            .admin("roll back module", move |server| {
-                server.rollback_module(&name)
-            })
+            .admin("roll back module", move |host| host.rollback(&name))
             .await?;
         Ok(Response::new(convert::version(&version)))
     }
@@ -260,8 +258,8 @@ impl Verifier for VerifierService {
         // Without a registry there are no stored versions, but the modules
         // serving each scheme are still worth listing.
         let versions = self
-            .admin("list modules", |server| match server.list_modules() {
-                Err(ServerError::NoRegistry) => Ok(Vec::new()),
+            .admin("list modules", |host| match host.list() {
+                Err(HostError::NoRegistry) => Ok(Vec::new()),
                 other => other,
             })
             .await?;
@@ -269,7 +267,7 @@ impl Verifier for VerifierService {
         // id serves it again.
         Ok(Response::new(v1::ListModulesResponse {
             versions: versions.iter().map(convert::version).collect(),
-            serving: self.server.serving().into_iter().collect(),
+            serving: self.server.host().serving().into_iter().collect(),
             built_in: hotwasm_modules::built()
                 .iter()
                 .map(convert::built_in)
@@ -293,7 +291,7 @@ impl Verifier for VerifierService {
             valid: counters.valid.load(Ordering::Relaxed),
             malformed: stats.malformed.load(Ordering::Relaxed),
             dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
-            swaps: stats.swaps.load(Ordering::Relaxed),
+            swaps: server.host().swaps(),
             uptime_seconds: server.started().elapsed().as_secs_f64(),
         }))
     }

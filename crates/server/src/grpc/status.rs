@@ -7,6 +7,7 @@
 //! | `BadSpec` (not `NAME@HASH`: `""`, no `@`, not hex), `Ambiguous` (a prefix of < 4 digits or fitting several), `BadName` (an empty name, say) | `INVALID_ARGUMENT` | the request itself is wrong, whatever the state |
 //! | `Refused` (does not compile, not waPC, fails the self-test) | `INVALID_ARGUMENT` | the module is bad on this server, whatever the state |
 //! | `NoHistory` (nothing to roll back to), `NoRegistry` | `FAILED_PRECONDITION` | valid request, wrong server state |
+//! | `Changed` (another request changed the module while this one validated) | `ABORTED` | a concurrency conflict: retry |
 //! | `Io`, `Corrupt`, runtime, worker, thread errors | `INTERNAL` | the server's fault |
 //! | a request over the size limit (tonic says `OUT_OF_RANGE`) | `RESOURCE_EXHAUSTED` | what the gRPC spec asks for |
 //!
@@ -17,18 +18,18 @@
 use hotwasm_registry::RegistryError;
 use tonic::{Code, Status};
 
-use crate::ServerError;
+use hotwasm_host::HostError;
 
 /// The status for a refused or failed module administration request.
-pub(crate) fn admin(error: &ServerError) -> Status {
+pub(crate) fn admin(error: &HostError) -> Status {
     let message = match error {
-        ServerError::Registry(RegistryError::NotFound(what)) => {
+        HostError::Registry(RegistryError::NotFound(what)) => {
             format!("no version {what} on this server, stored or built in (ListModules lists them)")
         }
         _ => error.to_string(),
     };
     let code = match error {
-        ServerError::Registry(registry) => match registry {
+        HostError::Registry(registry) => match registry {
             RegistryError::NotFound(_) => Code::NotFound,
             RegistryError::BadSpec(_)
             | RegistryError::Ambiguous(_)
@@ -37,7 +38,8 @@ pub(crate) fn admin(error: &ServerError) -> Status {
             RegistryError::NoHistory(_) => Code::FailedPrecondition,
             _ => Code::Internal,
         },
-        ServerError::NoRegistry => Code::FailedPrecondition,
+        HostError::NoRegistry => Code::FailedPrecondition,
+        HostError::Changed(_) => Code::Aborted,
         _ => Code::Internal,
     };
     Status::new(code, message)
@@ -78,7 +80,7 @@ mod tests {
 
     #[test]
     fn admin_errors_map_to_documented_codes() {
-        let code = |e: RegistryError| admin(&ServerError::Registry(e)).code();
+        let code = |e: RegistryError| admin(&HostError::Registry(e)).code();
         assert_eq!(
             code(RegistryError::NotFound("x@1234".into())),
             Code::NotFound
@@ -115,8 +117,12 @@ mod tests {
             Code::Internal
         );
         assert_eq!(
-            admin(&ServerError::NoRegistry).code(),
+            admin(&HostError::NoRegistry).code(),
             Code::FailedPrecondition
+        );
+        assert_eq!(
+            admin(&HostError::Changed("schnorr".into())).code(),
+            Code::Aborted
         );
     }
 

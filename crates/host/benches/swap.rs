@@ -1,6 +1,6 @@
 //! Hot-swap costs, measured side by side in one run.
 //!
-//! `cargo bench -p hotwasm-registry --bench swap` prints, per runtime:
+//! `cargo bench -p hotwasm-host --bench swap` prints, per runtime:
 //! instantiation of a compiled module, activation latency (from
 //! `activate` to the first verdict of the new version), the draft's
 //! approach (recompile on every swap), job latency p50/p99 in steady state

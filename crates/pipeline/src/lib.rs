@@ -1,20 +1,35 @@
-//! A server and a client in one process: the whole pipeline
-//! (client → queue → server → ring or results stream → client) for
-//! `hotwasm demo` and the benchmark.
+//! A server and a client in one process: the whole trip (client → queue →
+//! server → ring or results stream → client) for `hotwasm demo` and the
+//! benchmark.
 //!
 //! With a [`MemoryQueue`](hotwasm_queue::MemoryQueue) nothing needs to be
 //! installed; with a [`RedisQueue`](hotwasm_queue::RedisQueue) the jobs
-//! make the full trip through Redis.
+//! make the full trip through Redis. This crate joins `hotwasm-server` and
+//! `hotwasm-client`, so neither depends on the other: a client builds
+//! without any wasm runtime.
 
 use std::sync::Arc;
 
+use hotwasm_client::submit::submit;
+use hotwasm_client::{ClientError, Outgoing, SubmitOptions, Summary};
 use hotwasm_queue::JobQueue;
 use hotwasm_server::consume::{ConsumeOptions, consume};
-use hotwasm_server::{Server, ServerConfig};
+use hotwasm_server::{Server, ServerConfig, ServerError};
 
-use crate::ClientError;
-use crate::submit::{Outgoing, SubmitOptions, submit};
-use crate::summary::Summary;
+/// A pipeline run that could not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The in-process server could not start.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The client's submission failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The task starting the server panicked or was cancelled.
+    #[error("starting the in-process server: {0}")]
+    Start(#[from] tokio::task::JoinError),
+}
 
 /// The two halves' settings.
 #[derive(Debug, Clone)]
@@ -32,11 +47,9 @@ pub struct PipelineOptions {
 ///
 /// # Errors
 ///
-/// [`ClientError`] when the server cannot start.
-pub async fn start(config: ServerConfig) -> Result<Arc<Server>, ClientError> {
-    Ok(tokio::task::spawn_blocking(move || Server::start(config))
-        .await
-        .map_err(|e| ClientError::Stopped(e.to_string()))??)
+/// [`PipelineError`] when the server cannot start.
+pub async fn start(config: ServerConfig) -> Result<Arc<Server>, PipelineError> {
+    Ok(tokio::task::spawn_blocking(move || Server::start(config)).await??)
 }
 
 /// Starts a server on `queue` (compiling its modules before anything is
@@ -45,13 +58,13 @@ pub async fn start(config: ServerConfig) -> Result<Arc<Server>, ClientError> {
 ///
 /// # Errors
 ///
-/// [`ClientError`] when the server cannot start or the submission fails.
+/// [`PipelineError`] when the server cannot start or the submission fails.
 pub async fn run<Q: JobQueue>(
     queue: Arc<Q>,
     jobs: &[Outgoing],
     options: PipelineOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
-) -> Result<Summary, ClientError> {
+) -> Result<Summary, PipelineError> {
     let server = start(options.server.clone()).await?;
     run_on(server, queue, jobs, &options, progress).await
 }
@@ -61,14 +74,14 @@ pub async fn run<Q: JobQueue>(
 ///
 /// # Errors
 ///
-/// [`ClientError`] when the submission fails.
+/// [`PipelineError::Client`] when the submission fails.
 pub async fn run_on<Q: JobQueue>(
     server: Arc<Server>,
     queue: Arc<Q>,
     jobs: &[Outgoing],
     options: &PipelineOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
-) -> Result<Summary, ClientError> {
+) -> Result<Summary, PipelineError> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consumer = tokio::spawn(consume(
         server,
@@ -81,5 +94,5 @@ pub async fn run_on<Q: JobQueue>(
     let summary = submit(queue, jobs, &options.submit, progress).await;
     let _ = stop.send(());
     let _ = consumer.await;
-    summary
+    Ok(summary?)
 }

@@ -1,0 +1,552 @@
+//! The host: the module set, the registry, and every change of the module
+//! serving a scheme (validate without a lock → stage → commit).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use crossbeam_channel::Receiver;
+use hotwasm_abi::Scheme;
+use hotwasm_registry::{
+    ArtifactCache, ModuleRegistry, RegistryError, Validated, VersionInfo, VersionState,
+};
+use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_worker::{ModuleSet, SchemeModule};
+
+use crate::events::Subscribers;
+use crate::{Activation, Cause, HostError, builtin};
+
+/// Which modules serve when the host starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Startup {
+    /// The registry's active version of each scheme, else the built-in
+    /// variant.
+    #[default]
+    RegistryFirst,
+    /// The built-in variant, whatever the registry holds.
+    BuiltIn,
+}
+
+/// How to start a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The runtime modules run on.
+    pub runtime: RuntimeKind,
+    /// Bounds on what a guest may use.
+    pub limits: Limits,
+    /// Built-in variant for schemes the registry has no active module for
+    /// (default: the runtime's preferred one).
+    pub variant: Option<String>,
+    /// The registry directory (created if missing); module administration
+    /// needs one.
+    pub registry: Option<PathBuf>,
+    /// Which modules serve at start.
+    pub startup: Startup,
+    /// Instances to prewarm for a module about to serve: at least the
+    /// number of worker threads that will switch to it.
+    pub prewarm: usize,
+}
+
+impl HostConfig {
+    /// Defaults: default limits, the preferred variant, no registry,
+    /// registry first, one prewarmed instance.
+    pub fn new(runtime: RuntimeKind) -> HostConfig {
+        HostConfig {
+            runtime,
+            limits: Limits::default(),
+            variant: None,
+            registry: None,
+            startup: Startup::RegistryFirst,
+            prewarm: 1,
+        }
+    }
+}
+
+/// A module validated and prewarmed for `scheme`, not serving yet: what
+/// [`ModuleHost::commit`] makes serve.
+pub struct Staged {
+    scheme: Scheme,
+    module: Arc<SchemeModule>,
+    prewarmed: usize,
+}
+
+impl Staged {
+    /// The scheme it will serve.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The module.
+    pub fn module(&self) -> &Arc<SchemeModule> {
+        &self.module
+    }
+
+    /// Instances made and warmed for it (none on runtimes whose instances
+    /// cannot move between threads).
+    pub fn prewarmed(&self) -> usize {
+        self.prewarmed
+    }
+}
+
+/// The registry and its artifact cache; the mutex guards the registry's
+/// state only (never held while a guest runs).
+struct Registry {
+    state: Mutex<ModuleRegistry>,
+    cache: ArtifactCache,
+}
+
+/// Which module serves each scheme; shared as `Arc<ModuleHost>`.
+pub struct ModuleHost {
+    set: Arc<ModuleSet>,
+    variant: String,
+    startup: Startup,
+    registry: Option<Registry>,
+    /// Serializes commits: the registry's record and the serving pointer
+    /// change together.
+    commits: Mutex<()>,
+    prewarm: usize,
+    swaps: AtomicU64,
+    subscribers: Subscribers,
+}
+
+impl ModuleHost {
+    /// Creates the runtime, opens the registry, and makes a module serve
+    /// each scheme as `config.startup` says. Blocking: compiles and
+    /// self-tests.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError`] when the runtime, the registry or a module cannot be
+    /// set up.
+    pub fn start(config: HostConfig) -> Result<Arc<ModuleHost>, HostError> {
+        let runtime = config
+            .runtime
+            .create_with(config.limits)
+            .map_err(HostError::Runtime)?;
+        let registry = match &config.registry {
+            Some(dir) => {
+                let registry = ModuleRegistry::open(dir)?;
+                Some(Registry {
+                    cache: registry.cache().clone(),
+                    state: Mutex::new(registry),
+                })
+            }
+            None => None,
+        };
+        let host = ModuleHost {
+            set: ModuleSet::new(runtime),
+            variant: config
+                .variant
+                .unwrap_or_else(|| config.runtime.preferred_variant().to_string()),
+            startup: config.startup,
+            registry,
+            commits: Mutex::new(()),
+            prewarm: config.prewarm.max(1),
+            swaps: AtomicU64::new(0),
+            subscribers: Subscribers::default(),
+        };
+        for scheme in Scheme::ALL {
+            let module = match host.registry_active(scheme)? {
+                Some(validated) => host.scheme_module(&validated),
+                None => host.set.compile_built(scheme, &host.variant)?,
+            };
+            tracing::info!(%scheme, module = %module.id, "serving");
+            let _commit = host.lock_commits();
+            host.publish(scheme, module, Cause::Startup);
+        }
+        Ok(Arc::new(host))
+    }
+
+    /// A host serving the built-in modules of `variant` on `kind`, without
+    /// a registry: what tools and benchmarks run on.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModuleHost::start`].
+    pub fn built(
+        kind: RuntimeKind,
+        variant: &str,
+        limits: Limits,
+    ) -> Result<Arc<ModuleHost>, HostError> {
+        ModuleHost::start(HostConfig {
+            limits,
+            variant: Some(variant.to_string()),
+            startup: Startup::BuiltIn,
+            ..HostConfig::new(kind)
+        })
+    }
+
+    /// The modules the workers read.
+    pub fn modules(&self) -> &Arc<ModuleSet> {
+        &self.set
+    }
+
+    /// The runtime modules run on.
+    pub fn runtime(&self) -> RuntimeKind {
+        self.set.runtime()
+    }
+
+    /// The built-in variant used where the registry has no version.
+    pub fn variant(&self) -> &str {
+        &self.variant
+    }
+
+    /// Whether module administration has a registry to record in.
+    pub fn has_registry(&self) -> bool {
+        self.registry.is_some()
+    }
+
+    /// Commits since start, start-up excluded: activations, rollbacks,
+    /// loads that activated, swaps.
+    pub fn swaps(&self) -> u64 {
+        self.swaps.load(Ordering::Relaxed)
+    }
+
+    /// A channel that receives every [`Activation`] from now on.
+    pub fn subscribe(&self) -> Receiver<Activation> {
+        self.subscribers.subscribe()
+    }
+
+    /// The module id serving each scheme now.
+    pub fn serving(&self) -> BTreeMap<String, String> {
+        Scheme::ALL
+            .into_iter()
+            .filter_map(|scheme| Some((scheme.to_string(), self.set.get(scheme)?.id.clone())))
+            .collect()
+    }
+
+    /// Validates (compile, waPC shape, self-test) and stores `wasm` as a
+    /// version of `name`; with `activate`, or when it is the name's first
+    /// version, it also starts serving (if `name` is a scheme). `source`
+    /// says where the bytes came from (`grpc`, a path). Blocking: compiles
+    /// and runs the guest, holding no lock meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::NoRegistry`] without a registry, and the registry's
+    /// refusal with its reason.
+    pub fn load(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        source: &str,
+        activate: bool,
+    ) -> Result<VersionInfo, HostError> {
+        let registry = self.registry()?;
+        let validated = self.validate(&registry.cache, name, wasm)?;
+        let will_serve = activate || self.lock_registry(registry).active(name).is_none();
+        let staged = Scheme::from_name(name)
+            .filter(|_| will_serve)
+            .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
+        let _commit = self.lock_commits();
+        let mut state = self.lock_registry(registry);
+        let mut version = state.store(&validated, Some(source))?;
+        if activate {
+            version = state.activate(&full_spec(&version))?;
+        }
+        drop(state);
+        if version.state == VersionState::Active {
+            let staged = match staged {
+                Some(staged) => Some(staged),
+                // Became the first version after all: serve it unwarmed.
+                None => Scheme::from_name(name).map(|scheme| Staged {
+                    scheme,
+                    module: self.scheme_module(&validated),
+                    prewarmed: 0,
+                }),
+            };
+            if let Some(staged) = staged {
+                self.commit_locked(
+                    staged,
+                    Cause::Load {
+                        source: source.to_string(),
+                    },
+                );
+            }
+        }
+        Ok(version)
+    }
+
+    /// Makes a stored version (`name@hash`, a unique hash prefix of 4+
+    /// digits) the active one, and serves it: validated and prewarmed
+    /// first, then swapped in with one pointer store. Blocking.
+    ///
+    /// The modules built into this binary are addressable too: a spec that
+    /// names no stored version but a built-in module (`name@hash`, or
+    /// `name@native` on the native runtime) serves that module again. With
+    /// a registry it is stored there first, so it survives a restart and
+    /// can be rolled back from; without one, only built-in modules can be
+    /// activated.
+    ///
+    /// # Errors
+    ///
+    /// A malformed spec ([`RegistryError::BadSpec`]), an unknown or
+    /// ambiguous version, [`HostError::NoRegistry`] for a version that is
+    /// not built in on a host without a registry, or a version refused on
+    /// this runtime (the serving version stays).
+    pub fn activate(&self, spec: &str) -> Result<VersionInfo, HostError> {
+        let Some(registry) = &self.registry else {
+            let Some(built) = builtin::find(spec, self.runtime(), &self.variant)? else {
+                hotwasm_registry::parse_spec(spec)?;
+                return Err(HostError::NoRegistry);
+            };
+            let scheme = Scheme::from_name(built.scheme)
+                .ok_or_else(|| RegistryError::NotFound(built.id()))?;
+            // Built into this binary: trusted as the code around it is.
+            let module = self.set.compile_built(scheme, built.variant.name)?;
+            let staged = self.stage(scheme, module);
+            self.commit_as(staged, Cause::Activate);
+            return Ok(builtin::version(built));
+        };
+        let found = {
+            let state = self.lock_registry(registry);
+            state
+                .resolve_version(spec)
+                .and_then(|version| Ok((state.bytes(&version)?, version)))
+        };
+        let (validated, source) = match found {
+            Ok((wasm, version)) => (self.validate(&registry.cache, &version.name, wasm)?, None),
+            Err(error @ (RegistryError::NotFound(_) | RegistryError::BadSpec(_))) => {
+                let Some(built) = builtin::find(spec, self.runtime(), &self.variant)? else {
+                    return Err(error.into());
+                };
+                (
+                    self.validate_built(registry, built)?,
+                    Some(builtin::source(built)),
+                )
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let staged = Scheme::from_name(validated.name())
+            .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
+        let _commit = self.lock_commits();
+        let mut state = self.lock_registry(registry);
+        if let Some(source) = &source {
+            state.store(&validated, Some(source))?;
+        }
+        let version = state.activate(&format!("{}@{}", validated.name(), validated.hash()))?;
+        drop(state);
+        if let Some(staged) = staged {
+            self.commit_locked(staged, Cause::Activate);
+        }
+        Ok(version)
+    }
+
+    /// Returns `name` to the version active before, and serves it.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::BadName`] for a name no module can have (empty,
+    /// say), whatever the host's state; [`HostError::NoRegistry`];
+    /// [`RegistryError::NoHistory`] when there is nothing before;
+    /// [`HostError::Changed`] when another request changed `name` while
+    /// the previous version was validating.
+    pub fn rollback(&self, name: &str) -> Result<VersionInfo, HostError> {
+        hotwasm_registry::check_name(name)?;
+        let registry = self.registry()?;
+        let (previous, wasm) = {
+            let state = self.lock_registry(registry);
+            let previous = state
+                .previous(name)
+                .ok_or_else(|| RegistryError::NoHistory(name.to_string()))?;
+            let wasm = state.bytes(&previous)?;
+            (previous, wasm)
+        };
+        let validated = self.validate(&registry.cache, name, wasm)?;
+        let staged = Scheme::from_name(name)
+            .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
+        let _commit = self.lock_commits();
+        let mut state = self.lock_registry(registry);
+        if state.previous(name).map(|v| v.hash) != Some(previous.hash) {
+            return Err(HostError::Changed(name.to_string()));
+        }
+        let version = state.rollback(name)?;
+        drop(state);
+        if let Some(staged) = staged {
+            self.commit_locked(staged, Cause::Rollback);
+        }
+        Ok(version)
+    }
+
+    /// The registry's versions.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::NoRegistry`].
+    pub fn list(&self) -> Result<Vec<VersionInfo>, HostError> {
+        Ok(self.lock_registry(self.registry()?).list())
+    }
+
+    /// A second version of `scheme` to alternate with the serving one: the
+    /// registry's previous (else another stored) version when the registry
+    /// chose the serving one, else another built-in variant. `None` when
+    /// there is none.
+    ///
+    /// # Errors
+    ///
+    /// The registry's version does not validate on this runtime.
+    pub fn alternate(&self, scheme: Scheme) -> Result<Option<Arc<SchemeModule>>, HostError> {
+        if let Some(registry) = self
+            .registry
+            .as_ref()
+            .filter(|_| self.startup == Startup::RegistryFirst)
+        {
+            let stored = {
+                let state = self.lock_registry(registry);
+                match (
+                    state.active(scheme.as_str()),
+                    state.alternate(scheme.as_str()),
+                ) {
+                    (Some(_), Some(other)) => Some(state.bytes(&other)?),
+                    (Some(_), None) => return Ok(None),
+                    (None, _) => None,
+                }
+            };
+            if let Some(wasm) = stored {
+                let validated = self.validate(&registry.cache, scheme.as_str(), wasm)?;
+                return Ok(Some(self.scheme_module(&validated)));
+            }
+        }
+        Ok(self.set.compile_alternate(scheme, &self.variant))
+    }
+
+    /// Makes and warms instances of `module` for the workers to take when
+    /// they switch to it (as many as [`HostConfig::prewarm`] or the
+    /// workers attached, whichever is more). Runs the guest.
+    pub fn stage(&self, scheme: Scheme, module: Arc<SchemeModule>) -> Staged {
+        let prewarmed = self
+            .set
+            .prewarm(scheme, &module, self.set.workers().max(self.prewarm));
+        Staged {
+            scheme,
+            module,
+            prewarmed,
+        }
+    }
+
+    /// Makes a staged module serve its scheme from the next call on (one
+    /// pointer store), counted as a swap and published as an
+    /// [`Activation`] with [`Cause::Swap`]. Returns the module it
+    /// replaces.
+    pub fn commit(&self, staged: Staged) -> Option<Arc<SchemeModule>> {
+        self.commit_as(staged, Cause::Swap)
+    }
+
+    /// [`ModuleHost::stage`] then [`ModuleHost::commit`].
+    pub fn swap_in(&self, scheme: Scheme, module: Arc<SchemeModule>) -> Option<Arc<SchemeModule>> {
+        self.commit(self.stage(scheme, module))
+    }
+
+    fn commit_as(&self, staged: Staged, cause: Cause) -> Option<Arc<SchemeModule>> {
+        let _commit = self.lock_commits();
+        self.commit_locked(staged, cause)
+    }
+
+    /// The commit itself; the caller holds `commits`.
+    fn commit_locked(&self, staged: Staged, cause: Cause) -> Option<Arc<SchemeModule>> {
+        tracing::info!(scheme = %staged.scheme, module = %staged.module.id, ?cause, "activated");
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        self.publish(staged.scheme, staged.module, cause)
+    }
+
+    /// Stores the pointer and tells the subscribers; the caller holds
+    /// `commits`.
+    fn publish(
+        &self,
+        scheme: Scheme,
+        module: Arc<SchemeModule>,
+        cause: Cause,
+    ) -> Option<Arc<SchemeModule>> {
+        let to = module.id.clone();
+        let previous = self.set.activate(scheme, module);
+        self.subscribers.publish(&Activation {
+            scheme,
+            from: previous.as_ref().map(|m| m.id.clone()),
+            to,
+            cause,
+            at: SystemTime::now(),
+        });
+        previous
+    }
+
+    /// The registry's active version of `scheme`, validated, when the
+    /// start-up policy asks for it.
+    fn registry_active(&self, scheme: Scheme) -> Result<Option<Validated>, HostError> {
+        let Some(registry) = self
+            .registry
+            .as_ref()
+            .filter(|_| self.startup == Startup::RegistryFirst)
+        else {
+            return Ok(None);
+        };
+        let stored = {
+            let state = self.lock_registry(registry);
+            match state.active(scheme.as_str()) {
+                Some(version) => Some((state.bytes(&version)?, version)),
+                None => None,
+            }
+        };
+        match stored {
+            Some((wasm, version)) => {
+                Ok(Some(self.validate(&registry.cache, &version.name, wasm)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn validate(
+        &self,
+        cache: &ArtifactCache,
+        name: &str,
+        wasm: Vec<u8>,
+    ) -> Result<Validated, HostError> {
+        Ok(hotwasm_registry::validate(
+            cache,
+            name,
+            wasm,
+            self.set.runtime_handle().as_ref(),
+        )?)
+    }
+
+    /// A built-in module, validated like any other version before the
+    /// registry stores it.
+    fn validate_built(
+        &self,
+        registry: &Registry,
+        built: &'static hotwasm_modules::BuiltModule,
+    ) -> Result<Validated, HostError> {
+        self.validate(&registry.cache, built.scheme, built.bytes.to_vec())
+    }
+
+    /// A validated version as the module set takes it.
+    fn scheme_module(&self, validated: &Validated) -> Arc<SchemeModule> {
+        Arc::new(SchemeModule::new(
+            self.set.module_id(validated.name(), validated.wasm()),
+            Arc::clone(validated.compiled()),
+        ))
+    }
+
+    fn registry(&self) -> Result<&Registry, HostError> {
+        self.registry.as_ref().ok_or(HostError::NoRegistry)
+    }
+
+    fn lock_registry<'a>(&self, registry: &'a Registry) -> MutexGuard<'a, ModuleRegistry> {
+        registry
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_commits(&self) -> MutexGuard<'_, ()> {
+        self.commits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `name@<full hash>`: names exactly one stored version.
+fn full_spec(version: &VersionInfo) -> String {
+    format!("{}@{}", version.name, version.hash)
+}

@@ -1,0 +1,175 @@
+//! Load and activate `.wasm` files dropped into a directory.
+//!
+//! A new or changed `name.wasm` is loaded through the host as a version of
+//! `name` (validated, self-tested, stored in the registry) and activated;
+//! if `name` is a scheme it serves from the next call on. A file that fails
+//! validation is refused with a logged reason; the active version stays.
+//! Files already in the directory are loaded when watching starts. Events
+//! are debounced by `notify-debouncer-mini`, so a file still being written
+//! is read once it has been quiet for [`SETTLE`].
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hotwasm_registry::{RegistryError, VersionInfo};
+use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+
+use crate::{HostError, ModuleHost};
+
+/// Quiet time after the last event for a file before it is read.
+pub const SETTLE: Duration = Duration::from_millis(100);
+
+/// What the watcher did with a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// Loaded and activated.
+    Activated {
+        /// The file.
+        path: PathBuf,
+        /// The version now active.
+        id: String,
+    },
+    /// Refused; the previously active version stays.
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A running directory watch; stops when dropped.
+pub struct DirectoryWatcher {
+    debouncer: Option<Debouncer<RecommendedWatcher>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for DirectoryWatcher {
+    fn drop(&mut self) {
+        // Dropping the debouncer closes the channel, which ends the thread.
+        drop(self.debouncer.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Watches `dir` for `host`; every outcome is logged and, if `events` is
+/// given, sent there too.
+///
+/// # Errors
+///
+/// [`HostError::Registry`] ([`RegistryError::Io`]) when the directory
+/// cannot be watched; [`HostError::NoRegistry`] when the host has no
+/// registry to store versions in.
+pub fn watch(
+    dir: &Path,
+    host: Arc<ModuleHost>,
+    events: Option<Sender<WatchEvent>>,
+) -> Result<DirectoryWatcher, HostError> {
+    if !host.has_registry() {
+        return Err(HostError::NoRegistry);
+    }
+    let io = |source: std::io::Error| RegistryError::Io {
+        action: "watching",
+        path: dir.to_path_buf(),
+        source,
+    };
+    let (sender, receiver) = mpsc::channel::<DebounceEventResult>();
+    let mut debouncer = new_debouncer(SETTLE, sender).map_err(|e| io(std::io::Error::other(e)))?;
+    debouncer
+        .watcher()
+        .watch(dir, RecursiveMode::NonRecursive)
+        .map_err(|e| io(std::io::Error::other(e)))?;
+    let existing: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| is_module_file(path))
+        .collect();
+    let thread = std::thread::Builder::new()
+        .name("hotwasm-watch".into())
+        // Validation runs the module's self-test on this thread.
+        .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+        .spawn(move || {
+            for path in existing {
+                handle(&path, &host, events.as_ref());
+            }
+            for batch in receiver {
+                let Ok(batch) = batch else { continue };
+                let mut paths: Vec<PathBuf> = batch.into_iter().map(|e| e.path).collect();
+                paths.sort();
+                paths.dedup();
+                for path in paths.iter().filter(|path| is_module_file(path)) {
+                    handle(path, &host, events.as_ref());
+                }
+            }
+        })
+        .map_err(io)?;
+    Ok(DirectoryWatcher {
+        debouncer: Some(debouncer),
+        thread: Some(thread),
+    })
+}
+
+fn is_module_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm") && path.is_file()
+}
+
+fn handle(path: &Path, host: &ModuleHost, events: Option<&Sender<WatchEvent>>) {
+    let event = match load_and_activate(path, host) {
+        Ok(version) => {
+            tracing::info!(path = %path.display(), module = %version.id, "activated");
+            WatchEvent::Activated {
+                path: path.to_path_buf(),
+                id: version.id,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "refused: {e}");
+            WatchEvent::Refused {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        }
+    };
+    if let Some(events) = events {
+        let _ = events.send(event);
+    }
+}
+
+/// Loads `path` through `host` as a version of its file stem and
+/// activates it.
+///
+/// # Errors
+///
+/// [`HostError`] when the file cannot be read, is larger than the
+/// runtime's module limit, or is refused.
+pub fn load_and_activate(path: &Path, host: &ModuleHost) -> Result<VersionInfo, HostError> {
+    let io = |source: std::io::Error| RegistryError::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    };
+    let limit = host.modules().runtime_handle().limits().max_module_bytes;
+    let mut wasm = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut wasm))
+        .map_err(io)?;
+    if wasm.len() > limit {
+        return Err(RegistryError::Refused {
+            module: path.display().to_string(),
+            reason: format!("larger than the module limit of {limit} bytes (--max-module-bytes)"),
+        }
+        .into());
+    }
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    host.load(&name, wasm, &path.display().to_string(), true)
+}

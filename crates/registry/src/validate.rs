@@ -1,0 +1,113 @@
+//! Validation: what a module must pass before it is stored or served —
+//! compile on the runtime (through the artifact cache), speak waPC, and
+//! pass the self-test of the schemes it claims.
+//!
+//! Validation runs guest code (the self-test) and may compile for seconds;
+//! it touches no registry state, so callers run it without holding any
+//! lock that module administration needs.
+
+use std::sync::Arc;
+
+use hotwasm_abi::Scheme;
+use hotwasm_runtime::{CompiledModule, Runtime};
+
+use crate::cache::{ArtifactCache, CacheOutcome};
+use crate::spec::check_name;
+use crate::{RegistryError, selftest};
+
+/// A module that passed validation on one runtime: its bytes, their hash
+/// and the compiled module, ready to store ([`crate::ModuleRegistry::store`])
+/// and to serve without compiling or self-testing again.
+pub struct Validated {
+    name: String,
+    hash: String,
+    wasm: Vec<u8>,
+    compiled: Arc<dyn CompiledModule>,
+}
+
+impl Validated {
+    /// The module's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// SHA-256 of the bytes, hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The bytes that were validated.
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
+    }
+
+    /// The module compiled for the runtime it was validated on.
+    pub fn compiled(&self) -> &Arc<dyn CompiledModule> {
+        &self.compiled
+    }
+}
+
+impl std::fmt::Debug for Validated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validated")
+            .field("name", &self.name)
+            .field("hash", &self.hash)
+            .field("bytes", &self.wasm.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Compiles `wasm` as a module named `name` on `runtime` (through `cache`)
+/// and runs its self-test: a module named after a scheme must pass that
+/// scheme's test; a module under another name must pass at least one.
+///
+/// # Errors
+///
+/// [`RegistryError::BadName`] for a name no module can have;
+/// [`RegistryError::Refused`] with the reason when the module does not
+/// compile, is not waPC or fails its self-test (its cache entry, if one
+/// was made, is removed).
+pub fn validate(
+    cache: &ArtifactCache,
+    name: &str,
+    wasm: Vec<u8>,
+    runtime: &dyn Runtime,
+) -> Result<Validated, RegistryError> {
+    check_name(name)?;
+    let refused = |reason: String| RegistryError::Refused {
+        module: hotwasm_modules::module_id(name, &wasm),
+        reason,
+    };
+    let (compiled, outcome) = cache
+        .compile(runtime, &wasm)
+        .map_err(|e| refused(e.to_string()))?;
+    if let CacheOutcome::Rebuilt(why) = &outcome {
+        tracing::info!(module = name, "cache entry rebuilt: {why}");
+    }
+    let tested = match Scheme::from_name(name) {
+        Some(scheme) => selftest::run(compiled.as_ref(), scheme).map_err(|e| e.to_string()),
+        None => {
+            let failures: Vec<String> = Scheme::ALL
+                .into_iter()
+                .filter_map(|scheme| selftest::run(compiled.as_ref(), scheme).err())
+                .map(|e| e.to_string())
+                .collect();
+            if failures.len() == Scheme::ALL.len() {
+                Err(failures.join("; "))
+            } else {
+                Ok(())
+            }
+        }
+    };
+    if let Err(reason) = tested {
+        // A refused module leaves nothing behind, its cache entry included.
+        cache.forget(runtime, &wasm);
+        return Err(refused(reason));
+    }
+    Ok(Validated {
+        name: name.to_string(),
+        hash: hotwasm_modules::content_hash(&wasm),
+        wasm,
+        compiled,
+    })
+}

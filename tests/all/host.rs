@@ -1,0 +1,303 @@
+//! The module host: the one place a version becomes the one serving —
+//! events, counting, the directory watch, and validation that holds no
+//! lock administration needs.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotwasm_abi::Scheme;
+use hotwasm_host::watch::{WatchEvent, watch};
+use hotwasm_host::{Activation, Cause, HostConfig, HostError, ModuleHost};
+use hotwasm_registry::RegistryError;
+use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_tests::{hostile, not_wapc_module, second_version};
+
+fn schnorr(variant: &str) -> &'static [u8] {
+    hotwasm_modules::find("schnorr", variant)
+        .expect("built")
+        .bytes
+}
+
+/// A wasmtime host with a registry in `dir`.
+fn host_with_registry(dir: &std::path::Path, limits: Limits) -> Arc<ModuleHost> {
+    ModuleHost::start(HostConfig {
+        limits,
+        variant: Some("fast".into()),
+        registry: Some(dir.to_path_buf()),
+        ..HostConfig::new(RuntimeKind::Wasmtime)
+    })
+    .expect("host starts")
+}
+
+fn next_event(events: &crossbeam_channel::Receiver<Activation>) -> Activation {
+    events
+        .recv_timeout(Duration::from_secs(60))
+        .expect("an activation event")
+}
+
+#[test]
+fn every_change_of_the_serving_module_is_one_counted_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = host_with_registry(dir.path(), Limits::default());
+    let events = host.subscribe();
+    let first = host.serving()["schnorr"].clone();
+    assert_eq!(host.swaps(), 0, "start-up is not a swap");
+
+    // The built-in bytes, stored: the same version, recorded.
+    let v1 = host
+        .load("schnorr", schnorr("fast").to_vec(), "test", true)
+        .expect("load v1");
+    assert_eq!(v1.id, first);
+    assert_eq!(next_event(&events).to, first);
+
+    let v2 = second_version(schnorr("fast"), "v2");
+    let loaded = host
+        .load("schnorr", v2.clone(), "test", true)
+        .expect("load");
+    let event = next_event(&events);
+    assert_eq!(event.scheme, Scheme::Schnorr);
+    assert_eq!(event.from.as_deref(), Some(first.as_str()));
+    assert_eq!(event.to, loaded.id);
+    assert_eq!(
+        event.cause,
+        Cause::Load {
+            source: "test".into()
+        }
+    );
+    assert_eq!(host.serving()["schnorr"], loaded.id);
+
+    // Storing without activating changes nothing that serves: no event.
+    let v3 = second_version(schnorr("fast"), "v3");
+    host.load("schnorr", v3, "test", false).expect("store");
+    assert!(events.try_recv().is_err());
+
+    let back = host.rollback("schnorr").expect("rollback");
+    assert_eq!(back.id, v1.id);
+    let event = next_event(&events);
+    assert_eq!((event.cause, event.to.clone()), (Cause::Rollback, back.id));
+    assert_eq!(event.from.as_deref(), Some(loaded.id.as_str()));
+
+    let again = host.activate(&loaded.id).expect("activate");
+    let event = next_event(&events);
+    assert_eq!((event.cause, event.to), (Cause::Activate, again.id));
+
+    let module = host
+        .alternate(Scheme::Schnorr)
+        .expect("alternate validates")
+        .expect("a previous version");
+    let previous = host
+        .swap_in(Scheme::Schnorr, Arc::clone(&module))
+        .expect("replaced a module");
+    assert_eq!(previous.id, loaded.id);
+    let event = next_event(&events);
+    assert_eq!((event.cause, event.to), (Cause::Swap, module.id.clone()));
+
+    assert_eq!(host.swaps(), 5, "two loads, rollback, activate, swap");
+    assert!(events.try_recv().is_err(), "one event per change");
+}
+
+#[test]
+fn a_refused_module_changes_nothing_and_publishes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = host_with_registry(dir.path(), Limits::default());
+    let events = host.subscribe();
+    let before = host.serving();
+    let refused = host.load("schnorr", not_wapc_module(), "test", true);
+    assert!(
+        matches!(
+            refused,
+            Err(HostError::Registry(RegistryError::Refused { .. }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(host.serving(), before);
+    assert_eq!(host.swaps(), 0);
+    assert!(events.try_recv().is_err());
+    assert!(host.list().expect("list").is_empty(), "nothing stored");
+}
+
+#[test]
+fn without_a_registry_only_built_in_modules_activate() {
+    let host = ModuleHost::built(RuntimeKind::Wasmtime, "fast", Limits::default()).expect("host");
+    let events = host.subscribe();
+    let default = hotwasm_modules::find("schnorr", "default").expect("built");
+    let version = host.activate(&default.id()).expect("a built-in module");
+    assert_eq!(version.id, default.id());
+    assert_eq!(host.serving()["schnorr"], default.id());
+    assert_eq!(next_event(&events).cause, Cause::Activate);
+    assert!(matches!(
+        host.activate("schnorr@ffffffffffff"),
+        Err(HostError::NoRegistry)
+    ));
+    assert!(matches!(
+        host.rollback("schnorr"),
+        Err(HostError::NoRegistry)
+    ));
+    assert!(matches!(
+        host.load("schnorr", schnorr("fast").to_vec(), "test", true),
+        Err(HostError::NoRegistry)
+    ));
+}
+
+/// Tells a channel when a log line mentions `looping`: the hostile guest
+/// is running its self-test.
+struct Signal(crossbeam_channel::Sender<()>);
+
+impl Write for Signal {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        if String::from_utf8_lossy(line).contains("looping") {
+            let _ = self.0.send(());
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_module_stuck_in_validation_blocks_no_administration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The stuck self-test ends at this deadline; the checks below must all
+    // finish well inside it (they take milliseconds when nothing blocks).
+    let limits = Limits {
+        call_timeout: Duration::from_secs(20),
+        ..Limits::default()
+    };
+    let host = host_with_registry(dir.path(), limits);
+    let v2 = second_version(schnorr("fast"), "v2");
+    let v3 = second_version(schnorr("fast"), "v3");
+    let v2_id = host
+        .load("schnorr", v2, "test", true)
+        .expect("a first version")
+        .id;
+    host.load("schnorr", v3.clone(), "test", false)
+        .expect("a second version");
+
+    let (running, guest_runs) = crossbeam_channel::unbounded();
+    let stuck = {
+        let host = Arc::clone(&host);
+        std::thread::Builder::new()
+            .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+            .spawn(move || {
+                let subscriber = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::DEBUG)
+                    .with_writer(move || Signal(running.clone()))
+                    .finish();
+                tracing::subscriber::with_default(subscriber, || {
+                    host.load("ecdsa", hostile::announced_looping_module(), "test", true)
+                })
+            })
+            .expect("thread")
+    };
+    guest_runs
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the hostile self-test starts");
+
+    // Administration on another thread, while the guest loops.
+    let (done, administered) = crossbeam_channel::bounded(1);
+    {
+        let host = Arc::clone(&host);
+        let v3_id = hotwasm_modules::module_id("schnorr", &v3);
+        std::thread::Builder::new()
+            .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+            .spawn(move || {
+                let listed = host.list().map(|l| l.len());
+                let activated = host.activate(&v3_id).map(|v| v.id);
+                let rolled = host.rollback("schnorr").map(|v| v.id);
+                let _ = done.send((listed, activated, rolled, v3_id));
+            })
+            .expect("thread");
+    }
+    let (listed, activated, rolled, v3_id) = administered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("administration finishes while a module is stuck in validation");
+    assert!(
+        !stuck.is_finished(),
+        "the hostile module was still validating"
+    );
+    assert_eq!(listed.expect("list"), 2);
+    assert_eq!(activated.expect("activate"), v3_id);
+    assert_eq!(rolled.expect("rollback"), v2_id);
+
+    let refused = stuck.join().expect("thread");
+    assert!(
+        matches!(&refused, Err(HostError::Registry(RegistryError::Refused { reason, .. })) if reason.contains("deadline")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
+    let registry_dir = tempfile::tempdir().expect("temp dir");
+    let modules_dir = tempfile::tempdir().expect("temp dir");
+    let host = host_with_registry(registry_dir.path(), Limits::default());
+    let activations = host.subscribe();
+    let before = host.serving()["schnorr"].clone();
+    let (sender, events) = std::sync::mpsc::channel();
+    let _watcher = watch(modules_dir.path(), Arc::clone(&host), Some(sender)).expect("watch");
+    let next = || {
+        events
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the watcher reports within a minute")
+    };
+
+    std::fs::write(modules_dir.path().join("schnorr.wasm"), not_wapc_module()).expect("write");
+    assert!(
+        matches!(next(), WatchEvent::Refused { reason, .. } if reason.contains("__guest_call"))
+    );
+    assert_eq!(
+        host.serving()["schnorr"],
+        before,
+        "a broken file changes nothing"
+    );
+
+    let v2 = second_version(schnorr("fast"), "watched");
+    let path = modules_dir.path().join("schnorr.wasm");
+    std::fs::write(&path, &v2).expect("write");
+    let id = match next() {
+        WatchEvent::Activated { id, .. } => id,
+        other => panic!("expected activation, got {other:?}"),
+    };
+    assert_eq!(id, hotwasm_modules::module_id("schnorr", &v2));
+    assert_eq!(host.serving()["schnorr"], id);
+    // A watch activation is counted and published like any other.
+    assert_eq!(host.swaps(), 1);
+    let event = next_event(&activations);
+    assert_eq!(event.to, id);
+    assert_eq!(
+        event.cause,
+        Cause::Load {
+            source: path.display().to_string()
+        }
+    );
+}
+
+#[test]
+fn a_watched_file_over_the_module_limit_is_refused_unread() {
+    let registry_dir = tempfile::tempdir().expect("temp dir");
+    let modules_dir = tempfile::tempdir().expect("temp dir");
+    // Above the built-in modules (about 210 KiB), below the file.
+    let limits = Limits {
+        max_module_bytes: 512 << 10,
+        ..Limits::default()
+    };
+    let host = host_with_registry(registry_dir.path(), limits);
+    let (sender, events) = std::sync::mpsc::channel();
+    let _watcher = watch(modules_dir.path(), Arc::clone(&host), Some(sender)).expect("watch");
+    std::fs::write(
+        modules_dir.path().join("schnorr.wasm"),
+        hostile::padded_module(2 << 20),
+    )
+    .expect("write");
+    let event = events
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the watcher reports");
+    assert!(
+        matches!(&event, WatchEvent::Refused { reason, .. } if reason.contains("module limit")),
+        "{event:?}"
+    );
+    assert_eq!(host.swaps(), 0);
+}
