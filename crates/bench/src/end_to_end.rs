@@ -340,13 +340,8 @@ fn run_pipeline(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, String
             ..SubmitOptions::new()
         },
     };
-    // Module administration validates guests on blocking threads: give
-    // them a stack fit for guests (see `GUEST_THREAD_STACK_BYTES`).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
-        .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    let runtime =
+        hotwasm_server::async_runtime().map_err(|e| format!("starting the async runtime: {e}"))?;
     runtime.block_on(async {
         match &config.transport {
             Transport::Embedded => {

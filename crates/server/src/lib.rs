@@ -26,6 +26,20 @@ mod server;
 pub use pool::WorkerPool;
 pub use server::{Server, ServerConfig, Stats, default_name};
 
+/// A multi-threaded tokio runtime fit to serve: module administration
+/// validates guests on its blocking threads, so every thread gets a stack
+/// fit for guests ([`GUEST_THREAD_STACK_BYTES`](hotwasm_runtime::GUEST_THREAD_STACK_BYTES)).
+///
+/// # Errors
+///
+/// The I/O error of starting its threads.
+pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+        .build()
+}
+
 /// A server that could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -89,13 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..SubmitOptions::new()
         },
     };
-    // Module administration validates guests on blocking threads: give
-    // them a stack fit for guests (see `GUEST_THREAD_STACK_BYTES`).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = hotwasm_server::async_runtime().context("starting the async runtime")?;
     let (summary, swaps) = runtime.block_on(async {
         let server = hotwasm_pipeline::start(options.server.clone()).await?;
         let swapper = Swapper::prepare(&server, &args, jobs.len() as u64)?;

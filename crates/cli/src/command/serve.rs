@@ -83,13 +83,7 @@ pub struct Args {
 
 /// Runs the server until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // Module administration validates guests on blocking threads: give
-    // them a stack fit for guests (see `GUEST_THREAD_STACK_BYTES`).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = hotwasm_server::async_runtime().context("starting the async runtime")?;
     runtime.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
 }
