@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with rustup, cargo and apt:
 # installs what is missing (scripts/setup.sh), then fmt check, clippy
-# -D warnings, all tests, and the suite's wall time.
+# -D warnings (the default build, and the builds without wasm backends),
+# all tests, and the suite's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -16,6 +17,10 @@ cargo fmt --all -- --check
 
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "clippy of the backend-less builds (no wasm3: no libclang needed)"
+cargo clippy -p hotwasm-runtime --no-default-features --locked -- -D warnings
+cargo clippy -p hotwasm --no-default-features --features wasmtime,wasmi --locked -- -D warnings
 
 log "cargo test"
 output=$(mktemp)

@@ -244,7 +244,7 @@ impl std::fmt::Debug for BenchOptions {
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
-            runtimes: RuntimeKind::ALL.to_vec(),
+            runtimes: RuntimeKind::built(),
             budget: Budget::standard(),
             quick: false,
             seed: 2026,

@@ -2,8 +2,11 @@
 //! and nothing else.
 
 pub mod native;
+#[cfg(feature = "wasm3")]
 pub mod wasm3;
+#[cfg(feature = "wasmi")]
 pub mod wasmi;
+#[cfg(feature = "wasmtime")]
 pub mod wasmtime;
 
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
@@ -19,6 +22,10 @@ use crate::wapc;
 /// # Errors
 ///
 /// [`RuntimeError::NotWapc`] naming what is missing or foreign.
+#[cfg_attr(
+    not(any(feature = "wasmtime", feature = "wasmi", feature = "wasm3")),
+    allow(dead_code)
+)]
 pub(crate) fn check_wapc_shape(wasm: &[u8]) -> Result<(), RuntimeError> {
     let not_wapc = |message: String| Err(RuntimeError::NotWapc(message));
     let (mut has_call, mut has_memory) = (false, false);

@@ -4,6 +4,14 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// This build of hotwasm was made without the backend.
+    #[error(
+        "this build of hotwasm has no {runtime} runtime: rebuild with the cargo feature `{runtime}`"
+    )]
+    NotBuilt {
+        /// The backend.
+        runtime: &'static str,
+    },
     /// The runtime itself could not be set up.
     #[error("cannot configure the {runtime} engine: {message}")]
     Engine {

@@ -197,12 +197,41 @@ impl RuntimeKind {
     ///
     /// [`RuntimeError`] when the engine cannot be configured on this host.
     pub fn create_with(self, limits: Limits) -> Result<Arc<dyn Runtime>, RuntimeError> {
+        let _ = limits; // unused when only native is built
         Ok(match self {
             RuntimeKind::Native => Arc::new(backend::native::NativeRuntime),
+            #[cfg(feature = "wasmtime")]
             RuntimeKind::Wasmtime => Arc::new(backend::wasmtime::WasmtimeRuntime::new(limits)?),
+            #[cfg(feature = "wasmi")]
             RuntimeKind::Wasmi => Arc::new(backend::wasmi::WasmiRuntime::new(limits)),
+            #[cfg(feature = "wasm3")]
             RuntimeKind::Wasm3 => Arc::new(backend::wasm3::Wasm3Runtime::new(limits)),
+            #[allow(unreachable_patterns)]
+            other => {
+                return Err(RuntimeError::NotBuilt {
+                    runtime: other.name(),
+                });
+            }
         })
+    }
+
+    /// Whether this build includes the backend (cargo features `wasmtime`,
+    /// `wasmi`, `wasm3`; native is always built).
+    pub fn is_built(self) -> bool {
+        match self {
+            RuntimeKind::Native => true,
+            RuntimeKind::Wasmtime => cfg!(feature = "wasmtime"),
+            RuntimeKind::Wasmi => cfg!(feature = "wasmi"),
+            RuntimeKind::Wasm3 => cfg!(feature = "wasm3"),
+        }
+    }
+
+    /// The backends this build includes, baseline first.
+    pub fn built() -> Vec<RuntimeKind> {
+        RuntimeKind::ALL
+            .into_iter()
+            .filter(|kind| kind.is_built())
+            .collect()
     }
 }
 
@@ -225,5 +254,28 @@ impl FromStr for RuntimeKind {
             .into_iter()
             .find(|kind| kind.name() == s)
             .ok_or_else(|| UnknownRuntime(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtime_is_created_exactly_when_it_is_built() {
+        assert!(RuntimeKind::built().contains(&RuntimeKind::Native));
+        for kind in RuntimeKind::ALL {
+            match kind.create() {
+                Ok(runtime) => {
+                    assert!(kind.is_built(), "{kind}");
+                    assert_eq!(runtime.kind(), kind);
+                }
+                Err(RuntimeError::NotBuilt { runtime }) => {
+                    assert!(!kind.is_built(), "{kind}");
+                    assert_eq!(runtime, kind.name());
+                }
+                Err(other) => panic!("{kind}: {other}"),
+            }
+        }
     }
 }

@@ -26,12 +26,9 @@ pub struct Args {
     reps: Option<usize>,
     /// Runtimes to measure, comma-separated; native always runs as the
     /// baseline.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "native,wasmtime,wasmi,wasm3"
-    )]
-    runtimes: Vec<RuntimeKind>,
+    /// [default: every runtime this build has: native,wasmtime,wasmi,wasm3]
+    #[arg(long, value_delimiter = ',')]
+    runtimes: Option<Vec<RuntimeKind>>,
     /// Directory for report.md, report.json and the charts.
     #[arg(long, default_value = "report")]
     out: PathBuf,
@@ -58,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .with_overrides(args.messages, args.reps);
     let mut options = BenchOptions {
-        runtimes: args.runtimes,
+        runtimes: args.runtimes.unwrap_or_else(RuntimeKind::built),
         budget,
         quick: args.quick,
         redis: args.redis,
