@@ -80,7 +80,8 @@ mod wait;
 
 pub use error::ShmError;
 pub use layout::{
-    GeometryError, HEADER_LEN, LAYOUT_VERSION, MAGIC, MAX_RECORD_LIMIT, MAX_RING_BYTES, MAX_SLOTS, SLOT_HEADER_LEN,
+    GeometryError, HEADER_LEN, LAYOUT_VERSION, MAGIC, MAX_RECORD_LIMIT, MAX_RING_BYTES, MAX_SLOTS,
+    SLOT_HEADER_LEN,
 };
 pub use name::{MAX_NAME_LEN, RING_EXTENSION, SHM_DIR_ENV, ring_dir, ring_path};
 pub use ring::Ring;

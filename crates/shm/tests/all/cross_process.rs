@@ -43,7 +43,13 @@ fn child_pushes_records() {
 
 fn spawn_child(path: &Path, who: u8) -> Child {
     Command::new(std::env::current_exe().expect("test binary"))
-        .args([CHILD_TEST, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            CHILD_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_RING, path)
         .env(CHILD_ID, who.to_string())
         // libtest's chatter; a failing child's panic still goes to stderr.
