@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use hotwasm_queue::JobQueue;
+use hotwasm_queue::{JobQueue, ResultsStreams};
 use hotwasm_server::consume::{ConsumeOptions, consume};
 use hotwasm_server::{Server, ServerConfig};
 
@@ -46,7 +46,7 @@ pub async fn start(config: ServerConfig) -> Result<Arc<Server>, ClientError> {
 /// # Errors
 ///
 /// [`ClientError`] when the server cannot start or the submission fails.
-pub async fn run<Q: JobQueue>(
+pub async fn run<Q: JobQueue + ResultsStreams>(
     queue: Arc<Q>,
     jobs: &[Outgoing],
     options: PipelineOptions,
@@ -62,7 +62,7 @@ pub async fn run<Q: JobQueue>(
 /// # Errors
 ///
 /// [`ClientError`] when the submission fails.
-pub async fn run_on<Q: JobQueue>(
+pub async fn run_on<Q: JobQueue + ResultsStreams>(
     server: Arc<Server>,
     queue: Arc<Q>,
     jobs: &[Outgoing],

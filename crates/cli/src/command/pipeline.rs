@@ -8,7 +8,7 @@ use hotwasm_bench::{PipelineConfig, PipelineRun, PipelineRunner, ResultsVia, Tra
 use hotwasm_client::pipeline::PipelineOptions;
 use hotwasm_client::{Outgoing, SubmitOptions, Summary};
 use hotwasm_jobs::Job;
-use hotwasm_queue::{JobQueue, MemoryQueue, RedisOptions, RedisQueue};
+use hotwasm_queue::{MemoryQueue, RedisOptions, RedisQueue};
 use hotwasm_server::ServerConfig;
 use hotwasm_server::consume::ConsumeOptions;
 
