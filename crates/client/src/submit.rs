@@ -4,9 +4,9 @@
 //! with it, so ids need not be unique and a malformed job's verdict is still
 //! matched. The verdicts are read by one
 //! [`ReplySource`](hotwasm_queue::reply::ReplySource) (a shared-memory ring
-//! or a results stream), which reads while jobs are still being submitted. A job redelivered after a server died
-//! may be answered twice; the first verdict counts, the others are counted
-//! as duplicates. Jobs with no verdict after [`SubmitOptions::idle_timeout`]
+//! or a results stream), which reads while jobs are still being submitted.
+//! A job redelivered after a server died may be answered twice; the first
+//! verdict counts, the others are counted as duplicates. Jobs with no verdict after [`SubmitOptions::idle_timeout`]
 //! without any progress are reported missing.
 
 use std::path::PathBuf;

@@ -29,6 +29,15 @@ pub enum QueueError {
         /// The error.
         source: redis::RedisError,
     },
+    /// A blocking read got no answer in its block time plus the response
+    /// timeout: the server went silent (the connection is dropped).
+    #[error("redis {command}: no answer within {waited:?}")]
+    NoAnswer {
+        /// The command.
+        command: &'static str,
+        /// How long the read waited.
+        waited: std::time::Duration,
+    },
     /// Redis answered a command with a reply of a shape the command does
     /// not document (a different server, or a protocol this client does
     /// not speak).

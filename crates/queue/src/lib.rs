@@ -67,8 +67,9 @@ pub struct QueueStats {
 /// # Errors
 ///
 /// Every method fails with [`QueueError::Redis`] (Redis queue) when the
-/// transport fails — while Redis is away, for instance; the caller retries
-/// and nothing acknowledged is lost. The in-process queue fails only with
+/// transport fails — while Redis is away, for instance — or
+/// [`QueueError::NoAnswer`] when a blocking read's server went silent; the
+/// caller retries and nothing acknowledged is lost. The in-process queue fails only with
 /// [`QueueError::Closed`] after [`MemoryQueue::close`]. Ids that the queue
 /// never handed out give [`QueueError::InvalidId`] and change nothing.
 pub trait JobQueue: Send + Sync + 'static {

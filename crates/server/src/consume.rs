@@ -213,8 +213,8 @@ impl<Q: JobQueue> Batch<Q> {
             }));
         }
         for (index, verdict) in collector.wait().await {
-            if let Some(Some(outgoing)) = out.get_mut(index) {
-                outgoing.verdict = Some(verdict);
+            if let Some(Some(answer)) = out.get_mut(index) {
+                answer.verdict = Some(verdict);
             }
         }
 

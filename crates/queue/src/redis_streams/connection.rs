@@ -168,8 +168,8 @@ impl BlockingPool {
     /// # Errors
     ///
     /// [`QueueError::Redis`] naming `command` when no connection can be
-    /// opened, the command fails, or no answer comes within `block` plus
-    /// the slack.
+    /// opened or the command fails; [`QueueError::NoAnswer`] when no answer
+    /// comes within `block` plus the slack.
     pub(crate) async fn query(
         &self,
         command: &'static str,
@@ -195,10 +195,10 @@ impl BlockingPool {
                 }
                 Err(fail(e))
             }
-            Err(_) => Err(fail(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {limit:?}"),
-            )))),
+            Err(_) => Err(QueueError::NoAnswer {
+                command,
+                waited: limit,
+            }),
         }
     }
 }
