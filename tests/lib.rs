@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: the official test vectors as
 //! jobs, small wasm modules that misbehave on purpose ([`hostile`]: ones
 //! that attack the host's limits), and a real
-//! `redis-server` on a free port ([`RedisServer`]).
+//! `redis-server` on a unix socket of its own ([`RedisServer`]).
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub mod hostile;
 mod redis_server;
 
-pub use redis_server::{RedisServer, free_port};
+pub use redis_server::RedisServer;
 
 /// `../shared/testdata` beside the project root, or `$HOTWASM_TESTDATA`.
 pub fn testdata_dir() -> PathBuf {

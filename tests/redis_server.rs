@@ -1,49 +1,69 @@
-//! A real `redis-server` for tests: started on a free port, stopped and
-//! restarted on demand, killed when dropped. Standard library only, so the
-//! test-support library does not depend on a Redis client.
+//! A real `redis-server` for tests, listening only on a unix socket in a
+//! temporary directory of its own: no port to race for, and no way to
+//! reach (and silently share) another test's server. Stopped and restarted
+//! on demand, killed when dropped. No Redis client: readiness is an inline
+//! `PING` over the socket.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
-/// How long a started server has to answer `PING`.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+use backon::{BlockingRetryable, ExponentialBuilder};
 
-/// A `redis-server` child process on `127.0.0.1`, without persistence.
+/// How often to look whether a starting server answers, and for how long
+/// in all.
+const STARTING: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(5))
+    .with_max_delay(Duration::from_millis(100))
+    .without_max_times()
+    .with_total_delay(Some(Duration::from_secs(10)));
+
+/// A `redis-server` child process on a unix socket, without persistence.
 ///
 /// The binary is `$HOTWASM_REDIS_SERVER` or `redis-server` on the `PATH`.
 #[derive(Debug)]
 pub struct RedisServer {
-    port: u16,
+    dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
+/// Why a starting server is not answering: not yet, or never (shown in
+/// the panic message).
+#[derive(Debug)]
+enum NotReady {
+    Starting,
+    #[allow(dead_code, reason = "read by Debug, in the panic message")]
+    Exited(ExitStatus),
+}
+
 impl RedisServer {
-    /// Starts a server on a free port and waits until it answers `PING`.
+    /// Starts a server in a fresh temporary directory and waits until it
+    /// answers `PING` on its socket.
     ///
     /// # Panics
     ///
-    /// When `redis-server` cannot be started or does not answer within 10 s,
-    /// with a message saying how to install it.
+    /// When `redis-server` cannot be started or does not answer within
+    /// 10 s, with its log and a message saying how to install it.
     pub fn start() -> RedisServer {
-        let mut server = RedisServer {
-            port: free_port(),
-            child: None,
-        };
+        let dir = tempfile::Builder::new()
+            .prefix("hotwasm-redis-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a directory for redis-server: {e}"));
+        let mut server = RedisServer { dir, child: None };
         server.spawn();
         server
     }
 
-    /// The port the server listens on (the same across restarts).
-    pub fn port(&self) -> u16 {
-        self.port
+    /// The unix socket the server listens on (the same across restarts).
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("redis.sock")
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis+unix:///<dir>/redis.sock`, the URL clients connect with.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis+unix://{}", self.socket().display())
     }
 
     /// Kills the server and waits for it to exit; everything it held is
@@ -53,10 +73,12 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A killed server leaves its socket file behind.
+        let _ = std::fs::remove_file(self.socket());
     }
 
     /// Stops the server if it runs, and starts a fresh, empty one on the
-    /// same port.
+    /// same socket.
     ///
     /// # Panics
     ///
@@ -70,30 +92,17 @@ impl RedisServer {
         let binary = std::env::var_os("HOTWASM_REDIS_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("redis-server"));
-        let deadline = Instant::now() + START_TIMEOUT;
-        // The port may still be held by the process just stopped: a server
-        // that exits at once is started again until the deadline.
-        while Instant::now() < deadline {
-            if let Some(child) = self.spawn_once(&binary, deadline) {
-                self.child = Some(child);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "{} did not answer PING on port {} within {START_TIMEOUT:?} (install redis-server, \
-             e.g. `apt-get install redis-server`, or set HOTWASM_REDIS_SERVER to its path)",
-            binary.display(),
-            self.port
-        );
-    }
-
-    /// One start: the child once it answers `PING`; `None` when it exited
-    /// or did not answer by `deadline` (then it is killed).
-    fn spawn_once(&self, binary: &PathBuf, deadline: Instant) -> Option<Child> {
-        let mut child = Command::new(binary)
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
+        let socket = self.socket();
+        let log = self.dir.path().join("redis.log");
+        let mut child = Command::new(&binary)
+            .args(["--port", "0"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .args(["--unixsocketperm", "700"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .stdin(Stdio::null())
@@ -107,18 +116,27 @@ impl RedisServer {
                     binary.display()
                 )
             });
-        while Instant::now() < deadline {
-            if answers_ping(self.port) {
-                return Some(child);
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let ready = (|| match child.try_wait() {
+            Ok(Some(status)) => Err(NotReady::Exited(status)),
+            _ if answers_ping(&socket) => Ok(()),
+            _ => Err(NotReady::Starting),
+        })
+        .retry(STARTING)
+        .sleep(std::thread::sleep)
+        .when(|e| matches!(e, NotReady::Starting))
+        .call();
+        if let Err(why) = ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!(
+                "{} did not answer PING on {} ({why:?}; install redis-server, e.g. `apt-get install \
+                 redis-server`, or set HOTWASM_REDIS_SERVER to its path); its log:\n{log}",
+                binary.display(),
+                socket.display(),
+            );
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        self.child = Some(child);
     }
 }
 
@@ -128,22 +146,9 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port nobody listened on a moment ago (bind `127.0.0.1:0`, take the
-/// port, release it).
-///
-/// # Panics
-///
-/// When no port can be bound.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or_else(|e| panic!("cannot bind a free port on 127.0.0.1: {e}"))
-}
-
-/// Whether something on `port` answers an inline `PING` with `+PONG`.
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+/// Whether something on `socket` answers an inline `PING` with `+PONG`.
+fn answers_ping(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));

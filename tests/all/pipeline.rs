@@ -8,7 +8,7 @@ use hotwasm_client::admin::AdminClient;
 use hotwasm_client::submit::{Outgoing, ResultsVia, SubmitOptions, submit};
 use hotwasm_client::{Summary, jobs};
 use hotwasm_jobs::SchemeChoice;
-use hotwasm_queue::{JobQueue, MemoryQueue, RedisOptions, RedisQueue};
+use hotwasm_queue::{JobQueue, MemoryQueue, RedisOptions, RedisQueue, ResultsStreams};
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_server::consume::{ConsumeOptions, consume};
 use hotwasm_server::{Server, ServerConfig};
@@ -23,7 +23,11 @@ struct Running {
 }
 
 impl Running {
-    fn start<Q: JobQueue>(name: &str, queue: Arc<Q>, options: ConsumeOptions) -> Running {
+    fn start<Q: JobQueue + ResultsStreams>(
+        name: &str,
+        queue: Arc<Q>,
+        options: ConsumeOptions,
+    ) -> Running {
         let mut config = ServerConfig::new(RuntimeKind::Wasmtime);
         config.name = name.to_string();
         config.workers = 1;

@@ -113,10 +113,17 @@ impl core::fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// Encodes a message as a MessagePack map (field names as keys).
+///
+/// # Panics
+///
+/// If `value`'s `Serialize` implementation fails, which the messages of
+/// this crate never do (an empty payload sent on instead would be worse).
+#[allow(
+    clippy::expect_used,
+    reason = "plain structs of strings, bools and bytes into a Vec: no I/O, no unsupported type"
+)]
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serializing plain structs of strings, bools and byte vectors into a
-    // Vec cannot fail: there is no I/O and no unsupported type.
-    rmp_serde::to_vec_named(value).unwrap_or_default()
+    rmp_serde::to_vec_named(value).expect("a message of strings, bools and bytes encodes")
 }
 
 /// Decodes a MessagePack message.

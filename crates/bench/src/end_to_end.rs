@@ -14,7 +14,7 @@ use std::time::Instant;
 use hotwasm_client::{Outgoing, ResultsVia, SubmitOptions, Summary};
 use hotwasm_jobs::{Job, SchemeChoice, Verdict};
 use hotwasm_pipeline::PipelineOptions;
-use hotwasm_queue::{JobQueue, MemoryQueue, RedisOptions, RedisQueue};
+use hotwasm_queue::{MemoryQueue, RedisOptions, RedisQueue};
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_server::ServerConfig;
 use hotwasm_server::consume::ConsumeOptions;

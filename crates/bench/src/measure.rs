@@ -127,12 +127,10 @@ fn median_of_sorted(sorted: &[f64]) -> f64 {
     }
 }
 
+/// Nearest-rank percentile `p` (0–100) of sorted samples; NaN (a blank
+/// cell in the report) when there are none.
 fn percentile_of_sorted(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    hotwasm_jobs::stats::percentile(sorted, p / 100.0).unwrap_or(f64::NAN)
 }
 
 /// Microseconds of a duration.

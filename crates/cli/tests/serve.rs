@@ -2,9 +2,9 @@
 //! `redis-server`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
-use hotwasm_tests::{RedisServer, free_port};
+use hotwasm_tests::RedisServer;
 
 fn hotwasm() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hotwasm"));
@@ -16,6 +16,31 @@ fn hotwasm() -> Command {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Reads `hotwasm serve`'s log until the line that says where gRPC
+/// listens (`... gRPC on http://<address>; ...`), which it writes once it
+/// is ready; lines before it (warnings, say) are kept, not parsed. Returns
+/// the address, and the reader positioned after that line.
+fn grpc_address(stderr: ChildStderr) -> (String, BufReader<ChildStderr>) {
+    let mut reader = BufReader::new(stderr);
+    let mut before = String::new();
+    loop {
+        let mut line = String::new();
+        let read = reader.read_line(&mut line).expect("serve logs");
+        assert!(
+            read > 0,
+            "serve exited before it said where gRPC listens:\n{before}"
+        );
+        if let Some(address) = line
+            .split("gRPC on ")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+        {
+            return (address.trim().to_string(), reader);
+        }
+        before.push_str(&line);
+    }
 }
 
 /// A `hotwasm serve` process, stopped with SIGTERM.
@@ -37,16 +62,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("hotwasm serve starts");
-        // The first line says where gRPC listens: the server is ready.
-        let mut first = String::new();
-        let mut reader = BufReader::new(child.stderr.take().expect("piped stderr"));
-        reader.read_line(&mut first).expect("serve logs");
-        let grpc = first
-            .split("gRPC on ")
-            .nth(1)
-            .and_then(|rest| rest.split(';').next())
-            .unwrap_or_else(|| panic!("no gRPC address in {first:?}"))
-            .to_string();
+        let (grpc, reader) = grpc_address(child.stderr.take().expect("piped stderr"));
         // Keep draining stderr so the server never blocks on it.
         std::thread::spawn(move || for _ in reader.lines() {});
         Serve {
@@ -113,7 +129,12 @@ fn two_serve_processes_answer_a_submit_through_shared_memory() {
 
 #[test]
 fn unreachable_redis_is_a_clear_error() {
-    let url = format!("redis://127.0.0.1:{}", free_port());
+    // A socket in a directory of our own that nothing listens on.
+    let nowhere = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "redis+unix://{}",
+        nowhere.path().join("redis.sock").display()
+    );
     let registry = tempfile::tempdir().expect("temp dir");
     let registry = registry.path().to_string_lossy().into_owned();
     for args in [
@@ -201,17 +222,7 @@ fn shutdown_is_bounded_by_its_grace_period() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("hotwasm serve starts");
-    let mut reader = BufReader::new(child.stderr.take().expect("piped stderr"));
-    let grpc = loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).expect("serve logs") > 0,
-            "serve exited"
-        );
-        if let Some(rest) = line.split("gRPC on ").nth(1) {
-            break rest.split(';').next().unwrap_or_default().to_string();
-        }
-    };
+    let (grpc, reader) = grpc_address(child.stderr.take().expect("piped stderr"));
     let logs = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect::<Vec<_>>());
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let (_keep_open, requests) = tokio::sync::mpsc::channel::<hotwasm_proto::v1::VerifyRequest>(1);

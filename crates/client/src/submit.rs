@@ -2,21 +2,21 @@
 //!
 //! Every job gets a sequence number of this run; verdicts come back tagged
 //! with it, so ids need not be unique and a malformed job's verdict is still
-//! matched. The reader (a shared-memory ring or a results stream) runs while
-//! jobs are still being submitted. A job redelivered after a server died
-//! may be answered twice; the first verdict counts, the others are counted
-//! as duplicates. Jobs with no verdict after [`SubmitOptions::idle_timeout`]
+//! matched. The verdicts are read by one
+//! [`ReplySource`](hotwasm_queue::reply::ReplySource) (a shared-memory ring
+//! or a results stream), which reads while jobs are still being submitted.
+//! A job redelivered after a server died may be answered twice; the first
+//! verdict counts, the others are counted as duplicates. Jobs with no verdict after [`SubmitOptions::idle_timeout`]
 //! without any progress are reported missing.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hotwasm_jobs::Job;
-use hotwasm_queue::{Envelope, JobQueue, Reply, ReplyTo};
-use hotwasm_shm::Ring;
-use tokio::sync::mpsc;
+use hotwasm_queue::reply::{Arrival, ReplySource, RingSource, StreamSource};
+use hotwasm_queue::{Envelope, JobQueue, Reply, ResultsStreams};
 
 use crate::ClientError;
 use crate::summary::{Mismatch, Summary};
@@ -64,6 +64,31 @@ impl SubmitOptions {
     }
 }
 
+impl ResultsVia {
+    /// Starts reading verdicts for `options.client` the way this says:
+    /// creates its ring, or its results stream in `queue`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`] when the ring or the stream cannot be created.
+    pub async fn open<Q: ResultsStreams>(
+        self,
+        queue: &Arc<Q>,
+        options: &SubmitOptions,
+    ) -> Result<Box<dyn ReplySource>, ClientError> {
+        Ok(match self {
+            ResultsVia::Shm { slots } => Box::new(RingSource::create(
+                &options.ring_dir,
+                &options.client,
+                slots,
+            )?),
+            ResultsVia::Stream => Box::new(
+                StreamSource::create(Arc::clone(queue), results_stream(&options.client)).await?,
+            ),
+        })
+    }
+}
+
 impl Default for SubmitOptions {
     fn default() -> Self {
         SubmitOptions::new()
@@ -96,18 +121,16 @@ pub struct Outgoing {
 }
 
 impl From<&Job> for Outgoing {
+    #[allow(
+        clippy::expect_used,
+        reason = "a job line of strings and a bool always serializes to JSON"
+    )]
     fn from(job: &Job) -> Outgoing {
         Outgoing {
-            line: serde_json::to_vec(&job.to_line()).unwrap_or_default(),
+            line: serde_json::to_vec(&job.to_line()).expect("a job line serializes to JSON"),
             expect: job.expect,
         }
     }
-}
-
-/// A verdict as it reached the client.
-struct Arrival {
-    reply: Result<Reply, String>,
-    at: Instant,
 }
 
 /// Submits `jobs` through `queue`, collects one verdict per job, and
@@ -118,40 +141,14 @@ struct Arrival {
 ///
 /// [`ClientError`] when the results ring cannot be created or the queue
 /// refuses the jobs; missing or wrong verdicts are in the [`Summary`].
-pub async fn submit<Q: JobQueue>(
+pub async fn submit<Q: JobQueue + ResultsStreams>(
     queue: Arc<Q>,
     jobs: &[Outgoing],
     options: &SubmitOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Summary, ClientError> {
-    // Arrivals travel in batches: one wake-up of this task per batch of
-    // verdicts, not per verdict.
-    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<Vec<Arrival>>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (reply_to, reader) = match options.results {
-        ResultsVia::Shm { slots } => {
-            let path = hotwasm_shm::ring_path(&options.ring_dir, &options.client)?;
-            let max_record = 1024;
-            let ring = Ring::create(&path, slots, max_record)?;
-            let reader = read_ring(ring, arrivals_tx, Arc::clone(&stop));
-            let guard = RingReader {
-                stop: Arc::clone(&stop),
-                thread: Some(reader),
-            };
-            (ReplyTo::Shm(options.client.clone()), Reader::Thread(guard))
-        }
-        ResultsVia::Stream => {
-            let key = results_stream(&options.client);
-            queue.create_stream(&key).await?;
-            let reader = tokio::spawn(read_stream(
-                Arc::clone(&queue),
-                key.clone(),
-                arrivals_tx,
-                Arc::clone(&stop),
-            ));
-            (ReplyTo::Stream(key), Reader::Task(reader))
-        }
-    };
+    let mut source = options.results.open(&queue, options).await?;
+    let reply_to = source.address().clone();
 
     let started = Instant::now();
     let mut tally = Tally::new(jobs);
@@ -179,7 +176,7 @@ pub async fn submit<Q: JobQueue>(
         }
         submitted += chunk.len();
         // Take what has arrived so far, without waiting.
-        while let Ok(batch) = arrivals.try_recv() {
+        while let Some(batch) = source.try_recv() {
             tally.record(batch);
             last_progress = Instant::now();
         }
@@ -189,7 +186,7 @@ pub async fn submit<Q: JobQueue>(
     last_progress = last_progress.max(Instant::now());
     while tally.summary.verdicts < submitted as u64 {
         let wait = options.idle_timeout.saturating_sub(last_progress.elapsed());
-        match tokio::time::timeout(wait, arrivals.recv()).await {
+        match tokio::time::timeout(wait, source.recv()).await {
             Ok(Some(batch)) => {
                 tally.record(batch);
                 last_progress = Instant::now();
@@ -200,20 +197,7 @@ pub async fn submit<Q: JobQueue>(
     }
     let mut summary = tally.summary;
     summary.elapsed = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    match reader {
-        Reader::Thread(guard) => {
-            let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
-        }
-        Reader::Task(task) => {
-            let _ = task.await;
-            if let ReplyTo::Stream(key) = &reply_to
-                && let Err(e) = queue.delete_stream(key).await
-            {
-                tracing::warn!("deleting results stream {key}: {e}");
-            }
-        }
-    }
+    source.close().await;
     if let Some(e) = submit_error {
         return Err(ClientError::Queue(e));
     }
@@ -225,28 +209,6 @@ pub async fn submit<Q: JobQueue>(
 /// The results stream of client `client`.
 pub fn results_stream(client: &str) -> String {
     format!("hotwasm:results:{client}")
-}
-
-enum Reader {
-    Thread(RingReader),
-    Task(tokio::task::JoinHandle<()>),
-}
-
-/// The ring reader thread; stopping it (also when the submission is
-/// abandoned, e.g. on Ctrl-C) drops the ring, which removes its file.
-struct RingReader {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for RingReader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            // Returns within one pop timeout (20 ms).
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Verdicts counted so far: the summary, plus what is needed to fill it.
@@ -326,71 +288,6 @@ fn count(summary: &mut Summary, index: usize, expect: Option<bool>, reply: Reply
                 expected,
                 verdict,
             });
-        }
-    }
-}
-
-/// Pops replies off the ring on a thread of its own (waiting on the ring
-/// is blocking) until told to stop.
-fn read_ring(
-    ring: Ring,
-    arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    /// Records taken without waiting once one has arrived.
-    const BATCH: usize = 256;
-    std::thread::spawn(move || {
-        let mut record = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let mut batch = Vec::new();
-            let mut wait = Duration::from_millis(20);
-            while batch.len() < BATCH {
-                let reply = match ring.pop(&mut record, wait) {
-                    Ok(false) => break,
-                    Ok(true) => Reply::decode(&record).map_err(|e| format!("not a reply: {e}")),
-                    Err(e) => Err(e.to_string()),
-                };
-                batch.push(Arrival {
-                    reply,
-                    at: Instant::now(),
-                });
-                wait = Duration::ZERO;
-            }
-            if !batch.is_empty() && arrivals.send(batch).is_err() {
-                break;
-            }
-        }
-    })
-}
-
-/// Reads replies from the results stream until told to stop.
-async fn read_stream<Q: JobQueue>(
-    queue: Arc<Q>,
-    key: String,
-    arrivals: mpsc::UnboundedSender<Vec<Arrival>>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut after = "0".to_string();
-    while !stop.load(Ordering::Relaxed) {
-        match queue
-            .read_replies(&key, &after, 1024, Duration::from_millis(50))
-            .await
-        {
-            Ok((replies, next)) => {
-                after = next;
-                let at = Instant::now();
-                let batch: Vec<Arrival> = replies
-                    .into_iter()
-                    .map(|reply| Arrival { reply, at })
-                    .collect();
-                if !batch.is_empty() && arrivals.send(batch).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!("reading verdicts from {key}: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
         }
     }
 }

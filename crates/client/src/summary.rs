@@ -101,13 +101,10 @@ impl Summary {
     }
 }
 
-/// The `q` quantile (nearest rank) of sorted values; 0 when empty.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// The `q` quantile (nearest rank) of sorted values; 0 when empty, as the
+/// summary shows a run without verdicts.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    hotwasm_jobs::stats::percentile(sorted, q).unwrap_or(0.0)
 }
 
 impl fmt::Display for Summary {

@@ -14,11 +14,13 @@
 //! - [`generate`]: deterministic valid and deliberately invalid jobs.
 //! - [`adversarial`]: the hard cases (`generate --adversarial`), each with
 //!   the verdict it must get.
+//! - [`stats`]: percentiles of measured samples, one definition for every report.
 
 pub mod adversarial;
 pub mod generate;
 pub mod job;
 pub mod lines;
+pub mod stats;
 pub mod verdict;
 
 pub use adversarial::Adversarial;

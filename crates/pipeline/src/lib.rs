@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use hotwasm_client::submit::submit;
 use hotwasm_client::{ClientError, Outgoing, SubmitOptions, Summary};
-use hotwasm_queue::JobQueue;
+use hotwasm_queue::{JobQueue, ResultsStreams};
 use hotwasm_server::consume::{ConsumeOptions, consume};
 use hotwasm_server::{Server, ServerConfig, ServerError};
 
@@ -59,7 +59,7 @@ pub async fn start(config: ServerConfig) -> Result<Arc<Server>, PipelineError> {
 /// # Errors
 ///
 /// [`PipelineError`] when the server cannot start or the submission fails.
-pub async fn run<Q: JobQueue>(
+pub async fn run<Q: JobQueue + ResultsStreams>(
     queue: Arc<Q>,
     jobs: &[Outgoing],
     options: PipelineOptions,
@@ -75,7 +75,7 @@ pub async fn run<Q: JobQueue>(
 /// # Errors
 ///
 /// [`PipelineError::Client`] when the submission fails.
-pub async fn run_on<Q: JobQueue>(
+pub async fn run_on<Q: JobQueue + ResultsStreams>(
     server: Arc<Server>,
     queue: Arc<Q>,
     jobs: &[Outgoing],

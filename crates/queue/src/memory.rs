@@ -1,5 +1,5 @@
-//! The in-process queue: the [`JobQueue`] contract inside one process, the
-//! embedded default when no Redis is configured.
+//! The in-process queue: the [`JobQueue`] and [`ResultsStreams`] contracts
+//! inside one process, the embedded default when no Redis is configured.
 //!
 //! Everything lives under one mutex and every operation takes it once per
 //! call, not per job, so a batch of a thousand jobs costs one lock. Waiting
@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats, Reply};
+use crate::{
+    Delivery, EntryError, Envelope, JobQueue, QueueError, QueueStats, Reply, ResultsStreams,
+};
 
 /// The in-process queue. Cloning is cheap and shares the queue.
 ///
@@ -53,7 +55,7 @@ pub struct DeadLetter {
     /// Why it was moved.
     pub reason: String,
     /// The envelope (or why the entry was not one).
-    pub envelope: Result<Envelope, String>,
+    pub envelope: Result<Envelope, EntryError>,
 }
 
 #[derive(Debug, Default)]
@@ -270,6 +272,17 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let state = self.lock();
+        Ok(QueueStats {
+            length: (state.ready.len() + state.pending.len()) as u64,
+            pending: state.pending.len() as u64,
+            dead_letters: state.dead.len() as u64,
+        })
+    }
+}
+
+impl ResultsStreams for MemoryQueue {
     async fn create_stream(&self, stream: &str) -> Result<(), QueueError> {
         self.lock().results.entry(stream.to_string()).or_default();
         Ok(())
@@ -303,7 +316,7 @@ impl JobQueue for MemoryQueue {
         after: &str,
         max: usize,
         block: Duration,
-    ) -> Result<(Vec<Result<Reply, String>>, String), QueueError> {
+    ) -> Result<(Vec<Result<Reply, EntryError>>, String), QueueError> {
         let after_id = parse_id(after)?;
         if max == 0 {
             return Ok((Vec::new(), after.to_string()));
@@ -318,7 +331,7 @@ impl JobQueue for MemoryQueue {
                 // found by arithmetic, not by a scan.
                 let first = results.entries.front().map_or(0, |(id, _)| *id);
                 let skip = after_id.saturating_add(1).saturating_sub(first.max(1)) as usize;
-                let batch: Vec<Result<Reply, String>> = results
+                let batch: Vec<Result<Reply, EntryError>> = results
                     .entries
                     .iter()
                     .skip(skip)
@@ -366,15 +379,6 @@ impl JobQueue for MemoryQueue {
             results.arrived.notify_waiters();
         }
         Ok(())
-    }
-
-    async fn stats(&self) -> Result<QueueStats, QueueError> {
-        let state = self.lock();
-        Ok(QueueStats {
-            length: (state.ready.len() + state.pending.len()) as u64,
-            pending: state.pending.len() as u64,
-            dead_letters: state.dead.len() as u64,
-        })
     }
 }
 

@@ -12,6 +12,8 @@
 //!   dead-letter stream with its reason (`redis_streams/dead_letter.rs`).
 //! - The stream is trimmed with `XTRIM MINID` below the oldest entry any
 //!   group still needs, never by length (`redis_streams/trim.rs`).
+//! - Results streams (one per client, for replies that travel back through
+//!   Redis) are in `redis_streams/results.rs`.
 //! - Commands share a [`ConnectionManager`], which reconnects with
 //!   exponential backoff: while Redis is away operations fail with
 //!   [`QueueError::Redis`] and the caller retries. A Redis that came back
@@ -22,6 +24,7 @@ mod connection;
 mod dead_letter;
 mod entries;
 mod options;
+mod results;
 mod trim;
 
 pub use self::connection::redact_url;
@@ -32,12 +35,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, ErrorKind, Pipeline, RedisError, Script, Value};
+use redis::streams::{StreamPendingCountReply, StreamPendingReply};
+use redis::{Client, Cmd, Pipeline, RedisError, Script, Value};
 
 use self::connection::{BlockingPool, connect_until};
 use self::entries::{FIELD_JOB, FIELD_REPLY, FIELD_SEQ, RawEntry, StreamId};
 use crate::memory::too_many_deliveries;
-use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats, Reply};
+use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats};
 
 /// Commands per pipelined round trip in `submit`, `publish` and `ack`:
 /// bounds the memory one request takes, not the batch a caller passes.
@@ -283,25 +287,21 @@ impl RedisQueue {
                 .arg(*id)
                 .arg(1);
         }
-        let replies: Vec<Value> = pipe
+        let replies: Vec<StreamPendingCountReply> = pipe
             .query_async(&mut self.shared.commands.clone())
             .await
             .map_err(|source| QueueError::Redis {
                 command: "XPENDING",
                 source,
             })?;
-        // Each reply: [[id, consumer, idle ms, deliveries]] or [].
+        // Each reply lists the one entry asked for, or nothing.
         Ok(replies
             .into_iter()
-            .map(|reply| match reply {
-                Value::Array(rows) => rows.into_iter().next().and_then(|row| match row {
-                    Value::Array(fields) => match fields.get(3) {
-                        Some(Value::Int(n)) => u64::try_from(*n).ok(),
-                        _ => None,
-                    },
-                    _ => None,
-                }),
-                _ => None,
+            .map(|reply| {
+                reply
+                    .ids
+                    .first()
+                    .map(|pending| pending.times_delivered as u64)
             })
             .collect())
     }
@@ -337,10 +337,7 @@ fn is_nogroup(error: &QueueError) -> bool {
 
 /// A reply that did not have the shape its command documents.
 fn shape_error(command: &'static str, detail: String) -> QueueError {
-    QueueError::Redis {
-        command,
-        source: RedisError::from((ErrorKind::Parse, "unexpected reply", detail)),
-    }
+    QueueError::UnexpectedReply { command, detail }
 }
 
 /// Checks ids before they reach Redis, where one bad id fails the batch.
@@ -445,7 +442,9 @@ impl JobQueue for RedisQueue {
             })
             .await?;
         // [next cursor, claimed entries, ids deleted meanwhile (Redis 7;
-        // Redis drops those from the pending list itself)].
+        // Redis drops those from the pending list itself)]. Parsed by hand:
+        // `StreamAutoClaimReply` refuses a whole page for one non-UTF-8
+        // field name, and drops the ids of entries deleted before Redis 7.
         let Value::Array(parts) = reply else {
             return Err(shape_error("XAUTOCLAIM", format!("{reply:?}")));
         };
@@ -529,75 +528,9 @@ impl JobQueue for RedisQueue {
             .await
     }
 
-    async fn create_stream(&self, stream: &str) -> Result<(), QueueError> {
-        // XGROUP CREATE ... MKSTREAM makes an empty stream in one command
-        // (the group itself is unused); it exists already when BUSYGROUP.
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE")
-            .arg(stream)
-            .arg("hotwasm-client")
-            .arg("$")
-            .arg("MKSTREAM");
-        match self.query::<()>("XGROUP CREATE", &cmd).await {
-            Err(QueueError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
-            other => other,
-        }
-    }
-
-    async fn publish(&self, stream: &str, replies: &[Reply]) -> Result<(), QueueError> {
-        for chunk in replies.chunks(PIPELINE_CHUNK) {
-            let mut pipe = redis::pipe();
-            for reply in chunk {
-                // NOMKSTREAM: a stream its client deleted is not recreated.
-                pipe.cmd("XADD")
-                    .arg(stream)
-                    .arg("NOMKSTREAM")
-                    .arg("*")
-                    .arg(FIELD_REPLY)
-                    .arg(reply.encode());
-            }
-            let ids: Vec<Option<String>> = self.query_pipe("XADD", &pipe).await?;
-            let dropped = ids.iter().filter(|id| id.is_none()).count();
-            if dropped > 0 {
-                tracing::debug!(stream, dropped, "results stream gone, replies dropped");
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    async fn read_replies(
-        &self,
-        stream: &str,
-        after: &str,
-        max: usize,
-        block: Duration,
-    ) -> Result<(Vec<Result<Reply, String>>, String), QueueError> {
-        check_ids([after])?;
-        if max == 0 {
-            return Ok((Vec::new(), after.to_string()));
-        }
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT").arg(max);
-        if !block.is_zero() {
-            cmd.arg("BLOCK").arg(block_millis(block));
-        }
-        cmd.arg("STREAMS").arg(stream).arg(after);
-        let reply = self.read("XREAD", &cmd, block).await?;
-        let entries = entries::parse_read_reply(reply).map_err(|e| shape_error("XREAD", e))?;
-        let next = entries
-            .last()
-            .map_or_else(|| after.to_string(), |e| e.id.clone());
-        Ok((entries.iter().map(RawEntry::reply).collect(), next))
-    }
-
-    async fn delete_stream(&self, stream: &str) -> Result<(), QueueError> {
-        self.query("DEL", redis::cmd("DEL").arg(stream)).await
-    }
-
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         let options = &self.shared.options;
-        let (length, pending, dead_letters): (u64, Value, u64) = self
+        let (length, pending, dead_letters): (u64, StreamPendingReply, u64) = self
             .with_group(|| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("XLEN").arg(&options.stream);
@@ -608,14 +541,7 @@ impl JobQueue for RedisQueue {
                 async move { self.query_pipe("XLEN/XPENDING", &pipe).await }
             })
             .await?;
-        // XPENDING summary: [count, smallest id, greatest id, consumers].
-        let pending = match pending {
-            Value::Array(parts) => match parts.first() {
-                Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
-                _ => 0,
-            },
-            _ => 0,
-        };
+        let pending = pending.count() as u64;
         Ok(QueueStats {
             length,
             pending,

@@ -5,8 +5,9 @@
 //! quiet queue gives small batches and low latency), hands it to a task and
 //! fetches the next while the workers verify, keeping at most
 //! [`ConsumeOptions::in_flight`] batches in flight. A batch task waits for
-//! its verdicts, writes them (a results stream, or a shared-memory ring),
-//! and acknowledges exactly the jobs whose verdicts were written. A job
+//! its verdicts, writes them through the [`ReplySinks`] (a results stream,
+//! or a shared-memory ring, picked by each job's reply address), and
+//! acknowledges exactly the jobs whose verdicts were written. A job
 //! whose verdict could not be written stays pending; after
 //! [`ConsumeOptions::min_idle`] any server reclaims it, and after
 //! [`ConsumeOptions::max_deliveries`] it goes to the dead-letter stream. So
@@ -17,8 +18,6 @@
 //! reply address: it goes to the dead-letter stream with the reason. A job
 //! line that is not a job gets an error verdict like any other.
 
-mod rings;
-
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -26,12 +25,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use hotwasm_jobs::Verdict;
-use hotwasm_queue::{Delivery, JobQueue, Reply, ReplyTo};
+use hotwasm_queue::reply::{ReplySinks, RingSink, StreamSink};
+use hotwasm_queue::{Delivery, EntryError, JobQueue, Reply, ReplyTo, ResultsStreams};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::Server;
-use rings::Rings;
+
+/// Waits between retries of a failed fetch or reclaim: 50 ms doubling to
+/// 5 s, started over after a success.
+const RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_delay(Duration::from_secs(5))
+    .without_max_times();
 
 /// How the consumer batches, retries and gives up.
 #[derive(Debug, Clone)]
@@ -72,9 +79,11 @@ impl Default for ConsumeOptions {
 
 /// Consumes jobs from `queue` until `shutdown` completes, then finishes
 /// the batches in flight (their verdicts written and acknowledged) and
-/// returns. Transport errors are logged and retried with backoff: a Redis
-/// outage pauses the loop, it does not end it.
-pub async fn consume<Q: JobQueue>(
+/// returns. Verdicts go to results streams of `queue` or to shared-memory
+/// rings in [`ConsumeOptions::ring_dir`], as each job asks. Transport
+/// errors are logged and retried with backoff: a Redis outage pauses the
+/// loop, it does not end it.
+pub async fn consume<Q: JobQueue + ResultsStreams>(
     server: Arc<Server>,
     queue: Arc<Q>,
     options: ConsumeOptions,
@@ -86,8 +95,15 @@ pub async fn consume<Q: JobQueue>(
         let _ = stop_tx.send(true);
     });
     let permits = Arc::new(Semaphore::new(options.in_flight.max(1)));
-    let rings = Arc::new(Rings::new(options.ring_dir.clone()));
-    let mut backoff = Backoff::new();
+    let sinks = Arc::new(
+        ReplySinks::new()
+            .with(StreamSink::new(Arc::clone(&queue)))
+            .with(RingSink::new(
+                options.ring_dir.clone(),
+                options.ring_timeout,
+            )),
+    );
+    let mut backoff = RETRY.build();
     let mut last_reclaim = Instant::now();
     while !*stop.borrow() {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -111,11 +127,12 @@ pub async fn consume<Q: JobQueue>(
         };
         let deliveries = match fetched {
             Ok(deliveries) => {
-                backoff.reset();
+                backoff = RETRY.build();
                 deliveries
             }
             Err(e) => {
-                let wait = backoff.next();
+                // Never runs out: the backoff has no maximum of attempts.
+                let wait = backoff.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(
                     "{} failed, retrying in {wait:?}: {e}",
                     if reclaiming { "reclaim" } else { "fetch" }
@@ -137,8 +154,7 @@ pub async fn consume<Q: JobQueue>(
         let batch = Batch {
             server: Arc::clone(&server),
             queue: Arc::clone(&queue),
-            rings: Arc::clone(&rings),
-            options: options.clone(),
+            sinks: Arc::clone(&sinks),
         };
         tokio::spawn(async move {
             batch.run(deliveries).await;
@@ -154,14 +170,13 @@ pub async fn consume<Q: JobQueue>(
 struct Batch<Q> {
     server: Arc<Server>,
     queue: Arc<Q>,
-    rings: Arc<Rings>,
-    options: ConsumeOptions,
+    sinks: Arc<ReplySinks>,
 }
 
 impl<Q: JobQueue> Batch<Q> {
     async fn run(&self, deliveries: Vec<Delivery>) {
         let collector = Collector::new();
-        let mut out: Vec<Option<Outgoing>> = Vec::with_capacity(deliveries.len());
+        let mut out: Vec<Option<Answer>> = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let envelope = match delivery.envelope {
                 Ok(envelope) => envelope,
@@ -190,7 +205,7 @@ impl<Q: JobQueue> Batch<Q> {
                 }
                 Err(verdict) => Some(verdict),
             };
-            out.push(Some(Outgoing {
+            out.push(Some(Answer {
                 id: delivery.id,
                 seq: envelope.seq,
                 reply: envelope.reply,
@@ -198,40 +213,40 @@ impl<Q: JobQueue> Batch<Q> {
             }));
         }
         for (index, verdict) in collector.wait().await {
-            if let Some(Some(outgoing)) = out.get_mut(index) {
-                outgoing.verdict = Some(verdict);
+            if let Some(Some(answer)) = out.get_mut(index) {
+                answer.verdict = Some(verdict);
             }
         }
 
         // Group by reply address, write, and acknowledge what was written.
         let mut by_reply: BTreeMap<ReplyTo, (Vec<Reply>, Vec<String>)> = BTreeMap::new();
-        for outgoing in out.into_iter().flatten() {
-            let Some(verdict) = outgoing.verdict else {
+        for answer in out.into_iter().flatten() {
+            let Some(verdict) = answer.verdict else {
                 // The pool stopped before answering: leave it pending.
                 continue;
             };
-            let (replies, ids) = by_reply.entry(outgoing.reply).or_default();
+            let (replies, ids) = by_reply.entry(answer.reply).or_default();
             replies.push(Reply {
-                seq: outgoing.seq,
+                seq: answer.seq,
                 server: self.server.name().to_string(),
                 verdict,
             });
-            ids.push(outgoing.id);
+            ids.push(answer.id);
         }
         // Each client's verdicts are written concurrently, so a slow or
         // gone reader delays only its own jobs' acknowledgements.
         let writes = by_reply
             .into_iter()
             .map(|(reply, (replies, mut ids))| async move {
-                let (count, failure) = self.write(&reply, replies).await;
-                if let Some(reason) = failure {
+                if let Err(failure) = self.sinks.write(&reply, replies).await {
                     tracing::warn!(
                         to = %reply.to_field(),
-                        jobs = ids.len() - count,
-                        "verdicts not written, jobs left pending for redelivery: {reason}"
+                        jobs = ids.len() - failure.written,
+                        "verdicts not written, jobs left pending for redelivery: {}",
+                        failure.reason
                     );
+                    ids.truncate(failure.written);
                 }
-                ids.truncate(count);
                 ids
             });
         let written: Vec<String> = futures::future::join_all(writes)
@@ -248,40 +263,9 @@ impl<Q: JobQueue> Batch<Q> {
         }
     }
 
-    /// Writes `replies` in order; returns how many were written (a prefix)
-    /// and why the rest were not.
-    async fn write(&self, reply: &ReplyTo, replies: Vec<Reply>) -> (usize, Option<String>) {
-        match reply {
-            ReplyTo::Stream(key) => match self.queue.publish(key, &replies).await {
-                Ok(()) => (replies.len(), None),
-                Err(e) => (0, Some(e.to_string())),
-            },
-            ReplyTo::Shm(name) => {
-                let ring = match self.rings.get(name) {
-                    Ok(ring) => ring,
-                    Err(e) => return (0, Some(e.to_string())),
-                };
-                let rings = Arc::clone(&self.rings);
-                let name = name.clone();
-                let timeout = self.options.ring_timeout;
-                let written = tokio::task::spawn_blocking(move || {
-                    for (count, reply) in replies.iter().enumerate() {
-                        if let Err(e) = ring.push(&fit(reply, ring.max_record()), timeout) {
-                            rings.failed(&name);
-                            return (count, Some(e.to_string()));
-                        }
-                    }
-                    (replies.len(), None)
-                })
-                .await;
-                written.unwrap_or_else(|e| (0, Some(format!("ring writer stopped: {e}"))))
-            }
-        }
-    }
-
-    async fn dead_letter(&self, delivery: &Delivery, reason: &str) {
+    async fn dead_letter(&self, delivery: &Delivery, reason: &EntryError) {
         tracing::warn!(entry = %delivery.id, "not a job envelope, moved to dead letters: {reason}");
-        match self.queue.dead_letter(delivery, reason).await {
+        match self.queue.dead_letter(delivery, &reason.to_string()).await {
             Ok(()) => {
                 self.server
                     .stats()
@@ -367,71 +351,13 @@ impl Drop for CollectorSlot {
     }
 }
 
-/// A job of the batch on its way back.
-struct Outgoing {
+/// A job of the batch on its way back: its entry, where its verdict goes,
+/// and the verdict once the pool has answered.
+struct Answer {
     id: String,
     seq: u64,
     reply: ReplyTo,
     verdict: Option<Verdict>,
-}
-
-/// The encoded reply, its reason shortened if the whole would not fit a
-/// ring slot (ids and module names are bounded; reasons come from modules
-/// and may be long).
-fn fit(reply: &Reply, max: usize) -> Vec<u8> {
-    let encoded = reply.encode();
-    if encoded.len() <= max {
-        return encoded;
-    }
-    let mut shortened = reply.clone();
-    let reason = shortened.verdict.reason.take().unwrap_or_default();
-    let overflow = encoded.len() - max + 3;
-    let keep = reason.len().saturating_sub(overflow);
-    let cut = (0..=keep)
-        .rev()
-        .find(|&i| reason.is_char_boundary(i))
-        .unwrap_or(0);
-    shortened.verdict.reason = Some(format!("{}...", &reason[..cut]));
-    let encoded = shortened.encode();
-    if encoded.len() <= max {
-        return encoded;
-    }
-    // Still too large: the id or the server name is huge. Say so in a
-    // verdict that fits, rather than never answering.
-    let short = |text: &str| text.chars().take(32).collect::<String>();
-    let mut fallback = Reply {
-        seq: reply.seq,
-        server: short(&reply.server),
-        verdict: Verdict::error(
-            reply.verdict.id.as_deref().map(short),
-            &short(&reply.verdict.runtime),
-            "verdict too large for a shared-memory slot (id or server name too long)",
-        ),
-    };
-    fallback.verdict.valid = false;
-    fallback.encode()
-}
-
-/// Exponential backoff for transport retries: 50 ms doubling to 5 s.
-struct Backoff(Duration);
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(50);
-    const MAX: Duration = Duration::from_secs(5);
-
-    fn new() -> Backoff {
-        Backoff(Backoff::FIRST)
-    }
-
-    fn reset(&mut self) {
-        self.0 = Backoff::FIRST;
-    }
-
-    fn next(&mut self) -> Duration {
-        let wait = self.0;
-        self.0 = (self.0 * 2).min(Backoff::MAX);
-        wait
-    }
 }
 
 #[cfg(test)]
@@ -439,27 +365,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_reasons_are_cut_to_fit_a_slot() {
-        let reply = Reply {
-            seq: 7,
-            server: "s".into(),
-            verdict: Verdict::error(Some("id".into()), "wasmtime", "é".repeat(1000)),
-        };
-        let fitted = fit(&reply, 256);
-        assert!(fitted.len() <= 256, "{} bytes", fitted.len());
-        let decoded = Reply::decode(&fitted).expect("still a reply");
-        assert_eq!((decoded.seq, decoded.verdict.valid), (7, false));
-        assert!(decoded.verdict.reason.expect("a reason").ends_with("..."));
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_ceiling_and_resets() {
-        let mut backoff = Backoff::new();
-        let waits: Vec<_> = (0..10).map(|_| backoff.next()).collect();
-        assert_eq!(waits[0], Backoff::FIRST);
-        assert_eq!(waits[1], Backoff::FIRST * 2);
-        assert_eq!(waits[9], Backoff::MAX);
-        backoff.reset();
-        assert_eq!(backoff.next(), Backoff::FIRST);
+    fn retries_back_off_doubling_to_a_ceiling_and_start_over() {
+        // backon multiplies in f32: compare whole milliseconds.
+        let millis = |wait: Option<Duration>| wait.map(|w| w.as_secs_f64() * 1e3).map(f64::round);
+        let mut backoff = RETRY.build();
+        let waits: Vec<_> = (0..10).map(|_| millis(backoff.next())).collect();
+        assert_eq!(waits[0], Some(50.0));
+        assert_eq!(waits[1], Some(100.0));
+        assert_eq!(waits[9], Some(5_000.0));
+        let mut backoff = RETRY.build();
+        assert_eq!(millis(backoff.next()), Some(50.0));
     }
 }

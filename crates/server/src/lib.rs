@@ -15,7 +15,8 @@
 //!
 //! - [`Server`], [`ServerConfig`]: shared state (`server.rs`).
 //! - [`WorkerPool`]: worker threads (`pool.rs`).
-//! - [`consume`]: the queue consumer loop (`consume.rs`, `consume/`).
+//! - [`consume`]: the queue consumer loop (`consume.rs`); verdicts leave
+//!   through `hotwasm_queue::reply`'s sinks.
 //! - [`grpc`]: the gRPC service (`grpc.rs`, `grpc/`).
 
 pub mod consume;

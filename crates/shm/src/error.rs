@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::layout::GeometryError;
+
 /// Everything that can go wrong creating, opening, writing or reading a ring.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -35,7 +37,7 @@ pub enum ShmError {
     /// `Ring::create` was asked for a slot count or record size it cannot
     /// lay out.
     #[error("invalid ring geometry: {0}")]
-    InvalidGeometry(String),
+    InvalidGeometry(#[from] GeometryError),
     /// The record is longer than the ring's `max_record`.
     #[error("record of {len} bytes exceeds the ring's maximum of {max} bytes")]
     TooLarge {

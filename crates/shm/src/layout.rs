@@ -52,33 +52,64 @@ pub(crate) struct Geometry {
     pub(crate) file_len: usize,
 }
 
+/// Why `Ring::create` cannot lay out a ring of the asked shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GeometryError {
+    /// The slot count is not a power of two in `2..=MAX_SLOTS`.
+    #[error("slot count {slots} is not a power of two in 2..={MAX_SLOTS}")]
+    SlotCount {
+        /// The slot count asked for.
+        slots: u32,
+    },
+    /// `max_record` is over [`MAX_RECORD_LIMIT`].
+    #[error("max_record {max_record} exceeds the limit of {MAX_RECORD_LIMIT}")]
+    RecordLimit {
+        /// The record size asked for.
+        max_record: u32,
+    },
+    /// The file would be over [`MAX_RING_BYTES`] (or this address space).
+    #[error(
+        "{slots} slots of {slot_size} bytes need {file_len} bytes, over the limit of {MAX_RING_BYTES}"
+    )]
+    TooLarge {
+        /// The slot count asked for.
+        slots: u32,
+        /// Bytes per slot, header and padding included.
+        slot_size: u64,
+        /// The file length that shape needs.
+        file_len: u64,
+    },
+}
+
 impl Geometry {
     /// Lays out `slots` slots for records up to `max_record` bytes, or says
     /// why that is impossible.
-    pub(crate) fn new(slots: u32, max_record: u32) -> Result<Geometry, String> {
+    pub(crate) fn new(slots: u32, max_record: u32) -> Result<Geometry, GeometryError> {
         if !(2..=MAX_SLOTS).contains(&slots) || !slots.is_power_of_two() {
-            return Err(format!(
-                "slot count {slots} is not a power of two in 2..={MAX_SLOTS}"
-            ));
+            return Err(GeometryError::SlotCount { slots });
         }
         if max_record > MAX_RECORD_LIMIT {
-            return Err(format!(
-                "max_record {max_record} exceeds the limit of {MAX_RECORD_LIMIT}"
-            ));
+            return Err(GeometryError::RecordLimit { max_record });
         }
         let slot_size =
             (SLOT_HEADER_LEN as u64 + u64::from(max_record)).div_ceil(CACHE_LINE) * CACHE_LINE;
         let file_len = HEADER_LEN as u64 + u64::from(slots) * slot_size;
+        let too_large = GeometryError::TooLarge {
+            slots,
+            slot_size,
+            file_len,
+        };
         if file_len > MAX_RING_BYTES {
-            return Err(format!(
-                "{slots} slots of {slot_size} bytes need {file_len} bytes, over the limit of {MAX_RING_BYTES}"
-            ));
+            return Err(too_large);
         }
         Ok(Geometry {
             slots,
-            slot_size: u32::try_from(slot_size).map_err(|_| "slot size overflows u32")?,
+            // Both fit: max_record is at most 16 MiB and file_len at most
+            // 4 GiB; only a 32-bit address space can refuse the latter.
+            slot_size: u32::try_from(slot_size).map_err(|_| too_large.clone())?,
             max_record,
-            file_len: usize::try_from(file_len).map_err(|_| "ring does not fit in memory")?,
+            file_len: usize::try_from(file_len).map_err(|_| too_large)?,
         })
     }
 
@@ -108,7 +139,7 @@ impl Geometry {
         let slots = get_u32(line, OFF_SLOTS);
         let slot_size = get_u32(line, OFF_SLOT_SIZE);
         let max_record = get_u32(line, OFF_MAX_RECORD);
-        let geometry = Geometry::new(slots, max_record)?;
+        let geometry = Geometry::new(slots, max_record).map_err(|e| e.to_string())?;
         if geometry.slot_size != slot_size {
             return Err(format!(
                 "slot size {slot_size} does not fit max_record {max_record} (expected {})",

@@ -27,7 +27,7 @@
 //! # Layout
 //!
 //! - `error.rs`: [`ShmError`].
-//! - `layout.rs`: the file format and the checks on untrusted headers.
+//! - `layout.rs`: the file format, [`GeometryError`], and the checks on untrusted headers.
 //! - `ring.rs`: [`Ring`] and the slot protocol.
 //! - `wait.rs`: spin, yield, then sleep ≤ 200 µs until a deadline.
 //! - `file.rs`: atomic creation by rename, symlink-refusing open, cleanup.
@@ -80,7 +80,8 @@ mod wait;
 
 pub use error::ShmError;
 pub use layout::{
-    HEADER_LEN, LAYOUT_VERSION, MAGIC, MAX_RECORD_LIMIT, MAX_RING_BYTES, MAX_SLOTS, SLOT_HEADER_LEN,
+    GeometryError, HEADER_LEN, LAYOUT_VERSION, MAGIC, MAX_RECORD_LIMIT, MAX_RING_BYTES, MAX_SLOTS,
+    SLOT_HEADER_LEN,
 };
 pub use name::{MAX_NAME_LEN, RING_EXTENSION, SHM_DIR_ENV, ring_dir, ring_path};
 pub use ring::Ring;

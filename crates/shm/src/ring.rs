@@ -46,7 +46,7 @@ impl Ring {
     /// file over `MAX_RING_BYTES`; [`ShmError::Io`] if the file cannot be
     /// created, sized, mapped or renamed.
     pub fn create(path: &Path, slots: u32, max_record: u32) -> Result<Ring, ShmError> {
-        let geometry = Geometry::new(slots, max_record).map_err(ShmError::InvalidGeometry)?;
+        let geometry = Geometry::new(slots, max_record)?;
         let new = NewFile::create(path, geometry.file_len as u64)?;
         // Mapping raw is safe; what makes using it sound is that every access
         // goes through raw pointers or atomics (see atomic_u64).

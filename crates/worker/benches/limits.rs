@@ -56,10 +56,9 @@ fn main() {
     cost(env("HOTWASM_BENCH_REPS", 7));
 }
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile of sorted values (NaN, printed as such, for none).
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    hotwasm_jobs::stats::percentile(sorted, q).unwrap_or(f64::NAN)
 }
 
 fn deadlines(runs: usize) {

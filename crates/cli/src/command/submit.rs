@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hotwasm_client::{Outgoing, ResultsVia, SubmitOptions, Summary};
 use hotwasm_jobs::{JobLimits, SchemeChoice};
-use hotwasm_queue::{JobQueue, RedisOptions, RedisQueue};
+use hotwasm_queue::{RedisOptions, RedisQueue};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::command::seconds::Seconds;

@@ -12,6 +12,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, RedisError, Value};
 use tokio::time::Instant;
@@ -21,6 +22,16 @@ use crate::QueueError;
 /// Idle blocking connections kept for reuse; more are opened on demand
 /// and closed after use.
 const MAX_IDLE: usize = 16;
+
+/// Waits between first-contact attempts: 50 ms doubling to 500 ms, until
+/// the deadline.
+const FIRST_CONTACT: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(50))
+    .with_max_delay(Duration::from_millis(500))
+    .without_max_times();
+
+/// The delays of a backoff in progress.
+type Delays = <ExponentialBuilder as BackoffBuilder>::Backoff;
 
 /// Opens a connection and checks it answers `PING`, retrying with backoff
 /// until `deadline`.
@@ -36,28 +47,24 @@ pub(crate) async fn connect_until(
     timeout: Duration,
 ) -> Result<MultiplexedConnection, String> {
     let mut last = format!("no answer within {timeout:?}");
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let attempt = async {
-            let mut connection = client
-                .get_multiplexed_async_connection_with_config(config)
-                .await?;
-            redis::cmd("PING")
-                .query_async::<()>(&mut connection)
-                .await?;
-            Ok::<_, RedisError>(connection)
-        };
-        match tokio::time::timeout_at(deadline, attempt).await {
-            Ok(Ok(connection)) => return Ok(connection),
-            Ok(Err(e)) if is_retryable(&e) => last = e.to_string(),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err(last),
-        }
-        if Instant::now() + backoff >= deadline {
-            return Err(last);
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_millis(500));
+    let attempt = || async {
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(config)
+            .await?;
+        redis::cmd("PING")
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok::<_, RedisError>(connection)
+    };
+    let retrying = attempt
+        .retry(FIRST_CONTACT)
+        .sleep(tokio::time::sleep)
+        .when(is_retryable)
+        .notify(|e, _| last = e.to_string());
+    match tokio::time::timeout_at(deadline, retrying).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(last),
     }
 }
 
@@ -73,8 +80,9 @@ pub(crate) struct BlockingPool {
     client: Client,
     config: AsyncConnectionConfig,
     idle: Mutex<Vec<MultiplexedConnection>>,
-    backoff: Mutex<Backoff>,
-    max_delay: Duration,
+    /// How the waits between failed openings grow.
+    backoff: ExponentialBuilder,
+    reconnect: Mutex<Reconnect>,
     /// Added to the block time to bound a blocking read whose server went
     /// silent.
     slack: Duration,
@@ -95,12 +103,16 @@ impl BlockingPool {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
             .set_response_timeout(None);
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(max_delay)
+            .without_max_times();
         BlockingPool {
             client,
             config,
             idle: Mutex::new(Vec::new()),
-            backoff: Mutex::new(Backoff::default()),
-            max_delay,
+            backoff,
+            reconnect: Mutex::new(Reconnect::new(backoff)),
             slack,
         }
     }
@@ -110,7 +122,7 @@ impl BlockingPool {
     /// loop while Redis is away does not hammer it.
     async fn open(&self, budget: Duration) -> Result<MultiplexedConnection, RedisError> {
         let not_before = self
-            .backoff
+            .reconnect
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .not_before;
@@ -121,15 +133,13 @@ impl BlockingPool {
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await;
-        let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reconnect = self.reconnect.lock().unwrap_or_else(|p| p.into_inner());
         match &opened {
-            Ok(_) => *backoff = Backoff::default(),
+            Ok(_) => *reconnect = Reconnect::new(self.backoff),
             Err(_) => {
-                backoff.failures = backoff.failures.saturating_add(1);
-                let delay = Duration::from_millis(50)
-                    .saturating_mul(1 << backoff.failures.min(10))
-                    .min(self.max_delay);
-                backoff.not_before = Some(Instant::now() + delay);
+                // The delays never run out (no maximum of attempts).
+                let delay = reconnect.delays.next().unwrap_or(Duration::ZERO);
+                reconnect.not_before = Some(Instant::now() + delay);
             }
         }
         opened
@@ -158,8 +168,8 @@ impl BlockingPool {
     /// # Errors
     ///
     /// [`QueueError::Redis`] naming `command` when no connection can be
-    /// opened, the command fails, or no answer comes within `block` plus
-    /// the slack.
+    /// opened or the command fails; [`QueueError::NoAnswer`] when no answer
+    /// comes within `block` plus the slack.
     pub(crate) async fn query(
         &self,
         command: &'static str,
@@ -185,19 +195,28 @@ impl BlockingPool {
                 }
                 Err(fail(e))
             }
-            Err(_) => Err(fail(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {limit:?}"),
-            )))),
+            Err(_) => Err(QueueError::NoAnswer {
+                command,
+                waited: limit,
+            }),
         }
     }
 }
 
-/// Failed connection attempts in a row, and when the next may start.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
+/// The backoff after failed openings in a row, and when the next may start.
+#[derive(Debug)]
+struct Reconnect {
+    delays: Delays,
     not_before: Option<Instant>,
+}
+
+impl Reconnect {
+    fn new(backoff: ExponentialBuilder) -> Reconnect {
+        Reconnect {
+            delays: backoff.build(),
+            not_before: None,
+        }
+    }
 }
 
 /// `url` with any password replaced by `***`, fit for messages and logs.

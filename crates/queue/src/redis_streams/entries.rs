@@ -5,13 +5,19 @@
 //! ([`ReplyTo::to_field`]) and `job` (the JSON job line's bytes). A results
 //! entry has one field, `reply`, holding [`Reply::encode`] — the same bytes
 //! a shared-memory slot holds. Anything else in a stream is not an error of
-//! the read: it comes back as an `Err` with a reason naming the entry.
+//! the read: it comes back as an [`EntryError`] naming the entry.
+//!
+//! The entry lists are parsed here by hand, not with redis-rs's
+//! `StreamReadReply`/`StreamAutoClaimReply`: those key fields by `String`
+//! and refuse the whole reply for one non-UTF-8 field name, which would
+//! stall the group (the batch is already pending, and every `XAUTOCLAIM`
+//! of it would fail the same way) instead of dead-lettering one entry.
 
 use std::fmt;
 
 use redis::Value;
 
-use crate::{Envelope, Reply, ReplyTo};
+use crate::{EntryError, Envelope, Reply, ReplyTo};
 
 /// Job entry field: the client's sequence number, decimal.
 pub(crate) const FIELD_SEQ: &str = "seq";
@@ -88,49 +94,51 @@ impl RawEntry {
         }
     }
 
-    fn required(&self, name: &str) -> Result<&[u8], String> {
-        self.field(name).ok_or_else(|| {
-            format!(
-                "stream entry {} is not a job: it has no `{name}` field (fields: {})",
-                self.id,
-                self.field_names()
-            )
+    fn required(&self, name: &'static str) -> Result<&[u8], EntryError> {
+        self.field(name).ok_or_else(|| EntryError::NotAJob {
+            id: self.id.clone(),
+            field: name,
+            fields: self.field_names(),
         })
     }
 
     /// The envelope this job entry carries, or why it carries none.
-    pub(crate) fn envelope(&self) -> Result<Envelope, String> {
+    pub(crate) fn envelope(&self) -> Result<Envelope, EntryError> {
         let seq = self.required(FIELD_SEQ)?;
         let seq = std::str::from_utf8(seq)
             .ok()
             .and_then(|text| text.parse::<u64>().ok())
-            .ok_or_else(|| {
-                format!(
-                    "stream entry {} is not a job: `seq` is {:?}, not a decimal number",
-                    self.id,
-                    String::from_utf8_lossy(seq)
-                )
+            .ok_or_else(|| EntryError::BadSeq {
+                id: self.id.clone(),
+                seq: String::from_utf8_lossy(seq).into_owned(),
             })?;
         let reply = self.required(FIELD_REPLY)?;
         let reply = std::str::from_utf8(reply)
-            .map_err(|_| format!("stream entry {}: `reply` is not UTF-8", self.id))
+            .map_err(|_| EntryError::ReplyNotUtf8 {
+                id: self.id.clone(),
+            })
             .and_then(|text| {
-                ReplyTo::parse(text).map_err(|e| format!("stream entry {}: {e}", self.id))
+                ReplyTo::parse(text).map_err(|source| EntryError::BadReplyAddress {
+                    id: self.id.clone(),
+                    source,
+                })
             })?;
         let job = self.required(FIELD_JOB)?.to_vec();
         Ok(Envelope { seq, job, reply })
     }
 
     /// The reply this results entry carries, or why it carries none.
-    pub(crate) fn reply(&self) -> Result<Reply, String> {
-        let bytes = self.field(FIELD_REPLY).ok_or_else(|| {
-            format!(
-                "results entry {} is not a reply: it has no `{FIELD_REPLY}` field (fields: {})",
-                self.id,
-                self.field_names()
-            )
-        })?;
-        Reply::decode(bytes).map_err(|e| format!("results entry {} is not a reply: {e}", self.id))
+    pub(crate) fn reply(&self) -> Result<Reply, EntryError> {
+        let bytes = self
+            .field(FIELD_REPLY)
+            .ok_or_else(|| EntryError::NotAReply {
+                id: self.id.clone(),
+                fields: self.field_names(),
+            })?;
+        Reply::decode(bytes).map_err(|e| EntryError::UndecodableReply {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -287,7 +295,7 @@ mod tests {
             Value::Array(vec![bulk("junk"), bulk("1")]),
         ]))
         .unwrap();
-        let reason = entry.envelope().unwrap_err();
+        let reason = entry.envelope().unwrap_err().to_string();
         assert!(reason.contains("3-1") && reason.contains("`seq`") && reason.contains("junk"));
 
         let entry = parse_entry(Value::Array(vec![
@@ -302,11 +310,17 @@ mod tests {
             ]),
         ]))
         .unwrap();
-        assert!(entry.envelope().unwrap_err().contains("decimal"));
+        assert!(
+            entry
+                .envelope()
+                .unwrap_err()
+                .to_string()
+                .contains("decimal")
+        );
 
         let deleted = parse_entry(Value::Array(vec![bulk("3-3"), Value::Nil])).unwrap();
         assert_eq!(deleted.fields, None);
-        assert!(deleted.reply().unwrap_err().contains("deleted"));
+        assert!(deleted.reply().unwrap_err().to_string().contains("deleted"));
     }
 
     #[test]

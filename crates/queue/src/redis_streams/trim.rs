@@ -30,8 +30,9 @@ use crate::QueueError;
 ///
 /// # Errors
 ///
-/// [`QueueError::Redis`] when `XINFO GROUPS` or `XPENDING` fails or answers
-/// with ids that do not parse.
+/// [`QueueError::Redis`] when `XINFO GROUPS` or `XPENDING` fails,
+/// [`QueueError::UnexpectedReply`] when either answers with ids that do not
+/// parse.
 pub(crate) async fn keep_from(
     connection: &mut ConnectionManager,
     stream: &str,

@@ -1,5 +1,5 @@
-//! The contract every [`JobQueue`] keeps, as generic tests each backend's
-//! module runs.
+//! The contract every [`JobQueue`] (and its [`ResultsStreams`]) keeps, as
+//! generic tests each backend's module runs.
 
 // Helpers called by the tests: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotwasm_jobs::Verdict;
-use hotwasm_queue::{Delivery, Envelope, JobQueue, Reply, ReplyTo};
+use hotwasm_queue::reply::{ReplySink, ReplySource, StreamSink, StreamSource};
+use hotwasm_queue::{Delivery, Envelope, JobQueue, Reply, ReplyTo, ResultsStreams};
 
 /// An idle time short enough for tests; they wait past it, they never
 /// assert how long anything took.
@@ -156,7 +157,7 @@ pub async fn dead_letter_acknowledges<Q: JobQueue>(queue: Q) {
 
 /// Replies come back in order, batch by batch with the cursor; an empty
 /// wait returns the same cursor; a deleted stream is empty.
-pub async fn replies_round_trip_in_order<Q: JobQueue>(queue: Q) {
+pub async fn replies_round_trip_in_order<Q: ResultsStreams>(queue: Q) {
     let stream = "hotwasm:results:c1";
     queue.create_stream(stream).await.unwrap();
     queue.create_stream(stream).await.unwrap();
@@ -208,7 +209,7 @@ pub async fn replies_round_trip_in_order<Q: JobQueue>(queue: Q) {
 }
 
 /// An id the queue never handed out is refused, nothing is acknowledged.
-pub async fn bad_ids_are_refused<Q: JobQueue>(queue: Q) {
+pub async fn bad_ids_are_refused<Q: JobQueue + ResultsStreams>(queue: Q) {
     queue.submit(&[envelope(1)]).await.unwrap();
     let got = queue.fetch("a", 10, Duration::ZERO).await.unwrap();
     let err = queue
@@ -227,6 +228,37 @@ pub async fn bad_ids_are_refused<Q: JobQueue>(queue: Q) {
             .await
             .is_err()
     );
+}
+
+/// What a stream sink writes, a stream source on the same address reads,
+/// in order; closing the source deletes the stream, so later replies are
+/// dropped.
+pub async fn a_stream_sinks_replies_reach_the_stream_source<Q: ResultsStreams>(queue: Q) {
+    let queue = Arc::new(queue);
+    let mut source: Box<dyn ReplySource> = Box::new(
+        StreamSource::create(Arc::clone(&queue), "hotwasm:results:sink".into())
+            .await
+            .unwrap(),
+    );
+    let address = source.address().clone();
+    assert_eq!(address, ReplyTo::Stream("hotwasm:results:sink".into()));
+    let sink = StreamSink::new(Arc::clone(&queue));
+    sink.write(address.name(), (0..3).map(reply).collect())
+        .await
+        .unwrap();
+    sink.write(address.name(), vec![reply(3)]).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let batch = source.recv().await.expect("the source reads");
+        got.extend(batch.into_iter().map(|arrival| arrival.reply.unwrap()));
+    }
+    assert_eq!(got, (0..4).map(reply).collect::<Vec<_>>());
+    source.close().await;
+    let (gone, _) = queue
+        .read_replies(address.name(), "0", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(gone.is_empty(), "closing deleted the stream: {gone:?}");
 }
 
 /// The contract tests as plain tests of one backend: `$make` is an async
@@ -262,6 +294,12 @@ macro_rules! contract_tests {
         async fn replies_round_trip_in_order() {
             let (queue, _guard) = $make.await;
             $crate::contract::replies_round_trip_in_order(queue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_stream_sinks_replies_reach_the_stream_source() {
+            let (queue, _guard) = $make.await;
+            $crate::contract::a_stream_sinks_replies_reach_the_stream_source(queue).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

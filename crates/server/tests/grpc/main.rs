@@ -115,6 +115,49 @@ impl Running {
     }
 }
 
+/// Holds a server's worker busy until opened (or dropped): it gives the
+/// worker a job whose verdict callback waits for the gate, so with one
+/// worker nothing queued behind it finishes while the gate is shut. What
+/// the tests then see at a stop or a deadline is settled by construction,
+/// not by how long verifying takes.
+struct WorkerGate {
+    /// Dropping it wakes the waiting callback.
+    _shut: std::sync::mpsc::Sender<()>,
+}
+
+impl WorkerGate {
+    /// Returns once the worker is held.
+    async fn hold(server: &Server) -> WorkerGate {
+        let (gate, opened) = std::sync::mpsc::channel::<()>();
+        let (held, holding) = oneshot::channel::<()>();
+        let job = jobs(99, SchemeChoice::Schnorr, 1).remove(0);
+        server.pool().submit(job, move |_verdict| {
+            let _ = held.send(());
+            // Returns when the gate's sender is dropped.
+            let _ = opened.recv();
+        });
+        holding.await.expect("the worker takes the gate's job");
+        WorkerGate { _shut: gate }
+    }
+
+    /// Lets the worker go on.
+    fn open(self) {}
+}
+
+/// Waits until `condition` holds, looking every few milliseconds; fails
+/// the test, naming `what`, if it still does not after 30 s (a hang, not
+/// a slow machine).
+async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 30 s for this in vain: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 fn jobs(seed: u64, scheme: SchemeChoice, count: usize) -> Vec<Job> {
     let mut generator = Generator::new(seed, scheme, 0.3);
     (0..count).map(|_| generator.job()).collect()

@@ -87,24 +87,48 @@ async fn shutdown_drains_an_in_flight_batch() {
     let mut setup = Setup::new(RuntimeKind::Native);
     setup.workers = 1;
     let running = setup.start().await;
+    // With the only worker held, no job of the batch can finish before the
+    // gate opens, which is after the shutdown has begun.
+    let gate = WorkerGate::hold(&running.server).await;
     let mut client = running.client().await;
     let jobs = jobs(7, SchemeChoice::Mixed, 400);
-    let batch = {
-        let jobs = jobs.clone();
-        tokio::spawn(async move { client.submit_batch(&jobs).await })
+    // First in the batch, a job without an id: the server counts it as
+    // malformed the moment it starts on the batch, which says the call
+    // has arrived.
+    let marker = Job {
+        id: String::new(),
+        ..jobs[0].clone()
     };
-    // Shut down once the batch is being worked on.
-    let counters = running.server.pool().counters();
-    while counters.verdicts.load(Ordering::Relaxed) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let batch = {
+        let mut sent = vec![marker.clone()];
+        sent.extend(jobs.iter().cloned());
+        tokio::spawn(async move { client.submit_batch(&sent).await })
+    };
+    let malformed = &running.server.stats().malformed;
+    wait_until("the server starts on the batch", async || {
+        malformed.load(Ordering::Relaxed) > 0
+    })
+    .await;
+
     let _ = running.stop.send(());
+    // The listener closes once the shutdown is under way.
+    wait_until("the server refuses new connections", async || {
+        AdminClient::connect(&running.url).await.is_err()
+    })
+    .await;
+    assert!(
+        !batch.is_finished(),
+        "the batch must be in flight when the shutdown begins"
+    );
+    gate.open();
+
     let verdicts = batch
         .await
         .expect("batch task")
         .expect("the batch completes");
-    assert_eq!(verdicts.len(), jobs.len());
-    for (job, verdict) in jobs.iter().zip(&verdicts) {
+    assert_eq!(verdicts.len(), jobs.len() + 1);
+    assert_error_verdict(&verdicts[0], &verify_request(&marker), "id is empty");
+    for (job, verdict) in jobs.iter().zip(&verdicts[1..]) {
         assert_verdict(job, verdict, "native");
     }
     running

@@ -132,17 +132,19 @@ async fn oversized_requests_get_resource_exhausted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_past_the_client_deadline_gets_deadline_exceeded() {
-    // wasmi on one worker: 200 ECDSA verifies take far longer than the
-    // server's share of the deadline (deadline minus margin), and the margin
-    // leaves the answer ample time to beat the tonic client's own timer
-    // (which would report CANCELLED).
-    let mut setup = Setup::new(RuntimeKind::Wasmi);
+    // The only worker is held until both calls have failed, so their work
+    // cannot finish within any deadline, however fast the machine. The
+    // server's share of the deadline (deadline minus margin) is short; the
+    // margin leaves the answer ample time to beat the tonic client's own
+    // timer (which would report CANCELLED).
+    let mut setup = Setup::new(RuntimeKind::Native);
     setup.workers = 1;
-    setup.options.deadline_margin = Duration::from_millis(400);
+    setup.options.deadline_margin = Duration::from_millis(4_900);
     let running = setup.start().await;
+    let gate = WorkerGate::hold(&running.server).await;
     let client = running.client().await;
     let jobs = jobs(5, SchemeChoice::Ecdsa, 200);
-    let deadline = Duration::from_millis(450);
+    let deadline = Duration::from_secs(5);
 
     let mut batch = tonic::Request::new(v1::SubmitBatchRequest {
         jobs: jobs.iter().map(verify_request).collect(),
@@ -165,15 +167,14 @@ async fn work_past_the_client_deadline_gets_deadline_exceeded() {
         .await
         .expect("stream opens")
         .into_inner();
-    let error = loop {
-        match answers.message().await {
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("the stream finished within the deadline"),
-            Err(error) => break error,
-        }
-    };
+    // No verdict can come while the worker is held: the deadline is first.
+    let error = answers
+        .message()
+        .await
+        .expect_err("the stream ends at the deadline");
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error:?}");
     drop(answers);
+    gate.open();
     running.shutdown().await;
 }
 

@@ -1,0 +1,301 @@
+//! Replies through shared memory: the client creates a ring in the ring
+//! directory of its host ([`RingSource`]), servers on that host push into
+//! it ([`RingSink`]).
+//!
+//! A ring name arrives inside a job, so it is outside input: the sink opens
+//! only names `hotwasm_shm::ring_path` accepts, inside its ring directory,
+//! and only files that are rings (checked by `Ring::open`). Rings are
+//! opened once per name and kept while their reader is there.
+//!
+//! A ring whose reader stopped reading (a killed client leaves its file
+//! behind) would make every batch for it wait the full ring timeout. After
+//! one such failure the ring is refused at once for [`RING_COOL_DOWN`]: its
+//! jobs stay pending, are reclaimed later and, if the reader never comes
+//! back, end in the dead-letter stream.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hotwasm_jobs::Verdict;
+use hotwasm_shm::{Ring, ShmError};
+
+use super::{Arrival, BoxFuture, Inbox, Outbox, ReplyError, ReplySink, ReplySource, WriteError};
+use crate::{Reply, ReplyKind, ReplyTo};
+
+/// How long a ring that failed a write is refused.
+pub const RING_COOL_DOWN: Duration = Duration::from_secs(30);
+
+/// The record size of the rings a [`RingSource`] creates: room for any
+/// reply with ids and module names of ordinary length; a longer reason is
+/// cut to fit by the sink.
+pub const REPLY_RECORD_BYTES: u32 = 1024;
+
+/// Writes replies into the shared-memory rings of clients on this host.
+pub struct RingSink {
+    dir: PathBuf,
+    timeout: Duration,
+    rings: Arc<Rings>,
+}
+
+/// Open rings by name, and rings that recently failed.
+#[derive(Default)]
+struct Rings(Mutex<RingsState>);
+
+#[derive(Default)]
+struct RingsState {
+    open: HashMap<String, Arc<Ring>>,
+    failed: HashMap<String, Instant>,
+}
+
+impl RingSink {
+    /// A sink for the rings in `dir`, waiting at most `timeout` for room in
+    /// a full ring.
+    pub fn new(dir: PathBuf, timeout: Duration) -> RingSink {
+        RingSink {
+            dir,
+            timeout,
+            rings: Arc::default(),
+        }
+    }
+
+    /// The ring `name`, opened on first use. A ring whose file was replaced
+    /// or removed (its client finished, or restarted under the same name)
+    /// is dropped from the cache, so mappings of finished clients do not
+    /// pile up.
+    fn ring(&self, name: &str) -> Result<Arc<Ring>, ReplyError> {
+        let path = hotwasm_shm::ring_path(&self.dir, name)?;
+        let mut state = self.rings.lock();
+        if let Some(since) = state.failed.get(name) {
+            if since.elapsed() < RING_COOL_DOWN {
+                return Err(ReplyError::RingCoolingDown {
+                    name: name.to_string(),
+                });
+            }
+            state.failed.remove(name);
+        }
+        if let Some(ring) = state.open.get(name)
+            && ring.is_current()
+        {
+            return Ok(Arc::clone(ring));
+        }
+        state.open.retain(|_, ring| ring.is_current());
+        let ring = Arc::new(Ring::open(&path)?);
+        state.open.insert(name.to_string(), Arc::clone(&ring));
+        Ok(ring)
+    }
+}
+
+impl Rings {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RingsState> {
+        // Plain maps: a panic while holding the lock leaves nothing
+        // half-done worth refusing service over.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that a write to `name` failed: it is refused for a while and
+    /// reopened afterwards.
+    fn failed(&self, name: &str) {
+        let mut state = self.lock();
+        state.open.remove(name);
+        state
+            .failed
+            .retain(|_, since| since.elapsed() < RING_COOL_DOWN);
+        state.failed.insert(name.to_string(), Instant::now());
+    }
+}
+
+impl ReplySink for RingSink {
+    fn kind(&self) -> ReplyKind {
+        ReplyKind::Shm
+    }
+
+    fn write<'a>(
+        &'a self,
+        name: &'a str,
+        replies: Vec<Reply>,
+    ) -> BoxFuture<'a, Result<(), WriteError>> {
+        Box::pin(async move {
+            let ring = self.ring(name).map_err(WriteError::nothing)?;
+            let rings = Arc::clone(&self.rings);
+            let name = name.to_string();
+            let timeout = self.timeout;
+            // Waiting for room in a full ring blocks: not on async threads.
+            tokio::task::spawn_blocking(move || {
+                for (written, reply) in replies.iter().enumerate() {
+                    if let Err(e) = ring.push(&fit(reply, ring.max_record()), timeout) {
+                        rings.failed(&name);
+                        return Err(WriteError {
+                            written,
+                            reason: e.into(),
+                        });
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(WriteError::nothing)?
+        })
+    }
+}
+
+/// The encoded reply, its reason shortened if the whole would not fit a
+/// ring slot (ids and module names are bounded; reasons come from modules
+/// and may be long).
+fn fit(reply: &Reply, max: usize) -> Vec<u8> {
+    let encoded = reply.encode();
+    if encoded.len() <= max {
+        return encoded;
+    }
+    let mut shortened = reply.clone();
+    let reason = shortened.verdict.reason.take().unwrap_or_default();
+    let overflow = encoded.len() - max + 3;
+    let keep = reason.len().saturating_sub(overflow);
+    let cut = (0..=keep)
+        .rev()
+        .find(|&i| reason.is_char_boundary(i))
+        .unwrap_or(0);
+    shortened.verdict.reason = Some(format!("{}...", &reason[..cut]));
+    let encoded = shortened.encode();
+    if encoded.len() <= max {
+        return encoded;
+    }
+    // Still too large: the id or the server name is huge. Say so in a
+    // verdict that fits, rather than never answering.
+    let short = |text: &str| text.chars().take(32).collect::<String>();
+    let mut fallback = Reply {
+        seq: reply.seq,
+        server: short(&reply.server),
+        verdict: Verdict::error(
+            reply.verdict.id.as_deref().map(short),
+            &short(&reply.verdict.runtime),
+            "verdict too large for a shared-memory slot (id or server name too long)",
+        ),
+    };
+    fallback.verdict.valid = false;
+    fallback.encode()
+}
+
+/// Reads replies from a ring this client created on this host. The ring
+/// is popped on a thread of its own (waiting on a ring blocks); closing or
+/// dropping the source stops the thread and removes the ring's file.
+pub struct RingSource {
+    address: ReplyTo,
+    inbox: Inbox,
+    reader: Option<RingReader>,
+}
+
+/// The reader thread; stopping it drops the ring, which removes its file.
+struct RingReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for RingReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // Returns within one pop timeout (20 ms).
+            let _ = thread.join();
+        }
+    }
+}
+
+impl RingSource {
+    /// Creates the ring `name` in `dir` with `slots` slots of
+    /// [`REPLY_RECORD_BYTES`] (any number of replies fits: the ring wraps
+    /// around) and starts reading it.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError`] when the name is not a ring name, the slot count not a
+    /// power of two, or the file cannot be created.
+    pub fn create(dir: &Path, name: &str, slots: u32) -> Result<RingSource, ShmError> {
+        let path = hotwasm_shm::ring_path(dir, name)?;
+        let ring = Ring::create(&path, slots, REPLY_RECORD_BYTES)?;
+        let (outbox, inbox) = Inbox::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = read_ring(ring, outbox, Arc::clone(&stop));
+        Ok(RingSource {
+            address: ReplyTo::Shm(name.to_string()),
+            inbox,
+            reader: Some(RingReader {
+                stop,
+                thread: Some(thread),
+            }),
+        })
+    }
+}
+
+impl ReplySource for RingSource {
+    fn address(&self) -> &ReplyTo {
+        &self.address
+    }
+
+    fn recv(&mut self) -> BoxFuture<'_, Option<Vec<Arrival>>> {
+        Box::pin(self.inbox.recv())
+    }
+
+    fn try_recv(&mut self) -> Option<Vec<Arrival>> {
+        self.inbox.try_recv()
+    }
+
+    fn close(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        let reader = self.reader.take();
+        Box::pin(async move {
+            // Joining waits up to one pop timeout: off the async threads.
+            let _ = tokio::task::spawn_blocking(move || drop(reader)).await;
+        })
+    }
+}
+
+/// Pops replies off the ring on a thread of its own until told to stop.
+fn read_ring(ring: Ring, arrivals: Outbox, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    /// Records taken without waiting once one has arrived.
+    const BATCH: usize = 256;
+    std::thread::spawn(move || {
+        let mut record = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let mut batch = Vec::new();
+            let mut wait = Duration::from_millis(20);
+            while batch.len() < BATCH {
+                let reply = match ring.pop(&mut record, wait) {
+                    Ok(false) => break,
+                    Ok(true) => Reply::decode(&record).map_err(ReplyError::from),
+                    Err(e) => Err(ReplyError::from(e)),
+                };
+                batch.push(Arrival {
+                    reply,
+                    at: Instant::now(),
+                });
+                wait = Duration::ZERO;
+            }
+            if !batch.is_empty() && arrivals.send(batch).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_reasons_are_cut_to_fit_a_slot() {
+        let reply = Reply {
+            seq: 7,
+            server: "s".into(),
+            verdict: Verdict::error(Some("id".into()), "wasmtime", "é".repeat(1000)),
+        };
+        let fitted = fit(&reply, 256);
+        assert!(fitted.len() <= 256, "{} bytes", fitted.len());
+        let decoded = Reply::decode(&fitted).expect("still a reply");
+        assert_eq!((decoded.seq, decoded.verdict.valid), (7, false));
+        assert!(decoded.verdict.reason.expect("a reason").ends_with("..."));
+    }
+}
