@@ -4,9 +4,7 @@
 //! creator only while the path still names the same file.
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
 
 use crate::ShmError;
 
@@ -41,11 +39,11 @@ impl Identity {
     }
 }
 
-/// A freshly created file under a temporary name next to its final path;
-/// deleted on drop unless [`NewFile::publish`] renamed it into place.
+/// A freshly created file under a temporary name next to its final path
+/// (`tempfile`: a fresh random name, mode 0600, deleted on drop unless
+/// [`NewFile::publish`] renamed it into place).
 pub(crate) struct NewFile {
-    pub(crate) file: File,
-    temp: Option<PathBuf>,
+    pub(crate) file: tempfile::NamedTempFile,
 }
 
 impl NewFile {
@@ -56,56 +54,37 @@ impl NewFile {
             path: path.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"),
         })?;
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(
-            ".{}.{}.{nanos}.tmp",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let temp = path.with_file_name(temp_name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|source| io_error("creating", &temp, source))?;
-        let new = NewFile {
-            file,
-            temp: Some(temp),
-        };
-        new.file
+        let dir = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".");
+        let file = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|source| io_error("creating", path, source))?;
+        file.as_file()
             .set_len(len)
             .map_err(|source| io_error("sizing", path, source))?;
-        Ok(new)
+        Ok(NewFile { file })
     }
 
     /// Renames the file to `path`, replacing whatever was there (a server
     /// still mapping an old ring keeps its old file), and says which file it
     /// is now.
-    pub(crate) fn publish(mut self, path: &Path) -> Result<Identity, ShmError> {
+    pub(crate) fn publish(self, path: &Path) -> Result<Identity, ShmError> {
         let meta = self
             .file
+            .as_file()
             .metadata()
             .map_err(|source| io_error("inspecting", path, source))?;
-        if let Some(temp) = &self.temp {
-            std::fs::rename(temp, path).map_err(|source| io_error("renaming", path, source))?;
-        }
-        self.temp = None;
+        self.file
+            .persist(path)
+            .map_err(|e| io_error("renaming", path, e.error))?;
         Ok(Identity::of(&meta))
-    }
-}
-
-impl Drop for NewFile {
-    fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            // Best effort cleanup of a creation that failed half way.
-            let _ = std::fs::remove_file(temp);
-        }
     }
 }
 

@@ -50,7 +50,7 @@ impl Ring {
         let new = NewFile::create(path, geometry.file_len as u64)?;
         // Mapping raw is safe; what makes using it sound is that every access
         // goes through raw pointers or atomics (see atomic_u64).
-        let map = MmapRaw::map_raw(&new.file)
+        let map = MmapRaw::map_raw(new.file.as_file())
             .map_err(|source| file::io_error("mapping", path, source))?;
         let mut ring = Ring::from_parts(map, geometry, path)?;
         ring.initialise();
