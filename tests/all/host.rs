@@ -140,6 +140,35 @@ fn without_a_registry_only_built_in_modules_activate() {
     ));
 }
 
+#[test]
+fn swapping_back_and_forth_piles_up_no_warm_instances() {
+    let host = ModuleHost::built(RuntimeKind::Wasmtime, "fast", Limits::default()).expect("host");
+    let job = hotwasm_jobs::Generator::new(21, hotwasm_jobs::SchemeChoice::Schnorr, 0.0).job();
+    let mut worker = hotwasm_worker::Worker::new(host.modules());
+    let mut other = host
+        .alternate(Scheme::Schnorr)
+        .expect("alternate")
+        .expect("another built-in variant");
+    for _ in 0..10 {
+        other = host
+            .swap_in(Scheme::Schnorr, Arc::clone(&other))
+            .expect("replaced a module");
+        assert!(worker.verify(&job).valid);
+    }
+    // The worker keeps the instance of the version it left, so each version
+    // needs one warm instance at most, whatever the number of swaps.
+    let serving = host.modules().get(Scheme::Schnorr).expect("serving");
+    for module in [&serving, &other] {
+        assert!(
+            module.warm_instances() <= 1,
+            "{}: {}",
+            module.id,
+            module.warm_instances()
+        );
+    }
+    assert_eq!(host.swaps(), 10);
+}
+
 /// Tells a channel when a log line mentions `looping`: the hostile guest
 /// is running its self-test.
 struct Signal(crossbeam_channel::Sender<()>);

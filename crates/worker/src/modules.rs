@@ -176,18 +176,25 @@ impl ModuleSet {
         }
     }
 
-    /// Makes and warms (one `verify` of a valid `scheme` job) `count`
-    /// instances of `module` on the calling thread, for workers to take when
-    /// they switch to it: a swap then costs a worker no instantiation and
-    /// no first-call setup (k256 builds its tables lazily). Call before
-    /// [`ModuleSet::activate`], typically with [`ModuleSet::workers`].
-    /// Returns how many were made: none on runtimes whose instances cannot
-    /// move between threads (wasm3), or when instantiation fails (the
-    /// workers will report that themselves).
+    /// Makes and warms (one `verify` of a valid `scheme` job) instances of
+    /// `module` on the calling thread until `count` are waiting, for workers
+    /// to take when they switch to it: a swap then costs a worker no
+    /// instantiation and no first-call setup (k256 builds its tables
+    /// lazily). Call before [`ModuleSet::activate`], typically with
+    /// [`ModuleSet::workers`]. Only the missing ones are made, so swapping
+    /// back and forth between two versions (whose instances the workers
+    /// keep) neither runs the guest again nor piles up instances. Returns
+    /// how many were made: none on runtimes whose instances cannot move
+    /// between threads (wasm3), or when instantiation fails (the workers
+    /// will report that themselves).
     pub fn prewarm(&self, scheme: Scheme, module: &SchemeModule, count: usize) -> usize {
+        let missing = count.saturating_sub(module.warm_instances());
+        if missing == 0 {
+            return 0;
+        }
         let request = Generator::new(0x3a4d, scheme.into(), 0.0).job().request();
         let mut made = 0;
-        for _ in 0..count {
+        for _ in 0..missing {
             let Some(Ok(mut instance)) = module.compiled.instantiate_sendable() else {
                 break;
             };
