@@ -295,7 +295,7 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
     runtime().block_on(async {
         let queue = Arc::new(MemoryQueue::new());
         let mut config = ServerConfig::new(RuntimeKind::Wasmtime);
-        config.registry = Some(registry.path().to_path_buf());
+        config.modules.registry = Some(registry.path().to_path_buf());
         config.workers = 1;
         let server = Server::start(config).expect("server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -330,7 +330,7 @@ fn check_run(jobs: usize, summary: &Summary) -> Result<(), String> {
 fn run_pipeline(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, String> {
     let jobs: Vec<Outgoing> = jobs.iter().map(Outgoing::from).collect();
     let mut server = ServerConfig::new(config.runtime);
-    server.variant = Some(config.variant.clone());
+    server.modules.variant = Some(config.variant.clone());
     server.workers = config.workers.max(1);
     let options = PipelineOptions {
         server,

@@ -235,7 +235,7 @@ impl ModuleHost {
         activate: bool,
     ) -> Result<VersionInfo, HostError> {
         let registry = self.registry()?;
-        let validated = self.validate(&registry.cache, name, wasm)?;
+        let validated = self.validate(registry, name, wasm)?;
         let will_serve = activate || self.lock_registry(registry).active(name).is_none();
         let staged = Scheme::from_name(name)
             .filter(|_| will_serve)
@@ -244,27 +244,20 @@ impl ModuleHost {
         let mut state = self.lock_registry(registry);
         let mut version = state.store(&validated, Some(source))?;
         if activate {
-            version = state.activate(&full_spec(&version))?;
+            version = state.activate(&validated.spec())?;
         }
         drop(state);
-        if version.state == VersionState::Active {
-            let staged = match staged {
-                Some(staged) => Some(staged),
-                // Became the first version after all: serve it unwarmed.
-                None => Scheme::from_name(name).map(|scheme| Staged {
-                    scheme,
-                    module: self.scheme_module(&validated),
-                    prewarmed: 0,
-                }),
-            };
-            if let Some(staged) = staged {
-                self.commit_locked(
-                    staged,
-                    Cause::Load {
-                        source: source.to_string(),
-                    },
-                );
-            }
+        if version.state == VersionState::Active
+            && let Some(scheme) = Scheme::from_name(name)
+        {
+            // Unstaged only if it became the first version meanwhile.
+            let staged = staged.unwrap_or_else(|| Staged {
+                scheme,
+                module: self.scheme_module(&validated),
+                prewarmed: 0,
+            });
+            let source = source.to_string();
+            self.commit_locked(staged, Cause::Load { source });
         }
         Ok(version)
     }
@@ -300,24 +293,26 @@ impl ModuleHost {
             self.commit_as(staged, Cause::Activate);
             return Ok(builtin::version(built));
         };
-        let found = {
-            let state = self.lock_registry(registry);
-            state
-                .resolve_version(spec)
-                .and_then(|version| Ok((state.bytes(&version)?, version)))
-        };
-        let (validated, source) = match found {
-            Ok((wasm, version)) => (self.validate(&registry.cache, &version.name, wasm)?, None),
+        // A spec that names no stored version may name a built-in one.
+        let mut missing = None;
+        let stored = self.validate_stored(registry, |state| match state.resolve_version(spec) {
+            Ok(version) => Ok(Some(version)),
             Err(error @ (RegistryError::NotFound(_) | RegistryError::BadSpec(_))) => {
+                missing = Some(error);
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        })?;
+        let (validated, source) = match stored {
+            Some((_, validated)) => (validated, None),
+            None => {
                 let Some(built) = builtin::find(spec, self.runtime(), &self.variant)? else {
+                    let error = missing.unwrap_or_else(|| RegistryError::NotFound(spec.into()));
                     return Err(error.into());
                 };
-                (
-                    self.validate_built(registry, built)?,
-                    Some(builtin::source(built)),
-                )
+                let validated = self.validate(registry, built.scheme, built.bytes.to_vec())?;
+                (validated, Some(builtin::source(built)))
             }
-            Err(error) => return Err(error.into()),
         };
         let staged = Scheme::from_name(validated.name())
             .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
@@ -326,7 +321,7 @@ impl ModuleHost {
         if let Some(source) = &source {
             state.store(&validated, Some(source))?;
         }
-        let version = state.activate(&format!("{}@{}", validated.name(), validated.hash()))?;
+        let version = state.activate(&validated.spec())?;
         drop(state);
         if let Some(staged) = staged {
             self.commit_locked(staged, Cause::Activate);
@@ -346,15 +341,11 @@ impl ModuleHost {
     pub fn rollback(&self, name: &str) -> Result<VersionInfo, HostError> {
         hotwasm_registry::check_name(name)?;
         let registry = self.registry()?;
-        let (previous, wasm) = {
-            let state = self.lock_registry(registry);
-            let previous = state
-                .previous(name)
-                .ok_or_else(|| RegistryError::NoHistory(name.to_string()))?;
-            let wasm = state.bytes(&previous)?;
-            (previous, wasm)
+        let Some((previous, validated)) =
+            self.validate_stored(registry, |state| Ok(state.previous(name)))?
+        else {
+            return Err(RegistryError::NoHistory(name.to_string()).into());
         };
-        let validated = self.validate(&registry.cache, name, wasm)?;
         let staged = Scheme::from_name(name)
             .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
         let _commit = self.lock_commits();
@@ -393,20 +384,10 @@ impl ModuleHost {
             .as_ref()
             .filter(|_| self.startup == Startup::RegistryFirst)
         {
-            let stored = {
-                let state = self.lock_registry(registry);
-                match (
-                    state.active(scheme.as_str()),
-                    state.alternate(scheme.as_str()),
-                ) {
-                    (Some(_), Some(other)) => Some(state.bytes(&other)?),
-                    (Some(_), None) => return Ok(None),
-                    (None, _) => None,
-                }
-            };
-            if let Some(wasm) = stored {
-                let validated = self.validate(&registry.cache, scheme.as_str(), wasm)?;
-                return Ok(Some(self.scheme_module(&validated)));
+            let name = scheme.as_str();
+            if self.lock_registry(registry).active(name).is_some() {
+                let other = self.validate_stored(registry, |state| Ok(state.alternate(name)))?;
+                return Ok(other.map(|(_, validated)| self.scheme_module(&validated)));
             }
         }
         Ok(self.set.compile_alternate(scheme, &self.variant))
@@ -481,43 +462,45 @@ impl ModuleHost {
         else {
             return Ok(None);
         };
+        let active = self.validate_stored(registry, |state| Ok(state.active(scheme.as_str())))?;
+        Ok(active.map(|(_, validated)| validated))
+    }
+
+    /// The stored version `pick` chooses, its bytes read under the registry
+    /// lock, then validated without it (validation runs the guest).
+    fn validate_stored(
+        &self,
+        registry: &Registry,
+        pick: impl FnOnce(&ModuleRegistry) -> Result<Option<VersionInfo>, RegistryError>,
+    ) -> Result<Option<(VersionInfo, Validated)>, HostError> {
         let stored = {
             let state = self.lock_registry(registry);
-            match state.active(scheme.as_str()) {
+            match pick(&state)? {
                 Some(version) => Some((state.bytes(&version)?, version)),
                 None => None,
             }
         };
-        match stored {
-            Some((wasm, version)) => {
-                Ok(Some(self.validate(&registry.cache, &version.name, wasm)?))
-            }
-            None => Ok(None),
-        }
+        let Some((wasm, version)) = stored else {
+            return Ok(None);
+        };
+        let validated = self.validate(registry, &version.name, wasm)?;
+        Ok(Some((version, validated)))
     }
 
+    /// Compiles (through the registry's cache) and self-tests `wasm`.
     fn validate(
         &self,
-        cache: &ArtifactCache,
+        registry: &Registry,
         name: &str,
         wasm: Vec<u8>,
     ) -> Result<Validated, HostError> {
+        let runtime = self.set.runtime_handle().as_ref();
         Ok(hotwasm_registry::validate(
-            cache,
+            &registry.cache,
             name,
             wasm,
-            self.set.runtime_handle().as_ref(),
+            runtime,
         )?)
-    }
-
-    /// A built-in module, validated like any other version before the
-    /// registry stores it.
-    fn validate_built(
-        &self,
-        registry: &Registry,
-        built: &'static hotwasm_modules::BuiltModule,
-    ) -> Result<Validated, HostError> {
-        self.validate(&registry.cache, built.scheme, built.bytes.to_vec())
     }
 
     /// A validated version as the module set takes it.
@@ -544,9 +527,4 @@ impl ModuleHost {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// `name@<full hash>`: names exactly one stored version.
-fn full_spec(version: &VersionInfo) -> String {
-    format!("{}@{}", version.name, version.hash)
 }

@@ -36,6 +36,11 @@ impl Validated {
         &self.hash
     }
 
+    /// `name@<full hash>`: the one stored version these bytes are.
+    pub fn spec(&self) -> String {
+        format!("{}@{}", self.name, self.hash)
+    }
+
     /// The bytes that were validated.
     pub fn wasm(&self) -> &[u8] {
         &self.wasm

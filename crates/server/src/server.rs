@@ -4,14 +4,13 @@
 //! Both front doors use it: the queue consumer ([`crate::consume`]) and the
 //! gRPC service ([`crate::grpc`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use hotwasm_host::{HostConfig, ModuleHost, Startup};
+use hotwasm_host::{HostConfig, ModuleHost};
 use hotwasm_jobs::{Job, JobLimits, JobLine, Verdict};
-use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_runtime::RuntimeKind;
 
 use crate::ServerError;
 use crate::pool::WorkerPool;
@@ -22,33 +21,26 @@ pub struct ServerConfig {
     /// This server's name: its consumer name in the queue's group, and the
     /// `server` of its verdicts. Unique per process.
     pub name: String,
-    /// The runtime modules run on.
-    pub runtime: RuntimeKind,
-    /// Built-in variant for schemes the registry has no active module for
-    /// (default: the runtime's preferred one).
-    pub variant: Option<String>,
-    /// The module registry (module administration needs one).
-    pub registry: Option<PathBuf>,
     /// Worker threads.
     pub workers: usize,
     /// Bounds on what a job may carry.
     pub limits: JobLimits,
-    /// Bounds on what a guest module may use (time, memory, sizes).
-    pub guest_limits: Limits,
+    /// The modules: runtime, guest limits, built-in variant, registry
+    /// (module administration needs one). Their prewarm count is the
+    /// number of workers, whatever it says.
+    pub modules: HostConfig,
 }
 
 impl ServerConfig {
-    /// A configuration with the defaults: `<hostname>-<pid>` as name, the
-    /// preferred variant, no registry, one worker per core.
+    /// A configuration with the defaults: `<hostname>-<pid>` as name, one
+    /// worker per core, and [`HostConfig::new`]'s modules (the preferred
+    /// variant, no registry).
     pub fn new(runtime: RuntimeKind) -> ServerConfig {
         ServerConfig {
             name: default_name(),
-            runtime,
-            variant: None,
-            registry: None,
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             limits: JobLimits::default(),
-            guest_limits: Limits::default(),
+            modules: HostConfig::new(runtime),
         }
     }
 }
@@ -97,12 +89,8 @@ impl Server {
     /// set up, or the threads cannot start.
     pub fn start(config: ServerConfig) -> Result<Arc<Server>, ServerError> {
         let host = ModuleHost::start(HostConfig {
-            runtime: config.runtime,
-            limits: config.guest_limits,
-            variant: config.variant.clone(),
-            registry: config.registry.clone(),
-            startup: Startup::RegistryFirst,
             prewarm: config.workers,
+            ..config.modules.clone()
         })?;
         let pool =
             WorkerPool::start(host.modules(), config.workers).map_err(ServerError::Threads)?;

@@ -74,8 +74,8 @@ struct DemoReport<'a> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let jobs = args.jobs.jobs()?;
     let mut server = ServerConfig::new(args.runtime);
-    server.variant = args.variant.clone();
-    server.guest_limits = args.guest.limits();
+    server.modules.variant = args.variant.clone();
+    server.modules.limits = args.guest.limits();
     if let Some(workers) = args.workers {
         server.workers = workers.max(1);
     }

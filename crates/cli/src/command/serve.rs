@@ -100,10 +100,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut config = ServerConfig::new(args.runtime);
-    config.variant = args.variant.clone();
-    config.registry = Some(args.registry.dir());
+    config.modules.variant = args.variant.clone();
+    config.modules.registry = Some(args.registry.dir());
+    config.modules.limits = args.guest.limits();
     config.limits.max_message_bytes = args.max_message_bytes;
-    config.guest_limits = args.guest.limits();
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
     }

@@ -65,7 +65,7 @@ impl Setup {
         let mut config = ServerConfig::new(self.runtime);
         config.name = SERVER_NAME.to_string();
         config.workers = self.workers;
-        config.registry = registry.as_ref().map(|dir| dir.path().to_path_buf());
+        config.modules.registry = registry.as_ref().map(|dir| dir.path().to_path_buf());
         let server = tokio::task::spawn_blocking(move || Server::start(config))
             .await
             .expect("start task")
