@@ -123,7 +123,8 @@ fn is_module_file(path: &Path) -> bool {
 fn handle(path: &Path, host: &ModuleHost, events: Option<&Sender<WatchEvent>>) {
     let event = match load_and_activate(path, host) {
         Ok(version) => {
-            tracing::info!(path = %path.display(), module = %version.id, "activated");
+            // The host logged the activation, its file as the cause.
+            tracing::debug!(path = %path.display(), module = %version.id, "activated");
             WatchEvent::Activated {
                 path: path.to_path_buf(),
                 id: version.id,
