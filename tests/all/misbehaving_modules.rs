@@ -10,7 +10,7 @@ use hotwasm_tests::{
     always_valid_module, init_trapping_module, not_wapc_module, out_of_bounds_module,
     trapping_module,
 };
-use hotwasm_worker::{ModuleSet, Worker};
+use hotwasm_worker::{FAILING_AFTER, ModuleSet, Worker};
 
 const WASM_RUNTIMES: [RuntimeKind; 3] = [
     RuntimeKind::Wasmtime,
@@ -45,6 +45,44 @@ fn trapping_module_gives_error_verdicts_and_the_worker_goes_on() {
             let fine = worker.verify(e);
             assert!(fine.valid, "{kind}: {:?}", fine.reason);
         }
+    }
+}
+
+/// A version whose calls keep failing is reported (the server shows it in
+/// `Stats` and `ListModules`); one that answers, even "invalid", is not.
+#[test]
+fn a_module_whose_calls_keep_failing_is_reported_failing() {
+    for kind in WASM_RUNTIMES {
+        let set = set_with_schnorr(kind, &trapping_module());
+        let mut worker = Worker::new(&set);
+        let n = usize::try_from(FAILING_AFTER).unwrap();
+        for job in jobs(SchemeChoice::Schnorr, n - 1) {
+            assert!(!worker.verify(&job).valid);
+        }
+        let schnorr = set.get(Scheme::Schnorr).unwrap();
+        assert!(!schnorr.health.report().failing(), "{kind}");
+        let last = jobs(SchemeChoice::Schnorr, 1);
+        worker.verify(&last[0]);
+        let report = schnorr.health.report();
+        assert!(report.failing(), "{kind}: {report:?}");
+        assert_eq!(
+            (report.calls, report.failures),
+            (FAILING_AFTER, FAILING_AFTER)
+        );
+        assert!(report.last_failure.is_some_and(|r| r.contains("trap")));
+
+        // The built ECDSA module answers, invalid signatures included.
+        let mut generator = Generator::new(9, SchemeChoice::Ecdsa, 0.5);
+        for job in generator.by_ref().take(2 * n) {
+            worker.verify(&job);
+        }
+        let ecdsa = set.get(Scheme::Ecdsa).unwrap().health.report();
+        assert_eq!(
+            (ecdsa.calls, ecdsa.failures),
+            (2 * FAILING_AFTER, 0),
+            "{kind}"
+        );
+        assert!(!ecdsa.failing());
     }
 }
 

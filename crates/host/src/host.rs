@@ -13,7 +13,7 @@ use hotwasm_registry::{
     ArtifactCache, ModuleRegistry, RegistryError, Validated, VersionInfo, VersionState,
 };
 use hotwasm_runtime::{Limits, RuntimeKind};
-use hotwasm_worker::{ModuleSet, SchemeModule};
+use hotwasm_worker::{HealthReport, ModuleSet, SchemeModule};
 
 use crate::events::Subscribers;
 use crate::{Activation, Cause, HostError, builtin};
@@ -214,6 +214,19 @@ impl ModuleHost {
         Scheme::ALL
             .into_iter()
             .filter_map(|scheme| Some((scheme.to_string(), self.set.get(scheme)?.id.clone())))
+            .collect()
+    }
+
+    /// How the calls of the version serving each scheme have gone since it
+    /// started serving ([`HealthReport::failing`] marks one whose calls
+    /// keep failing).
+    pub fn health(&self) -> Vec<(Scheme, String, HealthReport)> {
+        Scheme::ALL
+            .into_iter()
+            .filter_map(|scheme| {
+                let module = self.set.get(scheme)?;
+                Some((scheme, module.id.clone(), module.health.report()))
+            })
             .collect()
     }
 

@@ -85,6 +85,20 @@ pub enum EntryError {
         /// The fields it has, for the reader.
         fields: String,
     },
+    /// A job entry larger than the queue takes
+    /// ([`RedisOptions::max_entry_bytes`](crate::RedisOptions::max_entry_bytes)):
+    /// refused by its size, before it was read.
+    #[error(
+        "stream entry {id} is not a job: it is {bytes} bytes, over the limit of {limit} (no job within the server's limits is that large)"
+    )]
+    TooLarge {
+        /// The entry id.
+        id: String,
+        /// Its size: field names and values together.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A job entry's `seq` is not a decimal `u64`.
     #[error("stream entry {id} is not a job: `seq` is {seq:?}, not a decimal number")]
     BadSeq {

@@ -4,11 +4,14 @@
 //! - Jobs are `XADD`ed to one stream (pipelined, one round trip per
 //!   [`submit`](JobQueue::submit)); fields in `redis_streams/entries.rs`.
 //! - Servers read with `XREADGROUP` in one group, one consumer name per
-//!   server process, batch by batch; blocking reads use connections of
-//!   their own (`redis_streams/connection.rs`).
+//!   server process, batch by batch, through a script that measures each
+//!   entry first and never sends one over
+//!   [`RedisOptions::max_entry_bytes`] (`redis_streams/take.rs`); an idle
+//!   server polls. Clients' blocking reads of their results streams use
+//!   connections of their own (`redis_streams/connection.rs`).
 //! - A job is `XACK`ed by the server after its verdict is written.
 //! - Entries a dead consumer left pending are taken over with `XAUTOCLAIM`
-//!   after an idle time; one delivered more than the limit goes to the
+//!   (in the same script) after an idle time; one delivered more than the limit goes to the
 //!   dead-letter stream with its reason (`redis_streams/dead_letter.rs`).
 //! - The stream is trimmed with `XTRIM MINID` below the oldest entry any
 //!   group still needs, never by length (`redis_streams/trim.rs`).
@@ -25,6 +28,7 @@ mod dead_letter;
 mod entries;
 mod options;
 mod results;
+mod take;
 mod trim;
 
 pub use self::connection::redact_url;
@@ -47,6 +51,13 @@ use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats};
 /// bounds the memory one request takes, not the batch a caller passes.
 const PIPELINE_CHUNK: usize = 5_000;
 
+/// An idle `fetch` polls first after this long, then twice as long each
+/// time up to [`POLL_MAX`]: a server that waits costs Redis at most one
+/// script call per 10 ms, and a job that arrives is taken within 10 ms.
+const POLL_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between two polls of an idle `fetch`.
+const POLL_MAX: Duration = Duration::from_millis(10);
+
 /// The Redis Streams queue. Cloning is cheap and shares the connections.
 ///
 /// ```no_run
@@ -68,12 +79,14 @@ struct Shared {
     options: RedisOptions,
     /// Every command that does not block.
     commands: ConnectionManager,
-    /// `XREADGROUP`/`XREAD` with `BLOCK`.
+    /// `XREAD` with `BLOCK` (clients reading their results streams).
     blocking: BlockingPool,
     acks_since_trim: AtomicU64,
     /// Where the next `XAUTOCLAIM` scan of the pending entries starts.
     reclaim_cursor: Mutex<String>,
     dead_letter: Script,
+    /// `XREADGROUP`/`XAUTOCLAIM` that measure entries first.
+    take: Script,
 }
 
 impl RedisQueue {
@@ -143,6 +156,7 @@ impl RedisQueue {
                 acks_since_trim: AtomicU64::new(0),
                 reclaim_cursor: Mutex::new("0-0".to_string()),
                 dead_letter: dead_letter::script(),
+                take: take::script(),
             }),
         };
         queue.ensure_group().await?;
@@ -274,6 +288,32 @@ impl RedisQueue {
         .await
     }
 
+    /// New entries for `consumer`, at most `max`, without waiting; entries
+    /// over [`RedisOptions::max_entry_bytes`] come with their size only
+    /// (`redis_streams/take.rs`).
+    async fn take_new(&self, consumer: &str, max: usize) -> Result<Vec<RawEntry>, QueueError> {
+        let options = &self.shared.options;
+        let reply: Value = self
+            .with_group(|| async {
+                self.shared
+                    .take
+                    .key(&options.stream)
+                    .arg("new")
+                    .arg(&options.group)
+                    .arg(consumer)
+                    .arg(max)
+                    .arg(options.max_entry_bytes)
+                    .invoke_async(&mut self.shared.commands.clone())
+                    .await
+                    .map_err(|source| QueueError::Redis {
+                        command: "XREADGROUP",
+                        source,
+                    })
+            })
+            .await?;
+        entries::parse_read_reply(reply).map_err(|e| shape_error("XREADGROUP", e))
+    }
+
     /// The delivery count of each of `ids` in the group's pending list
     /// (`None` for one no longer pending), in one round trip.
     async fn delivery_counts(&self, ids: &[&str]) -> Result<Vec<Option<u64>>, QueueError> {
@@ -386,29 +426,25 @@ impl JobQueue for RedisQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let options = &self.shared.options;
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&options.group)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(max);
-        if !block.is_zero() {
-            cmd.arg("BLOCK").arg(block_millis(block));
+        // The take script cannot block: poll, quickly at first.
+        let deadline = tokio::time::Instant::now() + block;
+        let mut pause = POLL_FIRST;
+        loop {
+            let entries = self.take_new(consumer, max).await?;
+            let now = tokio::time::Instant::now();
+            if !entries.is_empty() || now >= deadline {
+                return Ok(entries
+                    .into_iter()
+                    .map(|entry| Delivery {
+                        envelope: entry.envelope(),
+                        id: entry.id,
+                        deliveries: 1,
+                    })
+                    .collect());
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(POLL_MAX);
         }
-        cmd.arg("STREAMS").arg(&options.stream).arg(">");
-        let reply = self
-            .with_group(|| self.read("XREADGROUP", &cmd, block))
-            .await?;
-        let entries = entries::parse_read_reply(reply).map_err(|e| shape_error("XREADGROUP", e))?;
-        Ok(entries
-            .into_iter()
-            .map(|entry| Delivery {
-                envelope: entry.envelope(),
-                id: entry.id,
-                deliveries: 1,
-            })
-            .collect())
     }
 
     async fn reclaim(
@@ -429,16 +465,23 @@ impl JobQueue for RedisQueue {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let reply: Value = self
-            .with_group(|| {
-                let mut cmd = redis::cmd("XAUTOCLAIM");
-                cmd.arg(&options.stream)
+            .with_group(|| async {
+                self.shared
+                    .take
+                    .key(&options.stream)
+                    .arg("claim")
                     .arg(&options.group)
                     .arg(consumer)
+                    .arg(max)
+                    .arg(options.max_entry_bytes)
                     .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
                     .arg(&cursor)
-                    .arg("COUNT")
-                    .arg(max);
-                async move { self.query("XAUTOCLAIM", &cmd).await }
+                    .invoke_async(&mut self.shared.commands.clone())
+                    .await
+                    .map_err(|source| QueueError::Redis {
+                        command: "XAUTOCLAIM",
+                        source,
+                    })
             })
             .await?;
         // [next cursor, claimed entries, ids deleted meanwhile (Redis 7;

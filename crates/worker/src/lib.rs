@@ -10,12 +10,16 @@
 //!
 //! - [`ModuleSet`]: the active module per scheme, swappable (`modules.rs`).
 //! - [`Worker`]: instances, routing, verdicts (`worker.rs`).
+//! - [`CallHealth`]: how each version's calls go, failing versions
+//!   reported (`health.rs`).
 //! - [`stream`]: JSON Lines in, verdict lines out, a [`stream::Summary`].
 
+pub mod health;
 pub mod modules;
 pub mod stream;
 pub mod worker;
 
+pub use health::{CallHealth, FAILING_AFTER, HealthReport};
 pub use modules::{ModuleSet, SchemeModule};
 pub use worker::Worker;
 

@@ -19,7 +19,7 @@ use hotwasm_abi::Scheme;
 use hotwasm_jobs::Generator;
 use hotwasm_runtime::{CompiledModule, Instance, Limits, Runtime, RuntimeKind};
 
-use crate::WorkerError;
+use crate::{CallHealth, WorkerError};
 
 /// One compiled module version and its id.
 pub struct SchemeModule {
@@ -30,6 +30,8 @@ pub struct SchemeModule {
     /// Instances made and warmed before activation ([`ModuleSet::prewarm`]),
     /// taken by workers when they switch to this version.
     warm: Mutex<Vec<Box<dyn Instance + Send>>>,
+    /// How its calls go, since it was made.
+    pub health: CallHealth,
 }
 
 impl SchemeModule {
@@ -39,6 +41,7 @@ impl SchemeModule {
             id,
             compiled,
             warm: Mutex::new(Vec::new()),
+            health: CallHealth::default(),
         }
     }
 

@@ -99,9 +99,11 @@ impl Worker {
             empty => match slot.module.compiled.instantiate() {
                 Ok(instance) => empty.insert(Counted::new(instance, &self.instances)),
                 Err(e) => {
+                    let reason = e.to_string();
+                    slot.module.health.failed(&slot.module.id, &reason);
                     return Verdict {
                         module,
-                        ..Verdict::error(Some(job.id.clone()), &self.runtime, e.to_string())
+                        ..Verdict::error(Some(job.id.clone()), &self.runtime, reason)
                     };
                 }
             },
@@ -115,12 +117,17 @@ impl Worker {
             slot.instance = None;
         }
         let (valid, reason) = match outcome {
-            Ok(response) => (response.valid, response.reason),
+            Ok(response) => {
+                slot.module.health.answered();
+                (response.valid, response.reason)
+            }
             Err(e) => {
                 if e.poisons_instance() {
                     slot.instance = None;
                 }
-                (false, Some(e.to_string()))
+                let reason = e.to_string();
+                slot.module.health.failed(&slot.module.id, &reason);
+                (false, Some(reason))
             }
         };
         Verdict {

@@ -95,6 +95,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             let mut options = RedisOptions::new(url);
             options.stream = args.stream.clone();
             options.group = args.group.clone();
+            // The longest job line within the job limits, plus the other
+            // fields: anything larger cannot be a job and is never read.
+            let limits = JobLimits {
+                max_message_bytes: args.max_message_bytes,
+                ..JobLimits::default()
+            };
+            options.max_entry_bytes = u64::try_from(limits.max_line_bytes())
+                .unwrap_or(u64::MAX)
+                .saturating_add(4096);
             Some(Arc::new(RedisQueue::connect(options).await?))
         }
         None => None,

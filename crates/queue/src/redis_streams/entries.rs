@@ -17,6 +17,7 @@ use std::fmt;
 
 use redis::Value;
 
+use super::take::{FIELD_LIMIT, FIELD_TOO_LARGE};
 use crate::{EntryError, Envelope, Reply, ReplyTo};
 
 /// Job entry field: the client's sequence number, decimal.
@@ -104,6 +105,19 @@ impl RawEntry {
 
     /// The envelope this job entry carries, or why it carries none.
     pub(crate) fn envelope(&self) -> Result<Envelope, EntryError> {
+        if let Some(bytes) = self.field(FIELD_TOO_LARGE) {
+            let number = |field: Option<&[u8]>| {
+                field
+                    .and_then(|f| std::str::from_utf8(f).ok())
+                    .and_then(|text| text.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            return Err(EntryError::TooLarge {
+                id: self.id.clone(),
+                bytes: number(Some(bytes)),
+                limit: number(self.field(FIELD_LIMIT)),
+            });
+        }
         let seq = self.required(FIELD_SEQ)?;
         let seq = std::str::from_utf8(seq)
             .ok()

@@ -29,6 +29,12 @@ pub struct RedisOptions {
     /// The longest wait between two reconnection attempts (default 1 s);
     /// blocking reads back off the same way while Redis is away.
     pub reconnect_max_delay: Duration,
+    /// The largest job entry a server takes, in bytes (field names and
+    /// values together; default 4 MiB, above any job within the default
+    /// job limits). A larger entry is measured inside Redis and never
+    /// sent: the consumer dead-letters it
+    /// ([`EntryError::TooLarge`](crate::EntryError::TooLarge)).
+    pub max_entry_bytes: u64,
     /// Acknowledgements between two automatic trims of the job stream
     /// (default 1,000; 0 turns automatic trimming off).
     pub trim_every: u64,
@@ -46,6 +52,7 @@ impl RedisOptions {
             response_timeout: Duration::from_secs(5),
             reconnect_retries: 4,
             reconnect_max_delay: Duration::from_secs(1),
+            max_entry_bytes: 4 * 1024 * 1024,
             trim_every: 1_000,
         }
     }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hotwasm_queue::{JobQueue, QueueError, RedisOptions, RedisQueue, ResultsStreams};
+use hotwasm_queue::{EntryError, JobQueue, QueueError, RedisOptions, RedisQueue, ResultsStreams};
 use hotwasm_tests::RedisServer;
 use redis::Value;
 
@@ -129,6 +129,94 @@ async fn an_entry_with_a_binary_field_name_does_not_stop_fetch_or_reclaim() {
     let reclaimed = queue.reclaim("lives", MIN_IDLE, 5, 10).await.unwrap();
     assert_eq!(reclaimed.len(), 3, "{reclaimed:?}");
     assert!(reclaimed[1].envelope.is_err());
+}
+
+/// A stranger who can `XADD` could make every server hold Redis's 512 MB
+/// bulk limit per entry, a batch at a time: entries over the limit come
+/// back as their size only, from fetch and from reclaim, and their
+/// dead letter keeps the original whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_over_the_size_limit_come_back_as_their_size_only() {
+    let server = RedisServer::start();
+    let mut options = options(&server);
+    options.max_entry_bytes = 64 * 1024;
+    let queue = RedisQueue::connect(options).await.unwrap();
+    let huge = vec![b'7'; 8 * 1024 * 1024];
+    queue.submit(&[envelope(1)]).await.unwrap();
+    let mut connection = raw(&server).await;
+    for seq in [2, 3] {
+        let _: String = redis::cmd("XADD")
+            .arg("hotwasm:jobs")
+            .arg("*")
+            .arg("seq")
+            .arg(seq)
+            .arg("reply")
+            .arg("stream:r")
+            .arg("job")
+            .arg(&huge[..])
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    // Just over the limit, in the `reply` field this time.
+    let _: String = redis::cmd("XADD")
+        .arg("hotwasm:jobs")
+        .arg("*")
+        .arg("seq")
+        .arg(4)
+        .arg("reply")
+        .arg(&huge[..64 * 1024])
+        .arg("job")
+        .arg("{}")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    queue.submit(&[envelope(5)]).await.unwrap();
+
+    let got = queue.fetch("dies", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(got[0].envelope, Ok(envelope(1)));
+    assert_eq!(got[4].envelope, Ok(envelope(5)));
+    for (delivery, bytes) in [
+        (&got[1], 8 * 1024 * 1024 + 20),
+        (&got[2], 8 * 1024 * 1024 + 20),
+    ] {
+        match &delivery.envelope {
+            Err(EntryError::TooLarge {
+                bytes: b, limit, ..
+            }) => assert_eq!((*b, *limit), (bytes, 64 * 1024)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let reason = got[3].envelope.clone().unwrap_err().to_string();
+    assert!(
+        reason.contains("65550 bytes, over the limit of 65536"),
+        "{reason}"
+    );
+
+    tokio::time::sleep(MIN_IDLE * 3).await;
+    let reclaimed = queue.reclaim("lives", MIN_IDLE, 5, 10).await.unwrap();
+    assert_eq!(reclaimed.len(), 5, "{reclaimed:?}");
+    assert!(matches!(
+        reclaimed[1].envelope,
+        Err(EntryError::TooLarge { .. })
+    ));
+    assert_eq!(reclaimed[4].envelope, Ok(envelope(5)));
+
+    queue.dead_letter(&reclaimed[1], &reason).await.unwrap();
+    let dead: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+        .arg("hotwasm:jobs:dead")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let job = dead[0].1.iter().find(|(k, _)| k == "job").unwrap();
+    assert_eq!(
+        job.1.len(),
+        huge.len(),
+        "the dead letter keeps the job whole"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

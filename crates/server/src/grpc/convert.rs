@@ -6,6 +6,7 @@ use hotwasm_jobs::{Job, JobError, JobLimits, Verdict};
 use hotwasm_modules::BuiltModule;
 use hotwasm_proto::v1;
 use hotwasm_registry::{VersionInfo, VersionState};
+use hotwasm_worker::HealthReport;
 
 /// A request as a [`Job`], validated as a JSON line is ([`Job::new`]).
 ///
@@ -45,6 +46,21 @@ pub(crate) fn verdict(verdict: Verdict, server: &str) -> v1::Verdict {
 
 /// A module built into the server, as the API lists it: state
 /// `"built-in"`, activatable by its id like a stored version.
+/// The call counts of the version `id` serving `scheme`.
+pub(crate) fn health(
+    (scheme, id, report): (hotwasm_abi::Scheme, String, HealthReport),
+) -> v1::ModuleHealth {
+    v1::ModuleHealth {
+        scheme: scheme.to_string(),
+        id,
+        calls: report.calls,
+        failures: report.failures,
+        failures_in_a_row: report.failures_in_a_row,
+        failing: report.failing(),
+        last_failure: report.last_failure.unwrap_or_default(),
+    }
+}
+
 pub(crate) fn built_in(module: &BuiltModule) -> v1::ModuleVersion {
     v1::ModuleVersion {
         id: module.id(),

@@ -272,6 +272,13 @@ impl Verifier for VerifierService {
                 .iter()
                 .map(convert::built_in)
                 .collect(),
+            health: self
+                .server
+                .host()
+                .health()
+                .into_iter()
+                .map(convert::health)
+                .collect(),
         }))
     }
 
@@ -293,6 +300,12 @@ impl Verifier for VerifierService {
             dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
             swaps: server.host().swaps(),
             uptime_seconds: server.started().elapsed().as_secs_f64(),
+            modules: server
+                .host()
+                .health()
+                .into_iter()
+                .map(convert::health)
+                .collect(),
         }))
     }
 }

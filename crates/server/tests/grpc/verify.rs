@@ -25,6 +25,14 @@ async fn unary_verify_answers_valid_invalid_and_malformed_jobs() {
     assert_eq!(stats.workers, 2);
     assert_eq!(stats.verdicts, 60);
     assert_eq!(stats.malformed, bad.len() as u64);
+    // Every verdict of a job that reached a module (malformed requests
+    // never do) is one answered call of a serving version; none failed.
+    let calls: u64 = stats.modules.iter().map(|m| m.calls).sum();
+    assert_eq!(calls, stats.verdicts, "{stats:?}");
+    assert!(
+        stats.modules.iter().all(|m| m.failures == 0 && !m.failing),
+        "{stats:?}"
+    );
     running.shutdown().await;
 }
 

@@ -59,6 +59,15 @@ async fn call(url: &str, operation: Operation) -> anyhow::Result<String> {
                     "registry": versions,
                     "serving": list.serving,
                     "built": built,
+                    "health": list.health.iter().map(|h| serde_json::json!({
+                        "scheme": h.scheme,
+                        "id": h.id,
+                        "calls": h.calls,
+                        "failures": h.failures,
+                        "failures_in_a_row": h.failures_in_a_row,
+                        "last_failure": h.last_failure,
+                        "failing": h.failing,
+                    })).collect::<Vec<_>>(),
                 });
                 let _ = writeln!(out, "{json}");
                 return Ok(out);
@@ -68,7 +77,18 @@ async fn call(url: &str, operation: Operation) -> anyhow::Result<String> {
             let mut serving: Vec<_> = list.serving.into_iter().collect();
             serving.sort();
             for (scheme, module) in serving {
-                let _ = writeln!(out, "    {scheme:<8} {module}");
+                let _ = write!(out, "    {scheme:<8} {module}");
+                if let Some(h) = list.health.iter().find(|h| h.scheme == scheme) {
+                    let _ = write!(out, "  {} calls, {} failed", h.calls, h.failures);
+                    if h.failing {
+                        let _ = write!(
+                            out,
+                            "  FAILING: the last {} calls gave no answer (last: {})",
+                            h.failures_in_a_row, h.last_failure
+                        );
+                    }
+                }
+                let _ = writeln!(out);
             }
             let _ = writeln!(out, "  registry:");
             if list.versions.is_empty() {
