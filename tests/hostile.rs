@@ -69,6 +69,86 @@ pub fn trojan_module() -> Vec<u8> {
     ))
 }
 
+/// `honest` (a real guest) with a prologue in `__guest_call` that loops
+/// for ever when the request is longer than 4096 bytes: it passes the
+/// registry's self-test (which sends short jobs), answers every other job
+/// as the real module does, and hangs on a job with a long message. The
+/// attacker's module of the sandbox issue.
+pub fn trojan_of(honest: &[u8]) -> Vec<u8> {
+    use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
+    use wasm_encoder::{BlockType, CodeSection, Instruction, Module};
+    use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+
+    struct Prologue {
+        /// `__guest_call`'s function index.
+        target: u32,
+        /// The index of the next function body.
+        next: u32,
+    }
+    impl Reencode for Prologue {
+        type Error = std::convert::Infallible;
+        fn parse_function_body(
+            &mut self,
+            code: &mut CodeSection,
+            func: wasmparser::FunctionBody<'_>,
+        ) -> Result<(), wasm_encoder::reencode::Error> {
+            let mut function = self.new_function_with_parsed_locals(&func)?;
+            if self.next == self.target {
+                for instruction in [
+                    Instruction::LocalGet(1),
+                    Instruction::I32Const(4096),
+                    Instruction::I32GtU,
+                    Instruction::If(BlockType::Empty),
+                    Instruction::Loop(BlockType::Empty),
+                    Instruction::Br(0),
+                    Instruction::End,
+                    Instruction::End,
+                ] {
+                    function.instruction(&instruction);
+                }
+            }
+            self.next += 1;
+            let mut reader = func.get_operators_reader()?;
+            while !reader.eof() {
+                function.instruction(&RoundtripReencoder.instruction(reader.read()?)?);
+            }
+            code.function(&function);
+            Ok(())
+        }
+    }
+
+    let mut imported = 0;
+    let mut target = None;
+    for payload in Parser::new(0).parse_all(honest) {
+        match payload.expect("the honest module parses") {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    if matches!(import.expect("import").ty, TypeRef::Func(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Payload::ExportSection(exports) => {
+                for export in exports {
+                    let export = export.expect("export");
+                    if export.name == "__guest_call" && export.kind == ExternalKind::Func {
+                        target = Some(export.index);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut pass = Prologue {
+        target: target.expect("a waPC guest exports __guest_call"),
+        next: imported,
+    };
+    let mut module = Module::new();
+    pass.parse_core_module(&mut module, Parser::new(0), honest)
+        .expect("the honest module re-encodes");
+    module.finish()
+}
+
 /// A waPC module whose `wapc_init` loops for ever.
 pub fn looping_init_module() -> Vec<u8> {
     wat(&format!(

@@ -52,10 +52,16 @@ struct Serve {
 
 impl Serve {
     fn start(redis: &str, name: &str) -> Serve {
+        Serve::start_with(redis, name, &["--workers", "1"])
+    }
+
+    /// With flags of its own (`--workers` among them).
+    fn start_with(redis: &str, name: &str, flags: &[&str]) -> Serve {
         let registry = tempfile::tempdir().expect("temp dir");
         let mut child = hotwasm()
             .args(["serve", "--redis", redis, "--grpc", "127.0.0.1:0"])
-            .args(["--workers", "1", "--name", name])
+            .args(["--name", name])
+            .args(flags)
             .arg("--registry")
             .arg(registry.path())
             .stdout(Stdio::null())
@@ -125,6 +131,114 @@ fn two_serve_processes_answer_a_submit_through_shared_memory() {
     assert!(per_server.keys().all(|k| k == "a" || k == "b"), "{summary}");
     assert!(a.terminate().success(), "serve a exits cleanly on SIGTERM");
     assert!(b.terminate().success(), "serve b exits cleanly on SIGTERM");
+}
+
+/// Poison jobs through two servers on one Redis: a module that loops on
+/// some inputs (answering the others) is active on both; more poison jobs
+/// than the servers have workers cost one call deadline each, come back as
+/// error verdicts, and every worker is still there for the jobs around
+/// them and after them.
+#[test]
+fn poison_jobs_cost_a_deadline_each_and_no_worker() {
+    let redis = RedisServer::start();
+    let flags = ["--workers", "2", "--call-timeout", "200ms"];
+    let servers = [
+        Serve::start_with(&redis.url(), "a", &flags),
+        Serve::start_with(&redis.url(), "b", &flags),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The real Schnorr module, but looping for ever on a request over 4 KiB.
+    let honest = hotwasm_modules::find("schnorr", "fast").expect("fast schnorr");
+    let trojan = dir.path().join("schnorr.wasm");
+    std::fs::write(&trojan, hotwasm_tests::hostile::trojan_of(honest.bytes)).expect("write");
+    for server in &servers {
+        let load = hotwasm()
+            .args(["modules", "load", "--activate", "--server", &server.grpc])
+            .arg(&trojan)
+            .output()
+            .expect("modules load runs");
+        assert!(load.status.success(), "{}", stderr(&load));
+    }
+
+    // 8 poison jobs (4 workers in all) among 300 honest jobs.
+    let generated = hotwasm()
+        .args([
+            "generate",
+            "--scheme",
+            "ecdsa",
+            "--count",
+            "300",
+            "--invalid-ratio",
+            "0.2",
+        ])
+        .output()
+        .expect("generate runs");
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let mut input = String::from_utf8(generated.stdout).expect("UTF-8 jobs");
+    let poison = 8;
+    for n in 0..poison {
+        input.push_str(&format!(
+            "{{\"id\":\"poison-{n}\",\"scheme\":\"schnorr\",\"public_key\":\"{}\",\"signature\":\"{}\",\"message\":\"{}\",\"expect\":false}}\n",
+            "11".repeat(32),
+            "22".repeat(64),
+            "33".repeat(5000),
+        ));
+    }
+    let jobs = dir.path().join("jobs.jsonl");
+    std::fs::write(&jobs, input).expect("write jobs");
+    let submit = |input: &std::path::Path| {
+        let output = hotwasm()
+            .args(["submit", "--redis", &redis.url(), "--json", "--input"])
+            .arg(input)
+            .output()
+            .expect("submit runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        summary(&output)
+    };
+    let first = submit(&jobs);
+    assert_eq!(first["verdicts"], 300 + poison, "{first}");
+    assert_eq!(first["missing"], 0, "{first}");
+    assert_eq!(first["mismatch_count"], 0, "{first}");
+
+    // Each poison job failed once, on its deadline, on one server.
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    let mut failures = 0;
+    for server in &servers {
+        let stats = runtime.block_on(async {
+            let mut client =
+                hotwasm_proto::v1::verifier_client::VerifierClient::connect(server.grpc.clone())
+                    .await
+                    .expect("connects");
+            client
+                .stats(hotwasm_proto::v1::StatsRequest {})
+                .await
+                .expect("stats")
+                .into_inner()
+        });
+        assert_eq!(stats.workers, 2, "{stats:?}");
+        let schnorr = stats
+            .modules
+            .iter()
+            .find(|m| m.scheme == "schnorr")
+            .expect("schnorr serves");
+        failures += schnorr.failures;
+        if schnorr.failures > 0 {
+            assert!(
+                schnorr.last_failure.contains("200 ms deadline"),
+                "{schnorr:?}"
+            );
+        }
+    }
+    assert_eq!(failures, poison, "one deadline per poison job");
+
+    // Every worker is still there: a second run is answered in full.
+    let again = submit(&jobs);
+    assert_eq!(again["verdicts"], 300 + poison, "{again}");
+    assert_eq!(again["missing"], 0, "{again}");
+    assert_eq!(again["mismatch_count"], 0, "{again}");
+    for server in servers {
+        assert!(server.terminate().success());
+    }
 }
 
 #[test]
