@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotwasm_client::admin::AdminClient;
+use hotwasm_auth::{AdminToken, AdminTokens};
+use hotwasm_client::admin::{AdminClient, ConnectOptions};
 use hotwasm_client::submit::{Outgoing, ResultsVia, SubmitOptions, submit};
 use hotwasm_client::{Summary, jobs};
 use hotwasm_jobs::SchemeChoice;
@@ -303,16 +304,24 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
             .expect("binds");
         let address = listener.local_addr().expect("address");
         let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
+        let operator = AdminToken::generate("operator").expect("token");
         let grpc = tokio::spawn(hotwasm_server::grpc::serve(
             Arc::clone(&server),
             listener,
-            hotwasm_server::grpc::GrpcOptions::default(),
+            hotwasm_server::grpc::GrpcOptions {
+                admin_tokens: AdminTokens::new([&operator]),
+                ..hotwasm_server::grpc::GrpcOptions::default()
+            },
             async move {
                 let _ = grpc_stopped.await;
             },
         ));
         // The serving version and a second one, stored and validated ahead.
-        let mut admin = AdminClient::connect(&format!("http://{address}"))
+        let connect = ConnectOptions {
+            token: Some(operator),
+            ..ConnectOptions::default()
+        };
+        let mut admin = AdminClient::connect_with(&format!("http://{address}"), &connect)
             .await
             .expect("connects");
         let first = admin

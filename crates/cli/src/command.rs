@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod admin_token;
 pub mod bench;
 pub mod demo;
 pub mod generate;

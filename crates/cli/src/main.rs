@@ -29,13 +29,15 @@ enum Command {
     #[command(subcommand)]
     Modules(command::modules::Command),
     /// Run a server: take jobs from a queue, verify them, send verdicts back; gRPC API.
-    Serve(command::serve::Args),
+    Serve(Box<command::serve::Args>),
     /// Submit signed jobs to servers through a queue, collect and check the verdicts.
     Submit(command::submit::Args),
     /// The whole pipeline in one process (embedded queue, shared-memory verdicts), no Redis needed.
     Demo(command::demo::Args),
     /// The evaluation: every runtime against native, written as a report.
     Bench(command::bench::Args),
+    /// Make an admin token: the credential module administration over gRPC needs.
+    AdminToken(command::admin_token::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,7 +45,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOTWASM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The audit trail of module administration is on by default.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,audit=info")),
         )
         .init();
     let cli = Cli::parse();
@@ -51,10 +54,11 @@ fn main() -> ExitCode {
         Command::Generate(args) => command::generate::run(args),
         Command::Verify(args) => command::verify::run(args),
         Command::Modules(command) => command::modules::run(command),
-        Command::Serve(args) => command::serve::run(args),
+        Command::Serve(args) => command::serve::run(*args),
         Command::Submit(args) => command::submit::run(args),
         Command::Demo(args) => command::demo::run(args),
         Command::Bench(args) => command::bench::run(args),
+        Command::AdminToken(args) => command::admin_token::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -55,12 +55,22 @@ impl Serve {
         Serve::start_with(redis, name, &["--workers", "1"])
     }
 
-    /// With flags of its own (`--workers` among them).
+    /// With flags of its own (`--workers` among them). Module
+    /// administration takes the token in [`Serve::token`].
     fn start_with(redis: &str, name: &str, flags: &[&str]) -> Serve {
         let registry = tempfile::tempdir().expect("temp dir");
+        let token = registry.path().join("operator.token");
+        let made = hotwasm()
+            .args(["admin-token", "operator", "--out"])
+            .arg(&token)
+            .output()
+            .expect("admin-token runs");
+        assert!(made.status.success(), "{}", stderr(&made));
         let mut child = hotwasm()
             .args(["serve", "--redis", redis, "--grpc", "127.0.0.1:0"])
             .args(["--name", name])
+            .arg("--admin-token")
+            .arg(&token)
             .args(flags)
             .arg("--registry")
             .arg(registry.path())
@@ -76,6 +86,11 @@ impl Serve {
             registry,
             grpc,
         }
+    }
+
+    /// The admin token file this server accepts.
+    fn token(&self) -> std::path::PathBuf {
+        self.registry.path().join("operator.token")
     }
 
     /// SIGTERM, then the exit status.
@@ -154,6 +169,8 @@ fn poison_jobs_cost_a_deadline_each_and_no_worker() {
     for server in &servers {
         let load = hotwasm()
             .args(["modules", "load", "--activate", "--server", &server.grpc])
+            .arg("--token-file")
+            .arg(server.token())
             .arg(&trojan)
             .output()
             .expect("modules load runs");
@@ -369,4 +386,110 @@ fn shutdown_is_bounded_by_its_grace_period() {
     assert_eq!(exit.code(), Some(1), "{exit:?}");
     let logs = logs.join().expect("log reader").join("\n");
     assert!(logs.contains("shutdown grace period passed"), "{logs}");
+}
+
+/// Administration from the command line: refused without the token, with
+/// a hint; accepted with it; a token file others can read is refused by
+/// `serve` before it starts.
+#[test]
+fn modules_over_grpc_need_the_admin_token() {
+    let redis = RedisServer::start();
+    let server = Serve::start_with(&redis.url(), "admin", &["--workers", "1"]);
+    let refused = hotwasm()
+        .args([
+            "modules",
+            "activate",
+            "schnorr@native",
+            "--server",
+            &server.grpc,
+        ])
+        .output()
+        .expect("modules runs");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--token-file"),
+        "{}",
+        stderr(&refused)
+    );
+    let listed = hotwasm()
+        .args(["modules", "list", "--server", &server.grpc])
+        .output()
+        .expect("modules runs");
+    assert!(
+        listed.status.success(),
+        "listing stays open: {}",
+        stderr(&listed)
+    );
+    let fast = hotwasm_modules::find("schnorr", "fast").expect("fast schnorr");
+    let activated = hotwasm()
+        .args(["modules", "activate", &fast.id(), "--server", &server.grpc])
+        .arg("--token-file")
+        .arg(server.token())
+        .output()
+        .expect("modules runs");
+    assert!(activated.status.success(), "{}", stderr(&activated));
+    assert!(server.terminate().success());
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = dir.path().join("open.token");
+    let made = hotwasm()
+        .args(["admin-token", "someone", "--out"])
+        .arg(&token)
+        .output()
+        .expect("admin-token runs");
+    assert!(made.status.success(), "{}", stderr(&made));
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let serve = hotwasm()
+        .args(["serve", "--grpc", "127.0.0.1:0", "--admin-token"])
+        .arg(&token)
+        .output()
+        .expect("serve runs");
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(stderr(&serve).contains("chmod 600"), "{}", stderr(&serve));
+}
+
+/// A network address without TLS is refused unless `--insecure`.
+#[test]
+fn serving_a_network_address_in_clear_text_needs_insecure() {
+    let refused = hotwasm()
+        .args(["serve", "--grpc", "0.0.0.0:0"])
+        .output()
+        .expect("serve runs");
+    assert_eq!(refused.status.code(), Some(2));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("without TLS") && message.contains("--insecure"),
+        "{message}"
+    );
+
+    let mut child = hotwasm()
+        .args([
+            "serve",
+            "--grpc",
+            "0.0.0.0:0",
+            "--insecure",
+            "--workers",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut reader = BufReader::new(stderr);
+    let mut logs = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).expect("logs") > 0, "{logs}");
+        logs.push_str(&line);
+        if line.contains("gRPC on ") {
+            break;
+        }
+    }
+    assert!(logs.contains("INSECURE"), "{logs}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }

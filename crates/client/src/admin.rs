@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use hotwasm_auth::AdminToken;
 use hotwasm_jobs::Job;
 use hotwasm_proto::v1;
 use hotwasm_proto::v1::verifier_client::VerifierClient;
@@ -88,6 +89,32 @@ impl AdminError {
 pub struct AdminClient {
     url: String,
     client: VerifierClient<Channel>,
+    /// `Bearer NAME:SECRET`, sent with administration requests.
+    authorization: Option<tonic::metadata::AsciiMetadataValue>,
+}
+
+/// How to reach a server: connect timeout, TLS trust, admin token.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// How long to wait for the connection (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]).
+    pub timeout: Duration,
+    /// The CA certificate(s), PEM, that sign the server's TLS certificate;
+    /// needed for an `https://` URL.
+    pub tls_ca_pem: Option<Vec<u8>>,
+    /// The admin token sent with `LoadModule`, `ActivateModule` and
+    /// `RollbackModule`.
+    pub token: Option<AdminToken>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+            tls_ca_pem: None,
+            token: None,
+        }
+    }
 }
 
 impl AdminClient {
@@ -111,16 +138,57 @@ impl AdminClient {
         url: &str,
         timeout: Duration,
     ) -> Result<AdminClient, AdminError> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| AdminError::BadUrl {
-                url: url.to_string(),
-                reason: causes(&e),
-            })?
+        AdminClient::connect_with(
+            url,
+            &ConnectOptions {
+                timeout,
+                ..ConnectOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Connects to `url` (`http://` or, with a CA, `https://`) as
+    /// `options` say.
+    ///
+    /// # Errors
+    ///
+    /// As [`AdminClient::connect`]; [`AdminError::BadUrl`] for `https://`
+    /// without a CA, or a CA that is not PEM.
+    pub async fn connect_with(
+        url: &str,
+        options: &ConnectOptions,
+    ) -> Result<AdminClient, AdminError> {
+        let timeout = options.timeout;
+        let bad = |reason: String| AdminError::BadUrl {
+            url: url.to_string(),
+            reason,
+        };
+        let mut endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| bad(causes(&e)))?
             .connect_timeout(timeout)
             .tcp_nodelay(true);
+        let scheme = endpoint.uri().scheme_str().map(str::to_string);
+        match (scheme.as_deref(), &options.tls_ca_pem) {
+            (Some("https"), Some(ca)) => {
+                endpoint = endpoint
+                    .tls_config(
+                        tonic::transport::ClientTlsConfig::new()
+                            .ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                    )
+                    .map_err(|e| bad(causes(&e)))?;
+            }
+            (Some("https"), None) => {
+                return Err(bad(
+                    "https:// needs the CA that signed the server's certificate (--tls-ca FILE)"
+                        .to_string(),
+                ));
+            }
+            _ => {}
+        }
         let uri = endpoint.uri();
-        let problem = if uri.scheme_str() != Some("http") {
-            Some("the scheme must be http://")
+        let problem = if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            Some("the scheme must be http:// or https://")
         } else if uri.host().is_none_or(str::is_empty) {
             Some("no host")
         } else {
@@ -147,7 +215,27 @@ impl AdminClient {
                 });
             }
         };
-        Ok(AdminClient::from_channel(url, channel))
+        let mut client = AdminClient::from_channel(url, channel);
+        if let Some(token) = &options.token {
+            client.authorization = Some(
+                token
+                    .bearer()
+                    .parse()
+                    .map_err(|_| bad("the admin token is not ASCII".to_string()))?,
+            );
+        }
+        Ok(client)
+    }
+
+    /// `message` as a request carrying the admin token, if any.
+    fn admin_request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        request
     }
 
     /// A client over an existing channel; `url` only names it in errors.
@@ -157,6 +245,7 @@ impl AdminClient {
             client: VerifierClient::new(channel)
                 .max_decoding_message_size(MAX_RESPONSE_BYTES)
                 .max_encoding_message_size(usize::MAX),
+            authorization: None,
         }
     }
 
@@ -190,7 +279,7 @@ impl AdminClient {
             wasm,
             activate,
         };
-        let answer = self.client.load_module(request).await;
+        let answer = self.client.load_module(self.admin_request(request)).await;
         self.answer("LoadModule", answer)
     }
 
@@ -206,7 +295,10 @@ impl AdminClient {
         let request = v1::ActivateModuleRequest {
             version: version.to_string(),
         };
-        let answer = self.client.activate_module(request).await;
+        let answer = self
+            .client
+            .activate_module(self.admin_request(request))
+            .await;
         self.answer("ActivateModule", answer)
     }
 
@@ -220,7 +312,10 @@ impl AdminClient {
         let request = v1::RollbackModuleRequest {
             name: name.to_string(),
         };
-        let answer = self.client.rollback_module(request).await;
+        let answer = self
+            .client
+            .rollback_module(self.admin_request(request))
+            .await;
         self.answer("RollbackModule", answer)
     }
 

@@ -16,7 +16,7 @@ use hotwasm_runtime::{Limits, RuntimeKind};
 use hotwasm_worker::{HealthReport, ModuleSet, SchemeModule};
 
 use crate::events::Subscribers;
-use crate::{Activation, Cause, HostError, builtin};
+use crate::{Activation, AuditLog, Cause, HostError, builtin};
 
 /// Which modules serve when the host starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,6 +47,9 @@ pub struct HostConfig {
     /// Instances to prewarm for a module about to serve: at least the
     /// number of worker threads that will switch to it.
     pub prewarm: usize,
+    /// A file to append the audit trail to, besides the log
+    /// ([`AuditLog`]).
+    pub audit_log: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -60,6 +63,7 @@ impl HostConfig {
             registry: None,
             startup: Startup::RegistryFirst,
             prewarm: 1,
+            audit_log: None,
         }
     }
 }
@@ -109,6 +113,7 @@ pub struct ModuleHost {
     prewarm: usize,
     swaps: AtomicU64,
     subscribers: Subscribers,
+    audit: AuditLog,
 }
 
 impl ModuleHost {
@@ -135,6 +140,16 @@ impl ModuleHost {
             }
             None => None,
         };
+        let audit = match &config.audit_log {
+            Some(path) => AuditLog::to_file(path).map_err(|source| {
+                HostError::Registry(RegistryError::Io {
+                    action: "opening the audit log",
+                    path: path.clone(),
+                    source,
+                })
+            })?,
+            None => AuditLog::log_only(),
+        };
         let host = ModuleHost {
             set: ModuleSet::new(runtime),
             variant: config
@@ -146,6 +161,7 @@ impl ModuleHost {
             prewarm: config.prewarm.max(1),
             swaps: AtomicU64::new(0),
             subscribers: Subscribers::default(),
+            audit,
         };
         for scheme in Scheme::ALL {
             let module = match host.registry_active(scheme)? {
@@ -202,6 +218,11 @@ impl ModuleHost {
     /// loads that activated, swaps.
     pub fn swaps(&self) -> u64 {
         self.swaps.load(Ordering::Relaxed)
+    }
+
+    /// The audit trail every door to this host records its actions in.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// A channel that receives every [`Activation`] from now on.

@@ -22,13 +22,16 @@
 //! - [`ModuleHost`], [`HostConfig`], [`Startup`], [`Staged`]: the host (`host.rs`).
 //! - [`Activation`], [`Cause`]: the event of a commit (`events.rs`).
 //! - `builtin.rs`: the modules built into this binary, addressable as versions.
+//! - [`audit`]: who administered which module, and the outcome.
 //! - [`watch`]: load and activate `.wasm` files dropped into a directory.
 
+pub mod audit;
 mod builtin;
 mod events;
 mod host;
 pub mod watch;
 
+pub use audit::{AuditEntry, AuditLog};
 pub use events::{Activation, Cause};
 pub use host::{HostConfig, ModuleHost, Staged, Startup};
 

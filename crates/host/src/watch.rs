@@ -19,7 +19,7 @@ use hotwasm_registry::{RegistryError, VersionInfo};
 use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 
-use crate::{HostError, ModuleHost};
+use crate::{AuditEntry, HostError, ModuleHost};
 
 /// Quiet time after the last event for a file before it is read.
 pub const SETTLE: Duration = Duration::from_millis(100);
@@ -121,7 +121,22 @@ fn is_module_file(path: &Path) -> bool {
 }
 
 fn handle(path: &Path, host: &ModuleHost, events: Option<&Sender<WatchEvent>>) {
-    let event = match load_and_activate(path, host) {
+    let outcome = load_and_activate(path, host);
+    let via = format!(
+        "watch {}",
+        path.parent().unwrap_or_else(|| Path::new("")).display()
+    );
+    host.audit().record(&AuditEntry {
+        who: "watch",
+        via: &via,
+        action: "load",
+        target: &path.display().to_string(),
+        outcome: match &outcome {
+            Ok(version) => Ok(format!("{} active", version.id)),
+            Err(e) => Err(e.to_string()),
+        },
+    });
+    let event = match outcome {
         Ok(version) => {
             // The host logged the activation, its file as the cause.
             tracing::debug!(path = %path.display(), module = %version.id, "activated");

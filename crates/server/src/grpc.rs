@@ -15,6 +15,11 @@
 //!   `DEADLINE_EXCEEDED` (tonic's own timeout would say `CANCELLED`, so the
 //!   service enforces the deadline itself, [`GrpcOptions::deadline_margin`]
 //!   before tonic does).
+//! - **Module administration needs an admin token** (`LoadModule`,
+//!   `ActivateModule`, `RollbackModule`; [`GrpcOptions::admin_tokens`]):
+//!   `PERMISSION_DENIED` when the server accepts none, `UNAUTHENTICATED`
+//!   without one it accepts. Every such request is in the audit trail.
+//! - **TLS** when [`GrpcOptions::tls`] is given (rustls).
 //! - **Graceful shutdown.** Health goes `NOT_SERVING` first, new
 //!   connections stop, in-flight calls finish (bounded by
 //!   [`GrpcOptions::drain_timeout`]).
@@ -23,10 +28,12 @@
 //!
 //! - `grpc.rs`: [`serve`], [`GrpcOptions`], [`GrpcError`].
 //! - `grpc/service.rs`: the `Verifier` implementation.
+//! - `grpc/admin.rs`: admin tokens and the audit trail of administration.
 //! - `grpc/convert.rs`: requests to jobs, verdicts and versions to messages.
 //! - `grpc/status.rs`: errors to `tonic::Status`, the one place.
 //! - `grpc/guard.rs`: deadlines and the size-limit status, around the service.
 
+mod admin;
 mod convert;
 mod guard;
 mod service;
@@ -36,6 +43,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hotwasm_auth::AdminTokens;
 use hotwasm_proto::v1::verifier_server::VerifierServer;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
@@ -68,6 +76,28 @@ pub struct GrpcOptions {
     /// larger margin lets the answer reach a client that also times the
     /// call itself, as tonic clients do, before its own timer fires.
     pub deadline_margin: Duration,
+    /// The admin tokens module administration accepts (default: none, so
+    /// administration is closed).
+    pub admin_tokens: AdminTokens,
+    /// The server's certificate chain and key, PEM; without them the API
+    /// is plain HTTP/2.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A server's TLS certificate chain and private key, PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The private key, PEM.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    /// Never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
 }
 
 impl Default for GrpcOptions {
@@ -77,6 +107,8 @@ impl Default for GrpcOptions {
             shutdown_grace: Duration::ZERO,
             drain_timeout: Duration::from_secs(30),
             deadline_margin: guard::MIN_MARGIN,
+            admin_tokens: AdminTokens::default(),
+            tls: None,
         }
     }
 }
@@ -137,9 +169,13 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let limit = options.max_message_bytes;
-    let verifier = VerifierServer::new(VerifierService::new(server, limit))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let verifier = VerifierServer::new(VerifierService::new(
+        server,
+        limit,
+        options.admin_tokens.clone(),
+    ))
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
 
     // Small unary calls must not wait for Nagle's algorithm.
     let incoming = TcpListenerStream::new(listener).map(|stream| {
@@ -149,7 +185,13 @@ pub async fn serve(
         stream
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(
+            tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem),
+        ))?;
+    }
+    let serving = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

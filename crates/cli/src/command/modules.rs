@@ -65,6 +65,14 @@ pub struct ServerArgs {
     /// instead of the local registry.
     #[arg(long, env = "HOTWASM_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// The admin token (a NAME:SECRET file, mode 0600; `hotwasm
+    /// admin-token` makes one) that load, activate and rollback send.
+    #[arg(long, env = "HOTWASM_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) that signs the server's TLS certificate,
+    /// for an https:// server URL.
+    #[arg(long, env = "HOTWASM_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Subcommands of `hotwasm modules`.
@@ -126,9 +134,11 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::List {
             json,
-            server: ServerArgs { server: Some(url) },
+            server: server @ ServerArgs {
+                server: Some(_), ..
+            },
             ..
-        } => remote::run(&url, remote::Operation::List { json })?,
+        } => remote::run(&server, remote::Operation::List { json })?,
         Command::List { json, registry, .. } => list(json, &registry)?,
         Command::Load {
             file,
@@ -147,13 +157,13 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .map(|s| s.to_string_lossy().into_owned())
                     .context("the file has no name to use; pass --name")?,
             };
-            if let Some(url) = server.server {
+            if server.server.is_some() {
                 let operation = remote::Operation::Load {
                     name,
                     wasm,
                     activate,
                 };
-                remote::run(&url, operation)?;
+                remote::run(&server, operation)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut registry = registry.open()?;
@@ -172,14 +182,18 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Activate {
             spec,
-            server: ServerArgs { server: Some(url) },
+            server: server @ ServerArgs {
+                server: Some(_), ..
+            },
             ..
-        } => remote::run(&url, remote::Operation::Activate { spec })?,
+        } => remote::run(&server, remote::Operation::Activate { spec })?,
         Command::Rollback {
             name,
-            server: ServerArgs { server: Some(url) },
+            server: server @ ServerArgs {
+                server: Some(_), ..
+            },
             ..
-        } => remote::run(&url, remote::Operation::Rollback { name })?,
+        } => remote::run(&server, remote::Operation::Rollback { name })?,
         Command::Activate { spec, registry, .. } => {
             let version = registry.open()?.activate(&spec).map_err(|e| match e {
                 // The hint suits this command only, not every caller of the registry.

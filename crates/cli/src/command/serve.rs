@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hotwasm_auth::AdminTokens;
 use hotwasm_jobs::JobLimits;
 use hotwasm_queue::{RedisOptions, RedisQueue};
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_server::consume::ConsumeOptions;
-use hotwasm_server::grpc::GrpcOptions;
+use hotwasm_server::grpc::{GrpcOptions, TlsIdentity};
 use hotwasm_server::{Server, ServerConfig};
 
 use crate::command::limits::LimitArgs;
@@ -75,6 +76,31 @@ pub struct Args {
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, default_value_t = GrpcOptions::default().max_message_bytes)]
     grpc_max_message_bytes: usize,
+    /// An admin token file (NAME:SECRET, mode 0600; `hotwasm admin-token`
+    /// makes one) whose holder may load, activate and roll back modules
+    /// over gRPC; repeat for several operators. Without one, module
+    /// administration over gRPC is closed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "HOTWASM_ADMIN_TOKENS",
+        value_delimiter = ','
+    )]
+    admin_token: Vec<PathBuf>,
+    /// Append the audit trail of module administration (who, what, the
+    /// outcome) to FILE as JSON lines, besides the log.
+    #[arg(long, value_name = "FILE", env = "HOTWASM_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
+    /// The gRPC API's TLS certificate chain (PEM); with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve gRPC on an address other than loopback without TLS (admin
+    /// tokens and verdicts in clear text on the network).
+    #[arg(long)]
+    insecure: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -89,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let grpc_options = grpc_options(&args)?;
     let shutdown = Shutdown::on_signals(args.shutdown_grace.0);
     let queue = match &args.redis {
         Some(url) => {
@@ -112,6 +139,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     config.modules.variant = args.variant.clone();
     config.modules.registry = Some(args.registry.dir());
     config.modules.limits = args.guest.limits();
+    config.modules.audit_log = args.audit_log.clone();
     config.limits.max_message_bytes = args.max_message_bytes;
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
@@ -138,6 +166,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let serving = server
         .host()
         .serving()
@@ -145,7 +178,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     eprintln!(
-        "hotwasm serve: {} on {} with {} workers ({serving}); gRPC on http://{address}; {}",
+        "hotwasm serve: {} on {} with {} workers ({serving}); gRPC on {scheme}://{address}; {}",
         server.name(),
         args.runtime,
         server.pool().threads(),
@@ -163,10 +196,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let grpc = tokio::spawn(hotwasm_server::grpc::serve(
         Arc::clone(&server),
         listener,
-        GrpcOptions {
-            max_message_bytes: args.grpc_max_message_bytes,
-            ..GrpcOptions::default()
-        },
+        grpc_options,
         shutdown.wait(),
     ));
     if let Some(queue) = queue {
@@ -194,4 +224,42 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(())
+}
+
+/// The gRPC options from the flags: admin tokens, TLS, and the refusal to
+/// serve a network address in clear text unless told `--insecure`.
+fn grpc_options(args: &Args) -> anyhow::Result<GrpcOptions> {
+    let admin_tokens = AdminTokens::read(&args.admin_token)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsIdentity {
+            cert_pem: std::fs::read(cert)
+                .with_context(|| format!("reading the TLS certificate {}", cert.display()))?,
+            key_pem: hotwasm_auth::file::read_secret(key, "TLS key")?.into_bytes(),
+        }),
+        _ => None,
+    };
+    if !args.grpc.ip().is_loopback() && tls.is_none() {
+        if !args.insecure {
+            anyhow::bail!(
+                "refusing to serve gRPC on {} without TLS: admin tokens and verdicts would cross the network in clear text; pass --tls-cert and --tls-key, bind a loopback address, or pass --insecure",
+                args.grpc
+            );
+        }
+        tracing::warn!(
+            address = %args.grpc,
+            "INSECURE: gRPC on a network address without TLS (--insecure): admin tokens and verdicts cross the network in clear text"
+        );
+    }
+    if admin_tokens.is_empty() {
+        tracing::info!("module administration over gRPC is closed (no --admin-token)");
+    } else {
+        let names: Vec<&str> = admin_tokens.names().collect();
+        tracing::info!(operators = %names.join(", "), "module administration over gRPC open to these admin tokens");
+    }
+    Ok(GrpcOptions {
+        max_message_bytes: args.grpc_max_message_bytes,
+        admin_tokens,
+        tls,
+        ..GrpcOptions::default()
+    })
 }

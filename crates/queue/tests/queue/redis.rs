@@ -204,7 +204,8 @@ async fn entries_over_the_size_limit_come_back_as_their_size_only() {
     assert_eq!(reclaimed[4].envelope, Ok(envelope(5)));
 
     queue.dead_letter(&reclaimed[1], &reason).await.unwrap();
-    let dead: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+    type Entry = (String, Vec<(String, Vec<u8>)>);
+    let dead: Vec<Entry> = redis::cmd("XRANGE")
         .arg("hotwasm:jobs:dead")
         .arg("-")
         .arg("+")

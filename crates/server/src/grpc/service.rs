@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use hotwasm_auth::AdminTokens;
 use hotwasm_jobs::{Job, Verdict};
 use hotwasm_proto::v1;
 use hotwasm_proto::v1::verifier_server::Verifier;
@@ -19,8 +20,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::guard::Deadline;
-use super::{convert, status};
-use hotwasm_host::{HostError, ModuleHost};
+use super::{admin, convert, status};
+use hotwasm_host::{AuditLog, HostError, ModuleHost};
 
 use crate::Server;
 
@@ -37,6 +38,8 @@ pub(crate) struct VerifierService {
     server: Arc<Server>,
     in_flight: Arc<Semaphore>,
     max_message_bytes: usize,
+    /// The tokens module administration accepts (none: closed).
+    admin_tokens: Arc<AdminTokens>,
 }
 
 /// A job's verdict: known already, or coming from a worker.
@@ -49,13 +52,32 @@ enum Pending {
 }
 
 impl VerifierService {
-    pub(crate) fn new(server: Arc<Server>, max_message_bytes: usize) -> VerifierService {
+    pub(crate) fn new(
+        server: Arc<Server>,
+        max_message_bytes: usize,
+        admin_tokens: AdminTokens,
+    ) -> VerifierService {
         let permits = server.pool().threads().max(1) * IN_FLIGHT_PER_WORKER;
         VerifierService {
             server,
             in_flight: Arc::new(Semaphore::new(permits)),
             max_message_bytes,
+            admin_tokens: Arc::new(admin_tokens),
         }
+    }
+
+    fn audit(&self) -> &AuditLog {
+        self.server.host().audit()
+    }
+
+    /// Lets an administration request in, or refuses (and audits) it.
+    fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        action: &str,
+        target: &str,
+    ) -> Result<admin::Caller, Status> {
+        admin::authorize(&self.admin_tokens, self.audit(), request, action, target)
     }
 
     /// Validates `request` and hands the job to the pool; a request that is
@@ -212,17 +234,28 @@ impl Verifier for VerifierService {
         &self,
         request: Request<v1::LoadModuleRequest>,
     ) -> Result<Response<v1::ModuleVersion>, Status> {
+        let target = format!(
+            "{} ({} bytes)",
+            request.get_ref().name,
+            request.get_ref().wasm.len()
+        );
+        let caller = self.authorize(&request, "load", &target)?;
         let v1::LoadModuleRequest {
             name,
             wasm,
             activate,
         } = request.into_inner();
-        tracing::info!(%name, bytes = wasm.len(), activate, "load module");
-        let version = self
+        tracing::info!(%name, bytes = wasm.len(), activate, who = %caller.who, "load module");
+        let outcome = self
             .admin("load module", move |host| {
                 host.load(&name, wasm, "grpc", activate)
             })
-            .await?;
+            .await;
+        caller.audit(self.audit(), "load", &target, &outcome, |v| {
+            let v = convert::version(v);
+            format!("{} {}", v.id, v.state)
+        });
+        let version = outcome?;
         tracing::info!(module = %version.id, "loaded");
         Ok(Response::new(convert::version(&version)))
     }
@@ -231,11 +264,18 @@ impl Verifier for VerifierService {
         &self,
         request: Request<v1::ActivateModuleRequest>,
     ) -> Result<Response<v1::ModuleVersion>, Status> {
+        let caller = self.authorize(&request, "activate", &request.get_ref().version)?;
         let spec = request.into_inner().version;
-        tracing::info!(%spec, "activate module");
-        let version = self
+        tracing::info!(%spec, who = %caller.who, "activate module");
+        let target = spec.clone();
+        let outcome = self
             .admin("activate module", move |host| host.activate(&spec))
-            .await?;
+            .await;
+        caller.audit(self.audit(), "activate", &target, &outcome, |v| {
+            let v = convert::version(v);
+            format!("{} {}", v.id, v.state)
+        });
+        let version = outcome?;
         Ok(Response::new(convert::version(&version)))
     }
 
@@ -243,11 +283,18 @@ impl Verifier for VerifierService {
         &self,
         request: Request<v1::RollbackModuleRequest>,
     ) -> Result<Response<v1::ModuleVersion>, Status> {
+        let caller = self.authorize(&request, "rollback", &request.get_ref().name)?;
         let name = request.into_inner().name;
-        tracing::info!(%name, "roll back module");
-        let version = self
+        tracing::info!(%name, who = %caller.who, "roll back module");
+        let target = name.clone();
+        let outcome = self
             .admin("roll back module", move |host| host.rollback(&name))
-            .await?;
+            .await;
+        caller.audit(self.audit(), "rollback", &target, &outcome, |v| {
+            let v = convert::version(v);
+            format!("{} {}", v.id, v.state)
+        });
+        let version = outcome?;
         Ok(Response::new(convert::version(&version)))
     }
 

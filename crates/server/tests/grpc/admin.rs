@@ -142,9 +142,9 @@ async fn malformed_version_specs_and_empty_names_are_invalid_argument() {
             "../evil@3f1c",
         ] {
             let status = status_of(
-                raw.activate_module(v1::ActivateModuleRequest {
+                raw.activate_module(running.authorized(v1::ActivateModuleRequest {
                     version: spec.into(),
-                })
+                }))
                 .await,
             );
             assert_eq!(
@@ -155,8 +155,10 @@ async fn malformed_version_specs_and_empty_names_are_invalid_argument() {
         }
         for name in ["", "a b", "../evil"] {
             let status = status_of(
-                raw.rollback_module(v1::RollbackModuleRequest { name: name.into() })
-                    .await,
+                raw.rollback_module(
+                    running.authorized(v1::RollbackModuleRequest { name: name.into() }),
+                )
+                .await,
             );
             assert_eq!(
                 status.code(),
@@ -260,33 +262,33 @@ async fn no_grpc_error_tells_a_remote_client_to_run_a_local_command() {
         let mut raw = running.client().await.raw();
         let fast = hotwasm_modules::find("ecdsa", "fast").expect("fast ecdsa");
         let calls = [
-            raw.activate_module(v1::ActivateModuleRequest {
+            raw.activate_module(running.authorized(v1::ActivateModuleRequest {
                 version: "ecdsa@ffffffffffff".into(),
-            })
+            }))
             .await
             .map(drop),
-            raw.activate_module(v1::ActivateModuleRequest {
+            raw.activate_module(running.authorized(v1::ActivateModuleRequest {
                 version: "ecdsa".into(),
-            })
+            }))
             .await
             .map(drop),
-            raw.rollback_module(v1::RollbackModuleRequest {
+            raw.rollback_module(running.authorized(v1::RollbackModuleRequest {
                 name: "ecdsa".into(),
-            })
+            }))
             .await
             .map(drop),
-            raw.load_module(v1::LoadModuleRequest {
+            raw.load_module(running.authorized(v1::LoadModuleRequest {
                 name: "ecdsa".into(),
                 wasm: fast.bytes.to_vec(),
                 activate: true,
-            })
+            }))
             .await
             .map(drop),
-            raw.load_module(v1::LoadModuleRequest {
+            raw.load_module(running.authorized(v1::LoadModuleRequest {
                 name: "ecdsa".into(),
                 wasm: b"\0asm not really".to_vec(),
                 activate: true,
-            })
+            }))
             .await
             .map(drop),
         ];
@@ -304,4 +306,165 @@ async fn no_grpc_error_tells_a_remote_client_to_run_a_local_command() {
             "a remote client cannot run this: {message}"
         );
     }
+}
+
+/// A caller without the operator's token — another user on the machine
+/// reaching the loopback port — administers nothing, and every attempt is
+/// in the audit trail; the operator's own calls are too, by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_needs_an_admin_token_and_is_audited() {
+    let mut setup = Setup::new(RuntimeKind::Wasmtime);
+    setup.registry = true;
+    let running = setup.start().await;
+    let default = hotwasm_modules::find("schnorr", "default").expect("default schnorr");
+    let serving = running
+        .client()
+        .await
+        .list_modules()
+        .await
+        .expect("list")
+        .serving["schnorr"]
+        .clone();
+
+    let stranger = AdminToken::generate("operator").expect("token");
+    for (token, expected) in [
+        (None, "needs an admin token"),
+        (Some(stranger), "not one this server accepts"),
+    ] {
+        let mut client = running.client_with(token).await;
+        let refusals = [
+            client
+                .load_module("schnorr", default.bytes.to_vec(), true)
+                .await
+                .expect_err("load refused"),
+            client
+                .activate_module(&default.id())
+                .await
+                .expect_err("activate refused"),
+            client
+                .rollback_module("schnorr")
+                .await
+                .expect_err("rollback refused"),
+        ];
+        for refusal in refusals {
+            assert_eq!(refusal.code(), Some(Code::Unauthenticated), "{refusal}");
+            assert!(refusal.to_string().contains(expected), "{refusal}");
+        }
+        // Reading stays open, and nothing changed.
+        let list = client.list_modules().await.expect("list is open");
+        assert_eq!(list.serving["schnorr"], serving);
+        assert!(list.versions.is_empty(), "{:?}", list.versions);
+    }
+
+    let version = running
+        .client()
+        .await
+        .activate_module(&default.id())
+        .await
+        .expect("the operator activates");
+    assert_eq!(version.id, default.id());
+
+    let audit = running.audit();
+    assert_eq!(audit.len(), 7, "{audit:#?}");
+    for entry in &audit[..6] {
+        assert_eq!(entry["who"], "unauthenticated", "{entry}");
+        assert_eq!(entry["result"], "refused", "{entry}");
+        assert!(
+            entry["via"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("grpc 127.0.0.1:"),
+            "{entry}"
+        );
+    }
+    let actions: Vec<&str> = audit[..3]
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["load", "activate", "rollback"]);
+    let granted = &audit[6];
+    assert_eq!(granted["who"], "operator", "{granted}");
+    assert_eq!(granted["action"], "activate", "{granted}");
+    assert_eq!(granted["result"], "ok", "{granted}");
+    assert!(
+        granted["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&default.id()),
+        "{granted}"
+    );
+    // The token itself never reaches the trail.
+    let text = std::fs::read_to_string(&running.audit_log).expect("audit file");
+    assert!(!text.contains(&running.token.text()), "{text}");
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_admin_tokens_refuses_all_administration() {
+    let mut setup = Setup::new(RuntimeKind::Wasmtime);
+    setup.registry = true;
+    setup.options.admin_tokens = hotwasm_auth::AdminTokens::default();
+    let running = setup.start().await;
+    let default = hotwasm_modules::find("schnorr", "default").expect("default schnorr");
+    let refusal = running
+        .client()
+        .await
+        .activate_module(&default.id())
+        .await
+        .expect_err("closed");
+    assert_eq!(refusal.code(), Some(Code::PermissionDenied), "{refusal}");
+    assert!(refusal.to_string().contains("no admin tokens"), "{refusal}");
+    running.shutdown().await;
+}
+
+/// TLS with a certificate the client trusts through its CA file; the same
+/// port refuses a plain-text client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_over_tls_with_a_trusted_ca() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .expect("self-signed certificate");
+    let cert_pem = certified.cert.pem();
+    let mut setup = Setup::new(RuntimeKind::Wasmtime);
+    setup.registry = true;
+    setup.options.tls = Some(grpc::TlsIdentity {
+        cert_pem: cert_pem.clone().into_bytes(),
+        key_pem: certified.signing_key.serialize_pem().into_bytes(),
+    });
+    let running = setup.start().await;
+    let port = running.url.rsplit(':').next().expect("port").to_string();
+    let url = format!("https://localhost:{port}");
+    let options = ConnectOptions {
+        token: Some(running.token.clone()),
+        tls_ca_pem: Some(cert_pem.into_bytes()),
+        ..ConnectOptions::default()
+    };
+    let mut client = AdminClient::connect_with(&url, &options)
+        .await
+        .expect("TLS connection");
+    let default = hotwasm_modules::find("schnorr", "default").expect("default schnorr");
+    let version = client
+        .activate_module(&default.id())
+        .await
+        .expect("activate over TLS");
+    assert_eq!(version.id, default.id());
+
+    let no_ca = match AdminClient::connect_with(
+        &url,
+        &ConnectOptions {
+            token: Some(running.token.clone()),
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    {
+        Ok(_) => panic!("https without a CA is refused"),
+        Err(e) => e,
+    };
+    assert!(no_ca.to_string().contains("--tls-ca"), "{no_ca}");
+    let mut plain = running.client().await;
+    assert!(
+        plain.list_modules().await.is_err(),
+        "plain text on a TLS port"
+    );
+    running.shutdown().await;
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hotwasm_client::admin::{AdminClient, AdminError, verify_request};
+use hotwasm_auth::{AdminToken, AdminTokens};
+use hotwasm_client::admin::{AdminClient, AdminError, ConnectOptions, verify_request};
 use hotwasm_jobs::{Generator, Job, SchemeChoice};
 use hotwasm_proto::v1;
 use hotwasm_runtime::RuntimeKind;
@@ -36,6 +37,11 @@ const SERVER_NAME: &str = "grpc-test";
 struct Running {
     server: Arc<Server>,
     url: String,
+    /// The admin token the server accepts (the setup's operator).
+    token: AdminToken,
+    /// The audit trail's file.
+    audit_log: std::path::PathBuf,
+    _audit_dir: tempfile::TempDir,
     stop: oneshot::Sender<()>,
     serving: JoinHandle<Result<(), GrpcError>>,
     _registry: Option<tempfile::TempDir>,
@@ -46,15 +52,23 @@ struct Setup {
     workers: usize,
     registry: bool,
     options: GrpcOptions,
+    /// Accepted for administration, unless the test sets
+    /// `options.admin_tokens` itself.
+    token: AdminToken,
 }
 
 impl Setup {
     fn new(runtime: RuntimeKind) -> Setup {
+        let operator = AdminToken::generate("operator").expect("token");
         Setup {
             runtime,
             workers: 2,
             registry: false,
-            options: GrpcOptions::default(),
+            options: GrpcOptions {
+                admin_tokens: AdminTokens::new([&operator]),
+                ..GrpcOptions::default()
+            },
+            token: operator,
         }
     }
 
@@ -66,6 +80,9 @@ impl Setup {
         config.name = SERVER_NAME.to_string();
         config.workers = self.workers;
         config.modules.registry = registry.as_ref().map(|dir| dir.path().to_path_buf());
+        let audit_dir = tempfile::tempdir().expect("temporary audit dir");
+        let audit_log = audit_dir.path().join("audit.jsonl");
+        config.modules.audit_log = Some(audit_log.clone());
         let server = tokio::task::spawn_blocking(move || Server::start(config))
             .await
             .expect("start task")
@@ -86,6 +103,9 @@ impl Setup {
         Running {
             server,
             url,
+            token: self.token,
+            audit_log,
+            _audit_dir: audit_dir,
             stop,
             serving,
             _registry: registry,
@@ -94,8 +114,40 @@ impl Setup {
 }
 
 impl Running {
+    /// A client holding the operator's admin token.
     async fn client(&self) -> AdminClient {
-        AdminClient::connect(&self.url).await.expect("connect")
+        self.client_with(Some(self.token.clone())).await
+    }
+
+    /// A client holding `token`, or none.
+    async fn client_with(&self, token: Option<AdminToken>) -> AdminClient {
+        let options = ConnectOptions {
+            token,
+            ..ConnectOptions::default()
+        };
+        AdminClient::connect_with(&self.url, &options)
+            .await
+            .expect("connect")
+    }
+
+    /// `message` as a request carrying the operator's admin token, for
+    /// the raw client.
+    fn authorized<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            self.token.bearer().parse().expect("ASCII token"),
+        );
+        request
+    }
+
+    /// The audit trail so far, one JSON value per entry.
+    fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("audit lines are JSON"))
+            .collect()
     }
 
     async fn channel(&self) -> tonic::transport::Channel {

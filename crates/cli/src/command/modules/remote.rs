@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use hotwasm_client::admin::{AdminClient, ModuleVersion};
+use hotwasm_auth::AdminToken;
+use hotwasm_client::admin::{AdminClient, AdminError, ConnectOptions, ModuleVersion};
+
+use crate::command::modules::ServerArgs;
 
 /// An operation on a server's modules.
 #[derive(Debug)]
@@ -35,18 +38,39 @@ pub enum Operation {
     },
 }
 
-/// Performs `operation` on the server at `url` and prints the outcome.
-pub fn run(url: &str, operation: Operation) -> anyhow::Result<()> {
+/// Performs `operation` on the server `args` name and prints the outcome.
+pub fn run(args: &ServerArgs, operation: Operation) -> anyhow::Result<()> {
+    let url = args.server.as_deref().context("no server URL")?;
+    let mut options = ConnectOptions::default();
+    if let Some(path) = &args.token_file {
+        options.token = Some(AdminToken::read(path)?);
+    }
+    if let Some(path) = &args.tls_ca {
+        options.tls_ca_pem = Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading the TLS CA {}", path.display()))?,
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let out = runtime.block_on(call(url, operation))?;
+    let out = runtime
+        .block_on(call(url, &options, operation))
+        .map_err(|error| match error.downcast_ref::<AdminError>() {
+            Some(AdminError::Call {
+                code: tonic::Code::Unauthenticated,
+                ..
+            }) => anyhow::anyhow!(
+                "{error:#} (pass an admin token the server accepts: --token-file FILE or HOTWASM_TOKEN_FILE)"
+            ),
+            _ => error,
+        })?;
     crate::print(&out)
 }
 
-async fn call(url: &str, operation: Operation) -> anyhow::Result<String> {
-    let mut server = AdminClient::connect(url).await?;
+async fn call(url: &str, options: &ConnectOptions, operation: Operation) -> anyhow::Result<String> {
+    let mut server = AdminClient::connect_with(url, options).await?;
     let mut out = String::new();
     match operation {
         Operation::List { json } => {
