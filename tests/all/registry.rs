@@ -1,10 +1,12 @@
 //! The module registry: validation, activation, rollback, cache.
 
 use hotwasm_abi::Scheme;
+use hotwasm_auth::MacKey;
 use hotwasm_registry::cache::CacheOutcome;
 use hotwasm_registry::{ArtifactCache, ModuleRegistry, RegistryError, VersionState};
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_tests::{always_valid_module, init_trapping_module, not_wapc_module, trapping_module};
+use sha2::Digest as _;
 
 fn schnorr(variant: &str) -> &'static [u8] {
     hotwasm_modules::find("schnorr", variant)
@@ -148,7 +150,7 @@ fn broken_modules_are_refused_and_the_active_version_stays() {
 fn corrupt_cache_entries_are_detected_and_rebuilt() {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
-    let cache = ArtifactCache::new(dir.path());
+    let cache = ArtifactCache::new(dir.path(), MacKey::generate());
     let wasm = schnorr("fast");
     let compile = || {
         cache
@@ -171,13 +173,42 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
     let at = tampered.len() - 100;
     tampered[at] ^= 0x40;
     std::fs::write(&entry, &tampered).expect("write");
-    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("digest")));
+    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("tag")));
     // Another module's (intact) entry put in this one's place.
     let other = schnorr("default");
     cache.compile(runtime.as_ref(), other).expect("compiles");
-    std::fs::copy(cache.entry_path(&fingerprint, other), &entry).expect("copy");
-    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("other wasm")));
+    let substitute = std::fs::read(cache.entry_path(&fingerprint, other)).expect("entry");
+    std::fs::write(&entry, &substitute).expect("write");
+    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("tag")));
     assert_eq!(compile(), CacheOutcome::Hit);
+    // An attacker who can write the cache but has not its key: the other
+    // module's artifact, well-formed, tagged for this module's hash with
+    // their own key, is never loaded.
+    let forger = ArtifactCache::new(dir.path().join("forger"), MacKey::generate());
+    forger.compile(runtime.as_ref(), other).expect("compiles");
+    let forged_other = std::fs::read(forger.entry_path(&fingerprint, other)).expect("entry");
+    let artifact = &forged_other[8 + 32..];
+    let wasm_digest = sha2::Sha256::digest(wasm);
+    let attacker_key = MacKey::generate();
+    let mut forged = b"HWASMAC2".to_vec();
+    forged.extend_from_slice(&attacker_key.tag(&[fingerprint.as_bytes(), &wasm_digest, artifact]));
+    forged.extend_from_slice(artifact);
+    std::fs::write(&entry, &forged).expect("write");
+    assert!(matches!(compile(), CacheOutcome::Rebuilt(why) if why.contains("tag")));
+    assert_eq!(compile(), CacheOutcome::Hit);
+    // The same entry, had it been tagged with the cache's key, would be
+    // accepted: the check is the key, not the layout.
+    let trusted_key_cache = ArtifactCache::new(dir.path().join("k"), attacker_key);
+    let trusted_entry = trusted_key_cache.entry_path(&fingerprint, wasm);
+    std::fs::create_dir_all(trusted_entry.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&trusted_entry, &forged).expect("write");
+    assert_eq!(
+        trusted_key_cache
+            .compile(runtime.as_ref(), wasm)
+            .expect("compiles")
+            .1,
+        CacheOutcome::Hit
+    );
     // The module from the rebuilt entry still verifies.
     let (module, _) = cache.compile(runtime.as_ref(), wasm).expect("compiles");
     hotwasm_registry::selftest::run(module.as_ref(), Scheme::Schnorr).expect("self-test");
@@ -187,4 +218,35 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
         cache.compile(wasmi.as_ref(), wasm).expect("compiles").1,
         CacheOutcome::Uncacheable
     );
+}
+
+/// The registry is its owner's alone: directories 0700, the cache key
+/// 0600, and a key file someone else could have written is refused.
+#[test]
+fn the_registry_and_its_cache_key_are_owner_only() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("registry");
+    let registry = ModuleRegistry::open(&root).expect("opens");
+    let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
+    registry
+        .cache()
+        .compile(runtime.as_ref(), schnorr("fast"))
+        .expect("compiles");
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("exists").mode() & 0o777;
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join("modules")), 0o700);
+    assert_eq!(mode(&root.join("cache")), 0o700);
+    assert_eq!(mode(&root.join("cache.key")), 0o600);
+    drop(registry);
+
+    std::fs::set_permissions(
+        root.join("cache.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let Err(error) = ModuleRegistry::open(&root) else {
+        panic!("an exposed key is refused");
+    };
+    assert!(error.to_string().contains("chmod 600"), "{error}");
 }

@@ -32,6 +32,21 @@ pub enum SecretError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The file belongs to another user: whoever owns it can change it.
+    #[error(
+        "{what} {} belongs to uid {owner}, not to this process's uid {uid}: a key must be this user's own file",
+        path.display()
+    )]
+    NotOwned {
+        /// What the file holds.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's effective uid.
+        uid: u32,
+    },
     /// The file is not a regular file (a directory, a device, a FIFO).
     #[error("{what} {} is not a regular file", path.display())]
     NotAFile {
@@ -107,6 +122,33 @@ pub fn read_secret(path: &Path, what: &'static str) -> Result<String, SecretErro
     let bytes = std::fs::read(path).map_err(io)?;
     let text = String::from_utf8(bytes).map_err(|_| malformed("not UTF-8 text".to_string()))?;
     Ok(text.trim().to_string())
+}
+
+/// As [`read_secret`], and the file must belong to this process's
+/// effective user: for a key only this installation made and uses (a file
+/// another user owns, even mode 0600, is theirs to rewrite).
+///
+/// # Errors
+///
+/// As [`read_secret`], and [`SecretError::NotOwned`].
+pub fn read_own_secret(path: &Path, what: &'static str) -> Result<String, SecretError> {
+    let io = |source| SecretError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let owner = std::fs::symlink_metadata(path).map_err(io)?.uid();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if owner != uid {
+        return Err(SecretError::NotOwned {
+            what,
+            path: path.to_path_buf(),
+            owner,
+            uid,
+        });
+    }
+    read_secret(path, what)
 }
 
 /// Writes `contents` to a new file at `path`, created with mode 0600.

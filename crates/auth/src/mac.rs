@@ -6,7 +6,7 @@ use std::path::Path;
 use hmac::{KeyInit as _, Mac as _};
 use rand::RngCore as _;
 
-use crate::file::{SecretError, read_secret, write_secret};
+use crate::file::{SecretError, read_own_secret, read_secret, write_secret};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -45,14 +45,18 @@ impl MacKey {
     /// [`SecretError`] for the file or its text.
     pub fn read(path: &Path, what: &'static str) -> Result<MacKey, SecretError> {
         let text = read_secret(path, what)?;
-        let mut key = [0u8; 32];
-        hex::decode_to_slice(&text, &mut key).map_err(|_| SecretError::Malformed {
+        MacKey::parse(&text).ok_or_else(|| SecretError::Malformed {
             what,
             path: path.to_path_buf(),
             reason: "a key file holds 64 hex digits (make one with `hotwasm reply-key`)"
                 .to_string(),
-        })?;
-        Ok(MacKey(key))
+        })
+    }
+
+    fn parse(text: &str) -> Option<MacKey> {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text, &mut key).ok()?;
+        Some(MacKey(key))
     }
 
     /// Writes the key to a new owner-only file.
@@ -65,21 +69,31 @@ impl MacKey {
     }
 
     /// The key in `path`, made there (owner-only) if the file does not
-    /// exist yet: for a key only this installation uses.
+    /// exist yet: for a key only this installation uses, so the file must
+    /// also be this user's own ([`read_own_secret`]).
     ///
     /// # Errors
     ///
-    /// As [`MacKey::read`] and [`MacKey::write`].
+    /// As [`MacKey::read`] and [`MacKey::write`], and
+    /// [`SecretError::NotOwned`].
     pub fn read_or_create(path: &Path, what: &'static str) -> Result<MacKey, SecretError> {
-        match MacKey::read(path, what) {
+        let read = |path: &Path| {
+            let text = read_own_secret(path, what)?;
+            MacKey::parse(&text).ok_or_else(|| SecretError::Malformed {
+                what,
+                path: path.to_path_buf(),
+                reason: "a key file holds 64 hex digits".to_string(),
+            })
+        };
+        match read(path) {
             Err(SecretError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 let key = MacKey::generate();
                 match key.write(path, what) {
                     Ok(()) => Ok(key),
-                    // Made by someone else meanwhile: theirs counts.
-                    Err(SecretError::Exists { .. }) => MacKey::read(path, what),
+                    // Made by another process meanwhile: its key counts.
+                    Err(SecretError::Exists { .. }) => read(path),
                     Err(e) => Err(e),
                 }
             }

@@ -39,6 +39,9 @@ pub use validate::{Validated, validate};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
+    /// The artifact cache's key cannot be read or made.
+    #[error(transparent)]
+    Key(hotwasm_auth::SecretError),
     /// Reading or writing the registry directory failed.
     #[error("{action} {}: {source}", path.display())]
     Io {

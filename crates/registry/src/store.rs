@@ -25,6 +25,8 @@ use crate::validate::{Validated, validate};
 /// How many previously active versions per name are remembered.
 pub const HISTORY: usize = 16;
 const STATE_FILE: &str = "registry.json";
+/// The key that vouches for the artifact cache's entries (owner-only).
+const CACHE_KEY_FILE: &str = "cache.key";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -106,11 +108,16 @@ impl ModuleRegistry {
     /// [`RegistryError::Corrupt`] when its state file does not parse.
     pub fn open(dir: impl Into<PathBuf>) -> Result<ModuleRegistry, RegistryError> {
         let dir = dir.into();
-        std::fs::create_dir_all(dir.join("modules")).map_err(|source| RegistryError::Io {
-            action: "creating the registry",
-            path: dir.clone(),
-            source,
+        crate::file::create_private_dir(&dir.join("modules")).map_err(|source| {
+            RegistryError::Io {
+                action: "creating the registry",
+                path: dir.clone(),
+                source,
+            }
         })?;
+        crate::file::warn_if_shared(&dir);
+        let cache = ArtifactCache::open(dir.join("cache"), &dir.join(CACHE_KEY_FILE))
+            .map_err(RegistryError::Key)?;
         let path = dir.join(STATE_FILE);
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
@@ -140,11 +147,7 @@ impl ModuleRegistry {
                 });
             }
         }
-        Ok(ModuleRegistry {
-            cache: ArtifactCache::new(dir.join("cache")),
-            dir,
-            state,
-        })
+        Ok(ModuleRegistry { cache, dir, state })
     }
 
     /// The registry directory.
