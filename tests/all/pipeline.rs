@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotwasm_auth::{AdminToken, AdminTokens};
+use hotwasm_auth::{AdminToken, AdminTokens, MacKey};
 use hotwasm_client::admin::{AdminClient, ConnectOptions};
 use hotwasm_client::submit::{Outgoing, ResultsVia, SubmitOptions, submit};
 use hotwasm_client::{Summary, jobs};
@@ -76,19 +76,18 @@ fn assert_all_answered(summary: &Summary, jobs: usize) {
 fn two_servers_answer_every_job_once(results: ResultsVia) {
     let redis_server = RedisServer::start();
     let jobs = jobs::generate(10_000, SchemeChoice::Mixed, 0.1, 5, &|_| {});
+    // The deployment's reply key: servers sign, the client checks.
+    let key = MacKey::generate();
+    let signing = ConsumeOptions {
+        reply_key: Some(key.clone()),
+        ..ConsumeOptions::default()
+    };
     runtime().block_on(async {
-        let a = Running::start(
-            "a",
-            redis(&redis_server.url()).await,
-            ConsumeOptions::default(),
-        );
-        let b = Running::start(
-            "b",
-            redis(&redis_server.url()).await,
-            ConsumeOptions::default(),
-        );
+        let a = Running::start("a", redis(&redis_server.url()).await, signing.clone());
+        let b = Running::start("b", redis(&redis_server.url()).await, signing);
         let options = SubmitOptions {
             results,
+            reply_key: Some(key),
             ..SubmitOptions::new()
         };
         let summary = submit(redis(&redis_server.url()).await, &jobs, &options, &|_| {})
@@ -398,5 +397,144 @@ fn a_module_swapped_over_grpc_mid_run_serves_the_rest_of_the_run() {
         consumer.await.expect("consumer ends");
         let _ = stop_grpc.send(());
         grpc.await.expect("grpc task").expect("grpc ends cleanly");
+    });
+}
+
+/// Anyone who can write to Redis can write into a client's results stream:
+/// replies not signed with the reply key (a flipped verdict with the right
+/// job digest, one tagged with another key) are dropped and counted, and
+/// every job gets the server's verdict.
+#[test]
+fn forged_replies_in_the_results_stream_are_dropped_and_counted() {
+    let redis_server = RedisServer::start();
+    let jobs = jobs::generate(40, SchemeChoice::Mixed, 0.3, 21, &|_| {});
+    let key = MacKey::generate();
+    runtime().block_on(async {
+        let queue = redis(&redis_server.url()).await;
+        let options = SubmitOptions {
+            results: ResultsVia::Stream,
+            reply_key: Some(key.clone()),
+            ..SubmitOptions::new()
+        };
+        let stream = hotwasm_client::submit::results_stream(&options.client);
+        let client = {
+            let (queue, jobs, options) = (Arc::clone(&queue), jobs.clone(), options.clone());
+            tokio::spawn(async move { submit(queue, &jobs, &options, &|_| {}).await })
+        };
+        // The attacker, before any server runs: one forged reply per job
+        // (the verdict flipped, the job digest right: the job stream is
+        // readable), and one signed with a key of its own.
+        let mut connection = redis::Client::open(redis_server.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        while !redis::cmd("EXISTS")
+            .arg(&stream)
+            .query_async::<bool>(&mut connection)
+            .await
+            .expect("EXISTS")
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut forged = Vec::new();
+        for (seq, job) in jobs.iter().enumerate() {
+            let mut reply = hotwasm_queue::Reply::answering(
+                seq as u64,
+                "a".into(),
+                hotwasm_jobs::Verdict {
+                    id: None,
+                    valid: job.expect != Some(true),
+                    reason: None,
+                    runtime: "wasmtime".into(),
+                    module: Some("schnorr@forged".into()),
+                    micros: 1.0,
+                },
+                &job.line,
+            );
+            if seq == 0 {
+                reply.sign(&MacKey::generate());
+            }
+            forged.push(reply);
+        }
+        queue.publish(&stream, &forged).await.expect("XADD");
+
+        let server = Running::start(
+            "a",
+            Arc::clone(&queue),
+            ConsumeOptions {
+                reply_key: Some(key),
+                ..ConsumeOptions::default()
+            },
+        );
+        let summary = client.await.expect("client task").expect("submission runs");
+        assert_all_answered(&summary, jobs.len());
+        assert_eq!(summary.forged, jobs.len() as u64, "{summary}");
+        assert_eq!(
+            summary
+                .per_module
+                .keys()
+                .filter(|m| m.contains("forged"))
+                .count(),
+            0
+        );
+        server.stop().await;
+    });
+}
+
+/// A job may name any reply address, another client's ring included (a
+/// confused deputy: the server writes there for whoever asks). The ring's
+/// owner drops those replies (their job digest is not that of its job
+/// under that sequence number), counts them, and gets its own verdicts.
+#[test]
+fn replies_to_jobs_another_client_sent_are_dropped_as_misdirected() {
+    let redis_server = RedisServer::start();
+    let rings = tempfile::tempdir().expect("ring dir");
+    let mine = jobs::generate(30, SchemeChoice::Mixed, 0.3, 22, &|_| {});
+    let theirs = jobs::generate(30, SchemeChoice::Mixed, 0.0, 23, &|_| {});
+    let key = MacKey::generate();
+    runtime().block_on(async {
+        let queue = redis(&redis_server.url()).await;
+        let options = SubmitOptions {
+            results: ResultsVia::Shm { slots: 64 },
+            ring_dir: rings.path().to_path_buf(),
+            reply_key: Some(key.clone()),
+            ..SubmitOptions::new()
+        };
+        // The attacker's jobs, queued first, name the victim's ring and
+        // the victim's sequence numbers.
+        let victim_ring = hotwasm_queue::ReplyTo::Shm(options.client.clone());
+        let envelopes: Vec<hotwasm_queue::Envelope> = theirs
+            .iter()
+            .enumerate()
+            .map(|(seq, job)| hotwasm_queue::Envelope {
+                seq: seq as u64,
+                job: job.line.clone(),
+                reply: victim_ring.clone(),
+            })
+            .collect();
+        queue.submit(&envelopes).await.expect("XADD");
+        let client = {
+            let (queue, jobs, options) = (Arc::clone(&queue), mine.clone(), options.clone());
+            tokio::spawn(async move { submit(queue, &jobs, &options, &|_| {}).await })
+        };
+        // The server starts once the victim's ring exists and its jobs are
+        // queued behind the attacker's.
+        while queue.stats().await.expect("stats").length < (theirs.len() + mine.len()) as u64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let server = Running::start(
+            "a",
+            Arc::clone(&queue),
+            ConsumeOptions {
+                reply_key: Some(key),
+                ring_dir: rings.path().to_path_buf(),
+                ..ConsumeOptions::default()
+            },
+        );
+        let summary = client.await.expect("client task").expect("submission runs");
+        assert_all_answered(&summary, mine.len());
+        assert_eq!(summary.misdirected, theirs.len() as u64, "{summary}");
+        server.stop().await;
     });
 }

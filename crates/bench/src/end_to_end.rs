@@ -339,7 +339,8 @@ fn run_pipeline(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, String
             results: config.results,
             ..SubmitOptions::new()
         },
-    };
+    }
+    .with_fresh_reply_key();
     let runtime =
         hotwasm_server::async_runtime().map_err(|e| format!("starting the async runtime: {e}"))?;
     runtime.block_on(async {

@@ -38,6 +38,8 @@ enum Command {
     Bench(command::bench::Args),
     /// Make an admin token: the credential module administration over gRPC needs.
     AdminToken(command::admin_token::Args),
+    /// Make a reply key: servers sign verdicts with it, clients check them.
+    ReplyKey(command::reply_key::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => command::demo::run(args),
         Command::Bench(args) => command::bench::run(args),
         Command::AdminToken(args) => command::admin_token::run(args),
+        Command::ReplyKey(args) => command::reply_key::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -6,12 +6,33 @@ use std::process::{Child, ChildStderr, Command, Output, Stdio};
 
 use hotwasm_tests::RedisServer;
 
+/// `hotwasm`, with the reply key every server and client of these tests
+/// shares (`HOTWASM_REPLY_KEY`).
 fn hotwasm() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hotwasm"));
     command
         .env_remove("HOTWASM_REDIS")
-        .env("HOTWASM_LOG", "warn");
+        .env("HOTWASM_LOG", "warn")
+        .env("HOTWASM_REPLY_KEY", reply_key());
     command
+}
+
+/// A reply key made once per test process.
+fn reply_key() -> &'static std::path::Path {
+    static KEY: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    &KEY.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("reply.key");
+        let made = Command::new(env!("CARGO_BIN_EXE_hotwasm"))
+            .args(["reply-key", "--out"])
+            .arg(&path)
+            .output()
+            .expect("reply-key runs");
+        assert!(made.status.success(), "{}", stderr(&made));
+        (dir, path)
+    })
+    .1
 }
 
 fn stderr(output: &Output) -> String {
@@ -492,4 +513,62 @@ fn serving_a_network_address_in_clear_text_needs_insecure() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// Without a reply key, `serve --redis` and `submit` refuse to start
+/// unless told `--insecure-replies`, and say how to make one.
+#[test]
+fn verdicts_travel_signed_unless_insecure_replies() {
+    let redis = RedisServer::start();
+    for args in [
+        vec!["submit", "--redis", &redis.url(), "--count", "1"],
+        vec!["serve", "--redis", &redis.url(), "--grpc", "127.0.0.1:0"],
+    ] {
+        let output = hotwasm()
+            .env_remove("HOTWASM_REPLY_KEY")
+            .args(&args)
+            .output()
+            .expect("runs");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains("--reply-key") && message.contains("hotwasm reply-key"),
+            "{args:?}: {message}"
+        );
+    }
+    let server = Serve::start(&redis.url(), "signing");
+    let output = hotwasm()
+        .env_remove("HOTWASM_REPLY_KEY")
+        .args(["submit", "--redis", &redis.url(), "--count", "20", "--json"])
+        .arg("--insecure-replies")
+        .output()
+        .expect("submit runs");
+    // The server signs; a client without the key cannot tell its verdicts
+    // from forgeries, but takes them (that is what the flag says).
+    let insecure = summary(&output);
+    assert_eq!(insecure["verdicts"], 20, "{insecure}");
+    assert!(stderr(&output).contains("INSECURE"), "{}", stderr(&output));
+    let other_key = tempfile::tempdir().expect("temp dir");
+    let other = other_key.path().join("other.key");
+    assert!(
+        hotwasm()
+            .args(["reply-key", "--out"])
+            .arg(&other)
+            .status()
+            .expect("reply-key runs")
+            .success()
+    );
+    let output = hotwasm()
+        .env("HOTWASM_REPLY_KEY", &other)
+        .args(["submit", "--redis", &redis.url(), "--count", "20", "--json"])
+        .args(["--timeout", "3"])
+        .output()
+        .expect("submit runs");
+    let summary = summary(&output);
+    assert_eq!(
+        summary["forged"], 20,
+        "another key's client trusts none: {summary}"
+    );
+    assert_eq!(summary["missing"], 20, "{summary}");
+    assert!(server.terminate().success());
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use hotwasm_auth::MacKey;
 use hotwasm_jobs::Job;
 use hotwasm_queue::reply::{Arrival, ReplySource, RingSource, StreamSource};
 use hotwasm_queue::{Envelope, JobQueue, Reply, ResultsStreams};
@@ -47,6 +48,9 @@ pub struct SubmitOptions {
     pub idle_timeout: Duration,
     /// Where rings live on this host.
     pub ring_dir: PathBuf,
+    /// The deployment's reply key: a reply not signed with it is counted
+    /// as forged and never used (default: none, replies taken unsigned).
+    pub reply_key: Option<MacKey>,
 }
 
 impl SubmitOptions {
@@ -60,6 +64,7 @@ impl SubmitOptions {
             batch: 256,
             idle_timeout: Duration::from_secs(60),
             ring_dir: hotwasm_shm::ring_dir(),
+            reply_key: None,
         }
     }
 }
@@ -151,7 +156,7 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
     let reply_to = source.address().clone();
 
     let started = Instant::now();
-    let mut tally = Tally::new(jobs);
+    let mut tally = Tally::new(jobs, options.reply_key.as_ref());
     let mut last_progress = Instant::now();
     let mut submitted = 0usize;
     let mut submit_error = None;
@@ -214,6 +219,8 @@ pub fn results_stream(client: &str) -> String {
 /// Verdicts counted so far: the summary, plus what is needed to fill it.
 struct Tally<'a> {
     jobs: &'a [Outgoing],
+    /// Replies must be signed with this key, when there is one.
+    key: Option<&'a MacKey>,
     /// When each job was submitted.
     sent_at: Vec<Option<Instant>>,
     /// Whether each job has its verdict (later ones are duplicates).
@@ -222,9 +229,10 @@ struct Tally<'a> {
 }
 
 impl<'a> Tally<'a> {
-    fn new(jobs: &'a [Outgoing]) -> Tally<'a> {
+    fn new(jobs: &'a [Outgoing], key: Option<&'a MacKey>) -> Tally<'a> {
         Tally {
             jobs,
+            key,
             sent_at: vec![None; jobs.len()],
             answered: vec![false; jobs.len()],
             summary: Summary::new(jobs.len() as u64),
@@ -248,6 +256,19 @@ impl<'a> Tally<'a> {
                 return;
             }
         };
+        if let Some(key) = self.key
+            && !reply.verify(key)
+        {
+            if summary.forged == 0 {
+                tracing::warn!(
+                    seq = reply.seq,
+                    server = %reply.server,
+                    "a reply not signed with the reply key was dropped (forged, or a server without the key); more are counted in the summary"
+                );
+            }
+            summary.forged += 1;
+            return;
+        }
         let Some(index) = usize::try_from(reply.seq)
             .ok()
             .filter(|&i| i < self.jobs.len())
@@ -256,6 +277,19 @@ impl<'a> Tally<'a> {
             summary.unreadable += 1;
             return;
         };
+        // A verdict for another job under this sequence number: a job that
+        // named this client's reply address, or a forgery.
+        if reply.job_digest.as_deref() != Some(Reply::digest_of(&self.jobs[index].line).as_str()) {
+            if summary.misdirected == 0 {
+                tracing::warn!(
+                    seq = reply.seq,
+                    server = %reply.server,
+                    "a reply that answers another job than the one sent under its sequence number was dropped; more are counted in the summary"
+                );
+            }
+            summary.misdirected += 1;
+            return;
+        }
         if std::mem::replace(&mut self.answered[index], true) {
             summary.duplicates += 1;
             return;

@@ -41,6 +41,12 @@ pub struct Summary {
     pub duplicates: u64,
     /// Messages in the results channel that were not verdicts of this run.
     pub unreadable: u64,
+    /// Replies not signed with the reply key: dropped, never counted as
+    /// verdicts.
+    pub forged: u64,
+    /// Replies that answer another job than the one sent under their
+    /// sequence number (their job digest differs): dropped.
+    pub misdirected: u64,
     /// Verdicts per server.
     pub per_server: BTreeMap<String, u64>,
     /// Verdicts per module version.
@@ -129,6 +135,13 @@ impl fmt::Display for Summary {
             self.latency_p99_micros / 1e3,
             self.latency_max_micros / 1e3
         )?;
+        if self.forged > 0 || self.misdirected > 0 {
+            writeln!(
+                f,
+                "  DROPPED: {} forged replies (not signed with the reply key), {} misdirected (answering another job)",
+                self.forged, self.misdirected
+            )?;
+        }
         for (server, count) in &self.per_server {
             writeln!(f, "  server {server}: {count} verdicts")?;
         }

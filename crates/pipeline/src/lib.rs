@@ -42,6 +42,18 @@ pub struct PipelineOptions {
     pub submit: SubmitOptions,
 }
 
+impl PipelineOptions {
+    /// Both halves sign and check replies with one fresh reply key, as a
+    /// deployment with a reply key does.
+    #[must_use]
+    pub fn with_fresh_reply_key(mut self) -> PipelineOptions {
+        let key = hotwasm_auth::MacKey::generate();
+        self.consume.reply_key = Some(key.clone());
+        self.submit.reply_key = Some(key);
+        self
+    }
+}
+
 /// Starts the in-process server: its runtime, modules and workers, with
 /// every module compiled, so nothing after this is compile time.
 ///

@@ -4,8 +4,10 @@
 
 use std::fmt;
 
+use hotwasm_auth::MacKey;
 use hotwasm_jobs::Verdict;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::{EntryError, ReplyToError};
 
@@ -112,6 +114,13 @@ pub struct Delivery {
 }
 
 /// A verdict on its way back to the client.
+///
+/// A client accepts a reply only if it answers the job it sent under that
+/// `seq` ([`Reply::job_digest`] is the SHA-256 of the job bytes the server
+/// ran, which defeats a job that names someone else's reply address) and,
+/// when the deployment has a reply key, only if its [`Reply::tag`] proves
+/// a server holding the key made it (which defeats anyone who can write
+/// to a results stream or a ring).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
     /// The [`Envelope::seq`] of the job.
@@ -120,9 +129,79 @@ pub struct Reply {
     pub server: String,
     /// The verdict.
     pub verdict: Verdict,
+    /// SHA-256 (hex) of the [`Envelope::job`] bytes the verdict answers
+    /// ([`Reply::digest_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_digest: Option<String>,
+    /// HMAC-SHA256 (hex) with the deployment's reply key over every field
+    /// but the verdict's `micros` ([`Reply::sign`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 impl Reply {
+    /// A reply to the job whose bytes are `job`, not yet signed.
+    pub fn answering(seq: u64, server: String, verdict: Verdict, job: &[u8]) -> Reply {
+        Reply {
+            seq,
+            server,
+            verdict,
+            job_digest: Some(Reply::digest_of(job)),
+            tag: None,
+        }
+    }
+
+    /// The [`Reply::job_digest`] of a job's bytes.
+    pub fn digest_of(job: &[u8]) -> String {
+        hex::encode(Sha256::digest(job))
+    }
+
+    /// Sets [`Reply::tag`] for `key` (again, after a field changed).
+    pub fn sign(&mut self, key: &MacKey) {
+        let tag = self.with_signed_parts(|parts| key.tag(parts));
+        self.tag = Some(hex::encode(tag));
+    }
+
+    /// Whether [`Reply::tag`] is `key`'s tag of this reply.
+    pub fn verify(&self, key: &MacKey) -> bool {
+        let mut tag = [0u8; hotwasm_auth::mac::TAG_BYTES];
+        match &self.tag {
+            Some(text) if hex::decode_to_slice(text, &mut tag).is_ok() => {
+                self.with_signed_parts(|parts| key.verify(parts, &tag))
+            }
+            _ => false,
+        }
+    }
+
+    /// The fields a tag covers, each as bytes, an absent one apart from
+    /// an empty one. `micros` is left out: a float need not survive JSON
+    /// bit for bit, and the timing decides nothing.
+    fn with_signed_parts<T>(&self, use_parts: impl FnOnce(&[&[u8]]) -> T) -> T {
+        fn optional(value: Option<&String>) -> Vec<u8> {
+            match value {
+                None => vec![0],
+                Some(text) => [&[1u8][..], text.as_bytes()].concat(),
+            }
+        }
+        let verdict = &self.verdict;
+        let seq = self.seq.to_le_bytes();
+        let id = optional(verdict.id.as_ref());
+        let reason = optional(verdict.reason.as_ref());
+        let module = optional(verdict.module.as_ref());
+        let digest = optional(self.job_digest.as_ref());
+        use_parts(&[
+            b"hotwasm-reply-v1",
+            &seq,
+            self.server.as_bytes(),
+            &digest,
+            &id,
+            &[u8::from(verdict.valid)],
+            &reason,
+            verdict.runtime.as_bytes(),
+            &module,
+        ])
+    }
+
     /// The wire form (JSON), as stored in results streams and shm slots.
     ///
     /// # Panics
@@ -161,6 +240,37 @@ mod tests {
         }
         assert!(ReplyTo::parse("tcp:1.2.3.4").is_err());
         assert!(ReplyTo::parse("stream:").is_err());
+    }
+
+    #[test]
+    fn a_signed_reply_verifies_only_unchanged_and_with_its_key() {
+        let key = MacKey::generate();
+        let mut reply = Reply::answering(
+            7,
+            "a".into(),
+            Verdict::error(Some("j".into()), "wasmtime", "bad"),
+            b"job bytes",
+        );
+        assert!(!reply.verify(&key), "unsigned");
+        reply.sign(&key);
+        let back = Reply::decode(&reply.encode()).expect("round trip");
+        assert!(back.verify(&key));
+        assert!(!back.verify(&MacKey::generate()));
+        let mut changed = back.clone();
+        changed.verdict.micros = 99.0;
+        assert!(changed.verify(&key), "the timing is not covered");
+        for change in [
+            |r: &mut Reply| r.seq += 1,
+            |r: &mut Reply| r.verdict.valid = true,
+            |r: &mut Reply| r.verdict.reason = None,
+            |r: &mut Reply| r.verdict.id = Some(String::new()),
+            |r: &mut Reply| r.server.push('x'),
+            |r: &mut Reply| r.job_digest = Some(Reply::digest_of(b"other job")),
+        ] {
+            let mut forged = back.clone();
+            change(&mut forged);
+            assert!(!forged.verify(&key), "{forged:?}");
+        }
     }
 
     #[test]

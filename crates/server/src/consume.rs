@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use hotwasm_auth::MacKey;
 use hotwasm_jobs::Verdict;
 use hotwasm_queue::reply::{ReplySinks, RingSink, StreamSink};
 use hotwasm_queue::{Delivery, EntryError, JobQueue, Reply, ReplyTo, ResultsStreams};
@@ -60,6 +61,10 @@ pub struct ConsumeOptions {
     pub ring_timeout: Duration,
     /// Where shared-memory rings live on this host.
     pub ring_dir: PathBuf,
+    /// The deployment's reply key: every reply is signed with it, so
+    /// clients can tell a server's verdicts from anyone else's (default:
+    /// none, replies unsigned).
+    pub reply_key: Option<MacKey>,
 }
 
 impl Default for ConsumeOptions {
@@ -73,6 +78,7 @@ impl Default for ConsumeOptions {
             max_deliveries: 5,
             ring_timeout: Duration::from_secs(10),
             ring_dir: hotwasm_shm::ring_dir(),
+            reply_key: None,
         }
     }
 }
@@ -98,11 +104,12 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     let sinks = Arc::new(
         ReplySinks::new()
             .with(StreamSink::new(Arc::clone(&queue)))
-            .with(RingSink::new(
-                options.ring_dir.clone(),
-                options.ring_timeout,
-            )),
+            .with(
+                RingSink::new(options.ring_dir.clone(), options.ring_timeout)
+                    .signing(options.reply_key.clone()),
+            ),
     );
+    let reply_key = options.reply_key.clone().map(Arc::new);
     let mut backoff = RETRY.build();
     let mut last_reclaim = Instant::now();
     while !*stop.borrow() {
@@ -155,6 +162,7 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
             server: Arc::clone(&server),
             queue: Arc::clone(&queue),
             sinks: Arc::clone(&sinks),
+            reply_key: reply_key.clone(),
         };
         tokio::spawn(async move {
             batch.run(deliveries).await;
@@ -171,6 +179,7 @@ struct Batch<Q> {
     server: Arc<Server>,
     queue: Arc<Q>,
     sinks: Arc<ReplySinks>,
+    reply_key: Option<Arc<MacKey>>,
 }
 
 impl<Q: JobQueue> Batch<Q> {
@@ -209,6 +218,7 @@ impl<Q: JobQueue> Batch<Q> {
                 id: delivery.id,
                 seq: envelope.seq,
                 reply: envelope.reply,
+                job_digest: Reply::digest_of(&envelope.job),
                 verdict,
             }));
         }
@@ -226,11 +236,17 @@ impl<Q: JobQueue> Batch<Q> {
                 continue;
             };
             let (replies, ids) = by_reply.entry(answer.reply).or_default();
-            replies.push(Reply {
+            let mut reply = Reply {
                 seq: answer.seq,
                 server: self.server.name().to_string(),
                 verdict,
-            });
+                job_digest: Some(answer.job_digest),
+                tag: None,
+            };
+            if let Some(key) = &self.reply_key {
+                reply.sign(key);
+            }
+            replies.push(reply);
             ids.push(answer.id);
         }
         // Each client's verdicts are written concurrently, so a slow or
@@ -357,6 +373,8 @@ struct Answer {
     id: String,
     seq: u64,
     reply: ReplyTo,
+    /// SHA-256 of the job bytes, for the client to match the reply.
+    job_digest: String,
     verdict: Option<Verdict>,
 }
 

@@ -88,7 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             ..SubmitOptions::new()
         },
-    };
+    }
+    .with_fresh_reply_key();
     let runtime = hotwasm_server::async_runtime().context("starting the async runtime")?;
     let (summary, swaps) = runtime.block_on(async {
         let server = hotwasm_pipeline::start(options.server.clone()).await?;

@@ -21,6 +21,7 @@ use hotwasm_server::{Server, ServerConfig};
 use crate::command::limits::LimitArgs;
 
 use crate::command::modules::RegistryArgs;
+use crate::command::reply_key::ReplyKeyArgs;
 use crate::command::seconds::Seconds;
 use crate::command::shutdown::Shutdown;
 
@@ -102,6 +103,8 @@ pub struct Args {
     #[arg(long)]
     insecure: bool,
     #[command(flatten)]
+    reply_key: ReplyKeyArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     guest: LimitArgs,
@@ -116,6 +119,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let grpc_options = grpc_options(&args)?;
+    // Replies travel only through Redis and rings: without --redis there
+    // are none to sign.
+    let reply_key = match &args.redis {
+        Some(_) => args.reply_key.key("serve --redis")?,
+        None => None,
+    };
     let shutdown = Shutdown::on_signals(args.shutdown_grace.0);
     let queue = match &args.redis {
         Some(url) => {
@@ -208,6 +217,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             reclaim_every: defaults.reclaim_every.min(min_idle / 2),
             min_idle,
             max_deliveries: args.max_deliveries.max(1),
+            reply_key,
             ..defaults
         };
         hotwasm_server::consume::consume(Arc::clone(&server), queue, options, shutdown.wait())

@@ -16,6 +16,7 @@ use hotwasm_jobs::{JobLimits, SchemeChoice};
 use hotwasm_queue::{RedisOptions, RedisQueue};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::command::reply_key::ReplyKeyArgs;
 use crate::command::seconds::Seconds;
 
 /// Where verdicts come back.
@@ -97,6 +98,8 @@ pub struct Args {
     /// Print the summary as JSON on standard output.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    reply_key: ReplyKeyArgs,
 }
 
 /// A ring size: a power of two from 2 to 2^24.
@@ -111,6 +114,7 @@ pub fn ring_slots(text: &str) -> Result<u32, String> {
 
 /// Submits and checks; exits 1 when a verdict is wrong or missing.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let reply_key = args.reply_key.key("submit")?;
     let jobs = args.jobs.jobs()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -130,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             batch: args.batch.max(1),
             idle_timeout: args.timeout.at_least(Duration::from_millis(1)),
+            reply_key,
             ..SubmitOptions::new()
         };
         let bar = bar(jobs.len() as u64, "verdicts");

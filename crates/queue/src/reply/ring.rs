@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hotwasm_auth::MacKey;
 use hotwasm_jobs::Verdict;
 use hotwasm_shm::{Ring, ShmError};
 
@@ -38,6 +39,8 @@ pub struct RingSink {
     dir: PathBuf,
     timeout: Duration,
     rings: Arc<Rings>,
+    /// Signs again a reply whose reason was cut to fit a slot.
+    key: Option<Arc<MacKey>>,
 }
 
 /// Open rings by name, and rings that recently failed.
@@ -58,7 +61,16 @@ impl RingSink {
             dir,
             timeout,
             rings: Arc::default(),
+            key: None,
         }
+    }
+
+    /// Signs with `key` again a reply that had to be shortened to fit a
+    /// slot (replies come signed; shortening changes them).
+    #[must_use]
+    pub fn signing(mut self, key: Option<MacKey>) -> RingSink {
+        self.key = key.map(Arc::new);
+        self
     }
 
     /// The ring `name`, opened on first use. A ring whose file was replaced
@@ -124,10 +136,12 @@ impl ReplySink for RingSink {
             let rings = Arc::clone(&self.rings);
             let name = name.to_string();
             let timeout = self.timeout;
+            let key = self.key.clone();
             // Waiting for room in a full ring blocks: not on async threads.
             tokio::task::spawn_blocking(move || {
                 for (written, reply) in replies.iter().enumerate() {
-                    if let Err(e) = ring.push(&fit(reply, ring.max_record()), timeout) {
+                    let record = fit(reply, ring.max_record(), key.as_deref());
+                    if let Err(e) = ring.push(&record, timeout) {
                         rings.failed(&name);
                         return Err(WriteError {
                             written,
@@ -145,12 +159,18 @@ impl ReplySink for RingSink {
 
 /// The encoded reply, its reason shortened if the whole would not fit a
 /// ring slot (ids and module names are bounded; reasons come from modules
-/// and may be long).
-fn fit(reply: &Reply, max: usize) -> Vec<u8> {
+/// and may be long); a changed reply is signed again with `key`.
+fn fit(reply: &Reply, max: usize, key: Option<&MacKey>) -> Vec<u8> {
     let encoded = reply.encode();
     if encoded.len() <= max {
         return encoded;
     }
+    let sign = |mut reply: Reply| {
+        if let Some(key) = key {
+            reply.sign(key);
+        }
+        reply.encode()
+    };
     let mut shortened = reply.clone();
     let reason = shortened.verdict.reason.take().unwrap_or_default();
     let overflow = encoded.len() - max + 3;
@@ -160,7 +180,7 @@ fn fit(reply: &Reply, max: usize) -> Vec<u8> {
         .find(|&i| reason.is_char_boundary(i))
         .unwrap_or(0);
     shortened.verdict.reason = Some(format!("{}...", &reason[..cut]));
-    let encoded = shortened.encode();
+    let encoded = sign(shortened);
     if encoded.len() <= max {
         return encoded;
     }
@@ -175,9 +195,11 @@ fn fit(reply: &Reply, max: usize) -> Vec<u8> {
             &short(&reply.verdict.runtime),
             "verdict too large for a shared-memory slot (id or server name too long)",
         ),
+        job_digest: reply.job_digest.clone(),
+        tag: None,
     };
     fallback.verdict.valid = false;
-    fallback.encode()
+    sign(fallback)
 }
 
 /// Reads replies from a ring this client created on this host. The ring
@@ -287,15 +309,19 @@ mod tests {
 
     #[test]
     fn long_reasons_are_cut_to_fit_a_slot() {
-        let reply = Reply {
-            seq: 7,
-            server: "s".into(),
-            verdict: Verdict::error(Some("id".into()), "wasmtime", "é".repeat(1000)),
-        };
-        let fitted = fit(&reply, 256);
-        assert!(fitted.len() <= 256, "{} bytes", fitted.len());
+        let key = MacKey::generate();
+        let mut reply = Reply::answering(
+            7,
+            "s".into(),
+            Verdict::error(Some("id".into()), "wasmtime", "é".repeat(1000)),
+            b"job",
+        );
+        reply.sign(&key);
+        let fitted = fit(&reply, 512, Some(&key));
+        assert!(fitted.len() <= 512, "{} bytes", fitted.len());
         let decoded = Reply::decode(&fitted).expect("still a reply");
         assert_eq!((decoded.seq, decoded.verdict.valid), (7, false));
+        assert!(decoded.verify(&key), "signed again after the cut");
         assert!(decoded.verdict.reason.expect("a reason").ends_with("..."));
     }
 }

@@ -28,6 +28,8 @@ pub fn reply(seq: u64) -> Reply {
         seq,
         server: "server-1".into(),
         verdict: Verdict::error(Some(seq.to_string()), "native", "test"),
+        job_digest: None,
+        tag: None,
     }
 }
 
