@@ -27,6 +27,8 @@ const STARTING: ExponentialBuilder = ExponentialBuilder::new()
 pub struct RedisServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Configuration options added to every start (`--requirepass`, TLS).
+    extra: Vec<String>,
 }
 
 /// Why a starting server is not answering: not yet, or never (shown in
@@ -47,13 +49,33 @@ impl RedisServer {
     /// When `redis-server` cannot be started or does not answer within
     /// 10 s, with its log and a message saying how to install it.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(Vec::new())
+    }
+
+    /// As [`RedisServer::start`], with more configuration options (e.g.
+    /// `--requirepass`, `--tls-port`); a server that asks for a password
+    /// counts as answering when it says so.
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`].
+    pub fn start_with(extra: Vec<String>) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("hotwasm-redis-")
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create a directory for redis-server: {e}"));
-        let mut server = RedisServer { dir, child: None };
+        let mut server = RedisServer {
+            dir,
+            child: None,
+            extra,
+        };
         server.spawn();
         server
+    }
+
+    /// The server's own temporary directory (for certificates and such).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The unix socket the server listens on (the same across restarts).
@@ -105,6 +127,7 @@ impl RedisServer {
             .arg(&log)
             .args(["--save", ""])
             .args(["--appendonly", "no"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -146,7 +169,8 @@ impl Drop for RedisServer {
     }
 }
 
-/// Whether something on `socket` answers an inline `PING` with `+PONG`.
+/// Whether something on `socket` answers an inline `PING` with `+PONG`
+/// (or `-NOAUTH`: up, and asking for a password).
 fn answers_ping(socket: &Path) -> bool {
     let Ok(mut stream) = UnixStream::connect(socket) else {
         return false;
@@ -157,5 +181,5 @@ fn answers_ping(socket: &Path) -> bool {
         return false;
     }
     let mut answer = [0u8; 7];
-    stream.read_exact(&mut answer).is_ok() && &answer == b"+PONG\r\n"
+    stream.read_exact(&mut answer).is_ok() && (&answer == b"+PONG\r\n" || &answer == b"-NOAUTH")
 }

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod generate;
 pub mod limits;
 pub mod modules;
+pub mod redis_auth;
 pub mod reply_key;
 pub mod seconds;
 pub mod serve;

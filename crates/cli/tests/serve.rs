@@ -572,3 +572,39 @@ fn verdicts_travel_signed_unless_insecure_replies() {
     assert_eq!(summary["missing"], 20, "{summary}");
     assert!(server.terminate().success());
 }
+
+/// A password-protected Redis end to end: the password comes from an
+/// owner-only file, never the URL.
+#[test]
+fn serve_and_submit_through_a_password_protected_redis() {
+    let redis = RedisServer::start_with(vec!["--requirepass".into(), "pw-from-a-file".into()]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password = dir.path().join("redis.password");
+    std::fs::write(&password, "pw-from-a-file\n").expect("write");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let password = password.display().to_string();
+    let server = Serve::start_with(
+        &redis.url(),
+        "pw",
+        &["--workers", "1", "--redis-password-file", &password],
+    );
+    let output = hotwasm()
+        .args(["submit", "--redis", &redis.url(), "--count", "50", "--json"])
+        .args(["--redis-password-file", &password])
+        .output()
+        .expect("submit runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(summary(&output)["verdicts"], 50);
+    let refused = hotwasm()
+        .args(["submit", "--redis", &redis.url(), "--count", "1"])
+        .output()
+        .expect("submit runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("NOAUTH") || stderr(&refused).contains("uthentication"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(server.terminate().success());
+}

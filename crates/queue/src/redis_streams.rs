@@ -32,7 +32,7 @@ mod take;
 mod trim;
 
 pub use self::connection::redact_url;
-pub use self::options::RedisOptions;
+pub use self::options::{Password, RedisOptions};
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,7 +102,7 @@ impl RedisQueue {
     /// group fails.
     pub async fn connect(options: RedisOptions) -> Result<RedisQueue, QueueError> {
         let shown = redact_url(&options.url);
-        let client = Client::open(options.url.as_str()).map_err(|e| QueueError::InvalidUrl {
+        let client = client(&options).map_err(|e| QueueError::InvalidUrl {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
@@ -367,6 +367,31 @@ impl RedisQueue {
             Ok(removed) => tracing::debug!(removed, "trimmed the job stream"),
             Err(e) => tracing::warn!(error = %e, "trimming the job stream failed"),
         }
+    }
+}
+
+/// A client for `options`: the URL, with the user, password and CA of the
+/// options applied.
+fn client(options: &RedisOptions) -> Result<Client, RedisError> {
+    use redis::IntoConnectionInfo as _;
+    let mut info = options.url.as_str().into_connection_info()?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(user) = &options.username {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = &options.password {
+        settings = settings.set_password(&password.0);
+    }
+    info = info.set_redis_settings(settings);
+    match &options.tls_ca_pem {
+        Some(ca) => Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.clone()),
+            },
+        ),
+        None => Client::open(info),
     }
 }
 

@@ -21,6 +21,7 @@ use hotwasm_server::{Server, ServerConfig};
 use crate::command::limits::LimitArgs;
 
 use crate::command::modules::RegistryArgs;
+use crate::command::redis_auth::RedisAuthArgs;
 use crate::command::reply_key::ReplyKeyArgs;
 use crate::command::seconds::Seconds;
 use crate::command::shutdown::Shutdown;
@@ -105,6 +106,8 @@ pub struct Args {
     #[command(flatten)]
     reply_key: ReplyKeyArgs,
     #[command(flatten)]
+    redis_auth: RedisAuthArgs,
+    #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
     guest: LimitArgs,
@@ -131,6 +134,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             let mut options = RedisOptions::new(url);
             options.stream = args.stream.clone();
             options.group = args.group.clone();
+            args.redis_auth.apply(&mut options)?;
             // The longest job line within the job limits, plus the other
             // fields: anything larger cannot be a job and is never read.
             let limits = JobLimits {

@@ -16,6 +16,7 @@ use hotwasm_jobs::{JobLimits, SchemeChoice};
 use hotwasm_queue::{RedisOptions, RedisQueue};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::command::redis_auth::RedisAuthArgs;
 use crate::command::reply_key::ReplyKeyArgs;
 use crate::command::seconds::Seconds;
 
@@ -100,6 +101,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     reply_key: ReplyKeyArgs,
+    #[command(flatten)]
+    redis_auth: RedisAuthArgs,
 }
 
 /// A ring size: a power of two from 2 to 2^24.
@@ -124,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut options = RedisOptions::new(&args.redis);
         options.stream = args.stream.clone();
         options.group = args.group.clone();
+        args.redis_auth.apply(&mut options)?;
         let queue = Arc::new(RedisQueue::connect(options).await?);
         let options = SubmitOptions {
             results: match args.results {

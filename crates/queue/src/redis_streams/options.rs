@@ -35,6 +35,16 @@ pub struct RedisOptions {
     /// sent: the consumer dead-letters it
     /// ([`EntryError::TooLarge`](crate::EntryError::TooLarge)).
     pub max_entry_bytes: u64,
+    /// The ACL user to authenticate as (default: from the URL, else
+    /// `default`).
+    pub username: Option<String>,
+    /// The password (`requirepass` or the ACL user's), instead of one in
+    /// the URL, which other users of the host could read in the process
+    /// list.
+    pub password: Option<Password>,
+    /// The CA certificate(s), PEM, that sign the server's certificate, for
+    /// a `rediss://` URL whose server the system does not already trust.
+    pub tls_ca_pem: Option<Vec<u8>>,
     /// Acknowledgements between two automatic trims of the job stream
     /// (default 1,000; 0 turns automatic trimming off).
     pub trim_every: u64,
@@ -53,6 +63,9 @@ impl RedisOptions {
             reconnect_retries: 4,
             reconnect_max_delay: Duration::from_secs(1),
             max_entry_bytes: 4 * 1024 * 1024,
+            username: None,
+            password: None,
+            tls_ca_pem: None,
             trim_every: 1_000,
         }
     }
@@ -62,5 +75,15 @@ impl Default for RedisOptions {
     /// Options for `redis://127.0.0.1:6379`.
     fn default() -> RedisOptions {
         RedisOptions::new("redis://127.0.0.1:6379")
+    }
+}
+
+/// A Redis password: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
     }
 }

@@ -443,3 +443,102 @@ async fn redis_restart_fails_operations_then_recovers_and_recreates_the_group() 
         .unwrap();
     assert_eq!(queue.stats().await.unwrap().pending, 0);
 }
+
+/// A Redis with a password: without it every command is refused with a
+/// clear error; with it (from the options, not the URL) the queue works,
+/// and the password never shows in `Debug`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_protected_redis_needs_the_password() {
+    let server = RedisServer::start_with(vec!["--requirepass".into(), "s3cret-pass".into()]);
+    let error = RedisQueue::connect(options(&server))
+        .await
+        .expect_err("no password");
+    assert!(
+        error.to_string().contains("NOAUTH") || error.to_string().contains("Authentication"),
+        "{error}"
+    );
+
+    let mut with_password = options(&server);
+    with_password.password = Some(hotwasm_queue::Password("s3cret-pass".into()));
+    assert!(!format!("{with_password:?}").contains("s3cret"));
+    let queue = RedisQueue::connect(with_password).await.unwrap();
+    queue.submit(&[envelope(1)]).await.unwrap();
+    let got = queue.fetch("a", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got[0].envelope, Ok(envelope(1)));
+
+    // An ACL user of its own, with only what a server needs.
+    let mut admin = redis::Client::open(format!(
+        "redis+unix://{}?pass=s3cret-pass",
+        server.socket().display()
+    ))
+    .unwrap()
+    .get_multiplexed_async_connection()
+    .await
+    .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg(
+            &[
+                "SETUSER",
+                "hotwasm",
+                "on",
+                ">worker-pass",
+                "~hotwasm:*",
+                "+@all",
+            ][..],
+        )
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let mut as_user = options(&server);
+    as_user.username = Some("hotwasm".into());
+    as_user.password = Some(hotwasm_queue::Password("worker-pass".into()));
+    let queue = RedisQueue::connect(as_user).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().pending, 1);
+}
+
+/// Redis over TLS (`rediss://`), its certificate trusted through a CA
+/// file; without the CA the handshake is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_over_tls_is_reached_through_its_ca() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let cert = certs.path().join("redis.crt");
+    let key = certs.path().join("redis.key");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let _server = RedisServer::start_with(vec![
+        "--tls-port".into(),
+        port.to_string(),
+        "--tls-cert-file".into(),
+        cert.display().to_string(),
+        "--tls-key-file".into(),
+        key.display().to_string(),
+        "--tls-auth-clients".into(),
+        "no".into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+    ]);
+    let mut tls = RedisOptions::new(format!("rediss://localhost:{port}"));
+    tls.connect_timeout = Duration::from_secs(2);
+    tls.reconnect_retries = 0;
+    let untrusted = RedisQueue::connect(tls.clone())
+        .await
+        .expect_err("a certificate nobody vouches for");
+    assert!(
+        matches!(untrusted, QueueError::Unreachable { .. }),
+        "{untrusted}"
+    );
+
+    tls.tls_ca_pem = Some(certified.cert.pem().into_bytes());
+    let queue = RedisQueue::connect(tls).await.unwrap();
+    queue.submit(&[envelope(1), envelope(2)]).await.unwrap();
+    let got = queue.fetch("a", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(got.len(), 2);
+    let ids: Vec<String> = got.iter().map(|d| d.id.clone()).collect();
+    queue.ack(&ids).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().pending, 0);
+}
