@@ -19,11 +19,13 @@ const WASM_RUNTIMES: [RuntimeKind; 3] = [
     RuntimeKind::Wasm3,
 ];
 
-/// Tight bounds, so hostile modules are stopped quickly.
+/// Tight bounds, so hostile modules are stopped quickly — yet deadlines
+/// far above an honest call (a few ms; some tens in a debug build of wasm3
+/// on a loaded machine), so no honest job here depends on timing.
 fn limits() -> Limits {
     Limits {
-        call_timeout: Duration::from_millis(30),
-        init_timeout: Duration::from_millis(60),
+        call_timeout: Duration::from_millis(500),
+        init_timeout: Duration::from_millis(1000),
         max_memory_bytes: 4 << 20,
         max_module_bytes: 1 << 20,
         keep_instance_bytes: 2 << 20,
@@ -59,7 +61,7 @@ fn looping_call_is_stopped_at_its_deadline_and_the_worker_goes_on() {
             let stopped = worker.verify(job);
             assert!(!stopped.valid, "{kind}");
             assert!(
-                reason(&stopped).contains("30 ms deadline"),
+                reason(&stopped).contains("500 ms deadline"),
                 "{kind}: {stopped:?}"
             );
             let fine = worker.verify(&ecdsa);
@@ -105,7 +107,7 @@ fn looping_init_is_stopped_at_the_start_deadline() {
         let mut worker = Worker::new(&set);
         let verdict = worker.verify(&jobs(SchemeChoice::Schnorr, 1)[0]);
         assert!(
-            reason(&verdict).contains("60 ms deadline"),
+            reason(&verdict).contains("1000 ms deadline"),
             "{kind}: {verdict:?}"
         );
         let fine = worker.verify(&jobs(SchemeChoice::Ecdsa, 1)[0]);
