@@ -60,7 +60,13 @@ fn workers() -> Vec<(String, Worker)> {
         .collect()
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: {
+        // Compiling the guests takes seconds under the sanitizer: before
+        // the first input, so that it does not count as a slow one.
+        WORKERS.with(|_| {});
+    },
+    |data: &[u8]| {
     let Some(job) = job(data) else {
         return;
     };

@@ -41,7 +41,11 @@ const IMPORTS: &str = r#"(module
   (import "wapc" "__host_error_len" (func (result i32)))
   (import "wapc" "__console_log" (func (param i32 i32))))"#;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: {
+        runtimes();
+    },
+    |data: &[u8]| {
     let Some((wasm, payload)) = generate(data) else {
         return;
     };
