@@ -24,8 +24,9 @@ cargo clippy -p hotwasm-runtime --no-default-features --locked -- -D warnings
 cargo clippy -p hotwasm --no-default-features --features wasmtime,wasmi --locked -- -D warnings
 
 log "clippy of the fuzz targets (fuzz/, a workspace of its own; stable, no nightly needed)"
-# In the workspace's target directory, with its dev profile: the
-# dependencies clippy checked above are reused, not checked again.
+# In the workspace's target directory, whose guest modules it reuses
+# (target/hotwasm-guests); fuzz/Cargo.toml copies the dev profile so that
+# dependencies checked above with the same features are not checked again.
 cargo clippy --manifest-path fuzz/Cargo.toml --bins --locked \
   --target-dir "${CARGO_TARGET_DIR:-target}" -- -D warnings
 
