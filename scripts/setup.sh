@@ -6,6 +6,8 @@
 #
 #   wasm32-unknown-unknown  the guest modules' target (rust-toolchain.toml)
 #   cc                      C compiler: wasm3's C sources, libsecp256k1 (tests)
+#   c++                     C++ compiler: libFuzzer, which the fuzz targets'
+#                           libfuzzer-sys builds even to check them
 #   libclang + its headers  bindgen loads libclang to read wasm3's C headers
 #   redis-server            the Redis transport (tests, the main job's report)
 
@@ -40,6 +42,10 @@ setup_install() {
   if ! command -v cc >/dev/null 2>&1; then
     setup_log "no C compiler (cc): will install build-essential (wasm3 and libsecp256k1 are C)"
     missing+=(build-essential)
+  fi
+  if ! command -v c++ >/dev/null 2>&1; then
+    setup_log "no C++ compiler (c++): will install g++ (libFuzzer is C++; the fuzz targets build it)"
+    missing+=(g++)
   fi
   if [ -z "$(setup_find_libclang)" ] || [ -z "$(setup_find_clang_headers)" ]; then
     setup_log "no libclang.so with clang's headers: will install libclang-dev (bindgen reads wasm3's C headers with it)"

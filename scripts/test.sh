@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine with rustup, cargo and apt:
 # installs what is missing (scripts/setup.sh), then fmt check, clippy
-# -D warnings (the default build, and the builds without wasm backends),
-# all tests, and the suite's wall time.
+# -D warnings (the default build, the builds without wasm backends, and
+# the fuzz targets), all tests, and the suite's wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -14,6 +14,7 @@ source scripts/setup.sh
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -21,6 +22,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "clippy of the backend-less builds (no wasm3: no libclang needed)"
 cargo clippy -p hotwasm-runtime --no-default-features --locked -- -D warnings
 cargo clippy -p hotwasm --no-default-features --features wasmtime,wasmi --locked -- -D warnings
+
+log "clippy of the fuzz targets (fuzz/, a workspace of its own; stable, no nightly needed)"
+# In the workspace's target directory, whose guest modules it reuses
+# (target/hotwasm-guests); fuzz/Cargo.toml copies the dev profile so that
+# dependencies checked above with the same features are not checked again.
+cargo clippy --manifest-path fuzz/Cargo.toml --bins --locked \
+  --target-dir "${CARGO_TARGET_DIR:-target}" -- -D warnings
 
 log "cargo test"
 output=$(mktemp)
