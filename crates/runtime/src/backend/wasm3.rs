@@ -108,13 +108,37 @@ struct State {
 
 type Shared = Rc<RefCell<State>>;
 
+thread_local! {
+    /// One wasm3 environment per thread, shared by the instances made on
+    /// it. The `wasm3` crate (0.3.1) never frees the environment of a
+    /// runtime that loaded a module (`Runtime::parse_and_load_module`
+    /// forgets the parsed module and its reference to the environment), so
+    /// an environment per instance leaked its code pages with every
+    /// instance dropped; a shared one is leaked once per thread, and wasm3
+    /// reuses the code pages a dropped runtime gives back to it.
+    static ENVIRONMENT: RefCell<Option<Environment>> = const { RefCell::new(None) };
+}
+
+/// This thread's wasm3 environment, made on first use.
+fn environment() -> Result<Environment, Wasm3Error> {
+    ENVIRONMENT.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if let Some(environment) = cell.as_ref() {
+            return Ok(environment.clone());
+        }
+        let environment = Environment::new()?;
+        *cell = Some(environment.clone());
+        Ok(environment)
+    })
+}
+
 impl CompiledModule for Wasm3Module {
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
         let failed = |e: Wasm3Error| RuntimeError::Instantiate {
             runtime: NAME,
             message: e.to_string(),
         };
-        let environment = Environment::new().map_err(failed)?;
+        let environment = environment().map_err(failed)?;
         let runtime = environment.create_runtime(STACK_BYTES).map_err(failed)?;
         let state = Shared::new(RefCell::new(State {
             wapc: WapcHost::new(self.limits.max_response_bytes),
