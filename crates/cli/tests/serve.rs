@@ -608,3 +608,103 @@ fn serve_and_submit_through_a_password_protected_redis() {
     );
     assert!(server.terminate().success());
 }
+
+/// The first descriptor of process `pid` that is a ring's memory file.
+fn ring_memfd(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|fd| {
+            std::fs::read_link(fd)
+                .is_ok_and(|target| target.to_string_lossy().contains("memfd:hotwasm-ring"))
+        })
+}
+
+/// Waits up to 30 s for `pid` to hold a ring's memory file.
+fn wait_for_ring(pid: u32) -> std::path::PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(fd) = ring_memfd(pid) {
+            return fd;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ring in process {pid}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A hostile process of the same user attacks a client's ring while a
+/// server writes into it: truncating it (through the server's own
+/// descriptor and the client's) fails, so the server keeps running and
+/// answers the next client; moving the ring's cursor makes that client
+/// fail, saying its ring is corrupted, instead of counting thousands of
+/// missing verdicts.
+#[test]
+fn a_truncated_ring_leaves_the_server_running() {
+    let redis = RedisServer::start();
+    let mut serve = Serve::start(&redis.url(), "target");
+    let victim = hotwasm()
+        .args(["submit", "--redis", &redis.url(), "--count", "20000"])
+        .args(["--results", "shm", "--ring-slots", "64", "--timeout", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submit starts");
+    // The server holds the ring once it has answered into it.
+    let servers_ring = wait_for_ring(serve.child.id());
+    let clients_ring = wait_for_ring(victim.id());
+    for fd in [&servers_ring, &clients_ring] {
+        let truncate = Command::new("truncate")
+            .args(["-s", "0"])
+            .arg(fd)
+            .output()
+            .expect("truncate runs");
+        assert!(
+            !truncate.status.success(),
+            "truncating {} worked",
+            fd.display()
+        );
+        assert!(
+            stderr(&truncate).contains("Operation not permitted"),
+            "{}",
+            stderr(&truncate)
+        );
+    }
+    // Move the client's read cursor far ahead, through its descriptor.
+    let memory = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&clients_ring)
+        .expect("open the ring's memory");
+    std::os::unix::fs::FileExt::write_all_at(&memory, &(1u64 << 40).to_ne_bytes(), 128)
+        .expect("plant the cursor");
+    let output = victim.wait_with_output().expect("submit ends");
+    let said = stderr(&output);
+    assert!(
+        !output.status.success(),
+        "a corrupted ring fails the run:\n{said}"
+    );
+    assert!(said.contains("RING CORRUPTED"), "{said}");
+    assert!(
+        said.contains(".ring is corrupted"),
+        "the ring is named:\n{said}"
+    );
+    assert!(
+        serve.child.try_wait().expect("server status").is_none(),
+        "the server died"
+    );
+    // The server still answers another client through shared memory.
+    let output = hotwasm()
+        .args(["submit", "--redis", &redis.url(), "--count", "200"])
+        .args(["--results", "shm", "--json"])
+        .output()
+        .expect("submit runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(summary(&output)["verdicts"], 200);
+    assert!(
+        serve.terminate().success(),
+        "serve exits cleanly on SIGTERM"
+    );
+}

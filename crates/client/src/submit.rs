@@ -7,7 +7,9 @@
 //! or a results stream), which reads while jobs are still being submitted.
 //! A job redelivered after a server died may be answered twice; the first
 //! verdict counts, the others are counted as duplicates. Jobs with no verdict after [`SubmitOptions::idle_timeout`]
-//! without any progress are reported missing.
+//! without any progress are reported missing. A results ring found
+//! corrupted is named in the summary and fails the run; if it cannot be
+//! read any further the client stops waiting at once.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use hotwasm_auth::MacKey;
 use hotwasm_jobs::Job;
-use hotwasm_queue::reply::{Arrival, ReplySource, RingSource, StreamSource};
+use hotwasm_queue::reply::{Arrival, ReplyError, ReplySource, RingSource, StreamSource};
 use hotwasm_queue::{Envelope, JobQueue, Reply, ResultsStreams};
 
 use crate::ClientError;
@@ -250,6 +252,14 @@ impl<'a> Tally<'a> {
         let summary = &mut self.summary;
         let reply = match arrival.reply {
             Ok(reply) => reply,
+            Err(reason @ ReplyError::RingCorrupted { .. }) => {
+                if summary.ring_corrupted.is_none() {
+                    tracing::error!("{reason}");
+                    summary.ring_corrupted = Some(reason.to_string());
+                }
+                summary.corrupt += 1;
+                return;
+            }
             Err(reason) => {
                 tracing::warn!("unreadable verdict: {reason}");
                 summary.unreadable += 1;

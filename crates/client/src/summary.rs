@@ -47,6 +47,13 @@ pub struct Summary {
     /// Replies that answer another job than the one sent under their
     /// sequence number (their job digest differs): dropped.
     pub misdirected: u64,
+    /// Ring records that failed their checks, and ring states no writer
+    /// following the protocol produces (see [`Summary::ring_corrupted`]).
+    pub corrupt: u64,
+    /// Why the results ring was found corrupted (the first time), naming
+    /// the ring: someone wrote into it who does not follow the protocol.
+    /// The run fails; verdicts it kept from arriving are counted missing.
+    pub ring_corrupted: Option<String>,
     /// Verdicts per server.
     pub per_server: BTreeMap<String, u64>,
     /// Verdicts per module version.
@@ -101,9 +108,10 @@ impl Summary {
         self.latency_max_micros = self.latencies_micros.last().copied().unwrap_or(0.0);
     }
 
-    /// Every job has a verdict and none contradicts its `expect`.
+    /// Every job has a verdict, none contradicts its `expect`, and the
+    /// results ring was not corrupted.
     pub fn passed(&self) -> bool {
-        self.missing == 0 && self.mismatch_count == 0
+        self.missing == 0 && self.mismatch_count == 0 && self.ring_corrupted.is_none()
     }
 }
 
@@ -135,6 +143,13 @@ impl fmt::Display for Summary {
             self.latency_p99_micros / 1e3,
             self.latency_max_micros / 1e3
         )?;
+        if let Some(reason) = &self.ring_corrupted {
+            writeln!(
+                f,
+                "  RING CORRUPTED: {reason} ({} corrupt records; the {} missing verdicts are its doing, not the servers')",
+                self.corrupt, self.missing
+            )?;
+        }
         if self.forged > 0 || self.misdirected > 0 {
             writeln!(
                 f,

@@ -30,7 +30,7 @@ use crate::{EntryError, QueueError, Reply, ReplyKind, ReplyTo};
 mod ring;
 mod stream;
 
-pub use ring::{REPLY_RECORD_BYTES, RING_COOL_DOWN, RingSink, RingSource};
+pub use ring::{REPLY_RECORD_BYTES, RING_COOL_DOWN, RingSink, RingSource, STALL_LIMIT};
 pub use stream::{StreamSink, StreamSource};
 
 /// A boxed future, so sinks and sources can sit behind `dyn`.
@@ -47,6 +47,17 @@ pub enum ReplyError {
     /// corrupt record.
     #[error(transparent)]
     Shm(#[from] hotwasm_shm::ShmError),
+    /// The client's ring held a corrupt record, or cannot be read any
+    /// further (cursors that jumped, a slot never published): someone wrote
+    /// into it who does not follow the protocol.
+    #[error("ring {ring} is corrupted: {source}")]
+    RingCorrupted {
+        /// The ring's path.
+        ring: String,
+        /// What was found.
+        #[source]
+        source: hotwasm_shm::ShmError,
+    },
     /// The ring failed a write a moment ago and is refused for
     /// [`RING_COOL_DOWN`], so a reader that went away does not cost every
     /// batch the full ring timeout.
@@ -187,7 +198,7 @@ pub trait ReplySource: Send {
     /// The next batch if one has arrived already, without waiting.
     fn try_recv(&mut self) -> Option<Vec<Arrival>>;
 
-    /// Stops reading and releases the address (removes the ring file,
+    /// Stops reading and releases the address (removes the ring's socket,
     /// deletes the results stream). Dropping a source without closing it
     /// stops the reading too, but a results stream is left behind.
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;

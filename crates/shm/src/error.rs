@@ -1,5 +1,5 @@
 //! The one error type of the ring: I/O, files that are not rings, bad names,
-//! oversized records, back-pressure timeouts and corrupt slots.
+//! oversized records, back-pressure timeouts, corrupt slots and broken rings.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,8 +21,9 @@ pub enum ShmError {
         #[source]
         source: std::io::Error,
     },
-    /// The file exists but is not a ring this build can use (bad magic,
-    /// layout version, geometry or size, or not a regular file).
+    /// What was handed over is not a ring this build can use (not a socket,
+    /// no descriptor, a memory file not sealed against shrinking, bad magic,
+    /// layout version, geometry or size).
     #[error("{} is not a usable ring: {reason}", path.display())]
     NotARing {
         /// The file that was refused.
@@ -52,6 +53,14 @@ pub enum ShmError {
     Full {
         /// How long `push` waited before giving up.
         waited: Duration,
+    },
+    /// The cursors and slots are in a state the protocol cannot produce
+    /// (a cursor that jumped, a planted sequence number, a slot that never
+    /// completes): the ring cannot be used any further.
+    #[error("ring is broken: {reason}")]
+    Broken {
+        /// What was found.
+        reason: String,
     },
     /// A published slot failed validation; it has been consumed so the next
     /// `pop` reads the following record.

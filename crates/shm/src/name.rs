@@ -1,4 +1,4 @@
-//! Where rings live and what they may be called: a ring name arrives from
+//! Where rings are published and what they may be called: a ring name arrives from
 //! outside (a job in a queue), so it is checked to be a plain file-name stem
 //! that cannot leave the ring directory.
 
@@ -10,7 +10,7 @@ use crate::ShmError;
 
 /// Environment variable naming the directory rings live in.
 pub const SHM_DIR_ENV: &str = "HOTWASM_SHM_DIR";
-/// File extension of ring files: `<dir>/<name>.ring`.
+/// Extension of a ring's socket: `<dir>/<name>.ring`.
 pub const RING_EXTENSION: &str = "ring";
 /// Longest ring name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;

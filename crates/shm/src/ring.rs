@@ -1,8 +1,10 @@
-//! [`Ring`]: one mapping of a ring file and the slot protocol on it, Dmitry
-//! Vyukov's bounded MPMC queue with every word that other processes write
-//! read through atomics or copied out before it is looked at.
+//! [`Ring`]: one mapping of a ring's sealed memory file and the slot
+//! protocol on it, Dmitry Vyukov's bounded MPMC queue with every word that
+//! other processes write read through atomics or copied out before it is
+//! looked at.
 
 use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,85 +12,133 @@ use std::time::Duration;
 use memmap2::MmapRaw;
 
 use crate::ShmError;
-use crate::file::{self, Identity, NewFile};
 use crate::layout::{
     FIXED_LEN, Geometry, HEADER_LEN, OFF_CONSUMER, OFF_PRODUCER, SLOT_CRC, SLOT_LEN, SLOT_PAYLOAD,
     SLOT_SEQ,
 };
+use crate::memfd;
+use crate::rendezvous::{self, Identity, Listener, io_error, not_a_ring};
 use crate::wait::Backoff;
 
-/// One mapping of a ring file: the reader's (from [`Ring::create`]) or a
-/// writer's (from [`Ring::open`]). `Send + Sync`; share it between threads.
+/// How long [`Ring::open`] waits for the reader to hand its ring over.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One mapping of a ring: the reader's (from [`Ring::create`]) or a
+/// writer's (from [`Ring::open`] or [`Ring::from_fd`]). `Send + Sync`;
+/// share it between threads.
 pub struct Ring {
     map: MmapRaw,
     /// Validated at construction; `map.len() == geometry.file_len`.
     geometry: Geometry,
+    /// The sealed memory file the mapping is of.
+    fd: OwnedFd,
     path: PathBuf,
-    /// Set when this mapping created the file: drop removes it.
-    created: Option<Identity>,
-    /// The mapped file, to tell whether the path still names it.
+    /// The socket the ring was published at or received through, to tell
+    /// whether the path still names it.
     identity: Option<Identity>,
+    /// Set when this mapping created the ring: hands it to writers until
+    /// dropped, then removes the socket.
+    listener: Option<Listener>,
 }
 
 impl Ring {
-    /// Creates a ring file at `path` with `slots` slots (a power of two,
-    /// at least 2) each carrying records of up to `max_record` bytes,
-    /// replacing any file already there. The reader (client) creates the
-    /// ring and the file is removed when this `Ring` is dropped.
+    /// Creates a ring with `slots` slots (a power of two, at least 2) each
+    /// carrying records of up to `max_record` bytes, and publishes it at
+    /// `path`, replacing whatever was there. The reader (client) creates
+    /// the ring; dropping this `Ring` stops publishing it and removes the
+    /// socket.
     ///
-    /// The file is built under a temporary name in the same directory and
-    /// renamed into place, so a server never maps a half-initialised ring.
+    /// The ring lives in an anonymous memory file sealed against shrinking
+    /// and growing (`memfd`, `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`),
+    /// so no process, this one included, can make a mapping of it fault.
+    /// `path` becomes a Unix socket of mode 0600 that hands the file's
+    /// descriptor to each writer that connects; the file has no name.
     ///
     /// # Errors
     ///
     /// [`ShmError::InvalidGeometry`] for a slot count that is not a power of
     /// two in `2..=MAX_SLOTS`, a `max_record` over `MAX_RECORD_LIMIT` or a
-    /// file over `MAX_RING_BYTES`; [`ShmError::Io`] if the file cannot be
-    /// created, sized, mapped or renamed.
+    /// ring over `MAX_RING_BYTES`; [`ShmError::Io`] if the memory cannot be
+    /// created, sealed or mapped or the socket cannot be published;
+    /// [`ShmError::NotARing`] if `path` is too long for a socket address.
     pub fn create(path: &Path, slots: u32, max_record: u32) -> Result<Ring, ShmError> {
         let geometry = Geometry::new(slots, max_record)?;
-        let new = NewFile::create(path, geometry.file_len as u64)?;
+        let fd = memfd::create_sealed(geometry.file_len as u64)
+            .map_err(|source| io_error("creating shared memory for", path, source))?;
         // Mapping raw is safe; what makes using it sound is that every access
         // goes through raw pointers or atomics (see atomic_u64).
-        let map = MmapRaw::map_raw(new.file.as_file())
-            .map_err(|source| file::io_error("mapping", path, source))?;
-        let mut ring = Ring::from_parts(map, geometry, path)?;
+        let map =
+            MmapRaw::map_raw(fd.as_raw_fd()).map_err(|source| io_error("mapping", path, source))?;
+        let handed_out = fd
+            .try_clone()
+            .map_err(|source| io_error("duplicating", path, source))?;
+        let mut ring = Ring::from_parts(map, geometry, fd, path)?;
         ring.initialise();
-        let identity = new.publish(path)?;
-        ring.created = Some(identity);
+        // Published only once initialised: no writer sees a half-made ring.
+        let listener = Listener::publish(path, handed_out)?;
+        ring.identity = Some(listener.identity);
+        ring.listener = Some(listener);
+        Ok(ring)
+    }
+
+    /// Opens the ring published at `path` for writing (servers): connects
+    /// to its socket, receives its memory file (waiting at most
+    /// [`OPEN_TIMEOUT`]) and checks it as [`Ring::from_fd`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ring::open_within`].
+    pub fn open(path: &Path) -> Result<Ring, ShmError> {
+        Ring::open_within(path, OPEN_TIMEOUT)
+    }
+
+    /// [`Ring::open`], waiting at most `timeout` for the reader to hand
+    /// the ring over.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::Io`] if nothing listens at `path`, the reader sends
+    /// nothing within `timeout` or the mapping fails;
+    /// [`ShmError::NotARing`] if `path` is not a socket (a symlink, a
+    /// file), the peer hands over no descriptor, or the descriptor fails
+    /// any check of [`Ring::from_fd`].
+    pub fn open_within(path: &Path, timeout: Duration) -> Result<Ring, ShmError> {
+        let (fd, identity) = rendezvous::receive(path, timeout)?;
+        let mut ring = Ring::from_fd(fd, path)?;
         ring.identity = Some(identity);
         Ok(ring)
     }
 
-    /// Opens an existing ring for writing (servers). The header is copied
+    /// Maps a ring's memory file received from another process; `origin`
+    /// names where it came from in errors. The file must be sealed against
+    /// shrinking (so the mapping can never fault), and its header is copied
     /// out and checked: magic, layout version, a power-of-two slot count
     /// within bounds, a slot size consistent with `max_record`, and a file
-    /// length equal to what the header implies. Dropping the `Ring` leaves
-    /// the file in place.
+    /// length equal to what the header implies.
     ///
     /// # Errors
     ///
-    /// [`ShmError::Io`] if the file cannot be opened or mapped;
-    /// [`ShmError::NotARing`] if it is a symlink, not a regular file, or
-    /// fails any header check.
-    pub fn open(path: &Path) -> Result<Ring, ShmError> {
-        let (file, len) = file::open_existing(path)?;
+    /// [`ShmError::NotARing`] if the descriptor is not a memory file sealed
+    /// with `F_SEAL_SHRINK` or fails any header check; [`ShmError::Io`] if
+    /// it cannot be mapped.
+    pub fn from_fd(fd: OwnedFd, origin: &Path) -> Result<Ring, ShmError> {
+        let len = memfd::sealed_len(&fd).map_err(|reason| not_a_ring(origin, reason))?;
         if len < HEADER_LEN as u64 {
-            return Err(file::not_a_ring(
-                path,
+            return Err(not_a_ring(
+                origin,
                 format!("{len} bytes, shorter than the {HEADER_LEN}-byte header"),
             ));
         }
         if len > crate::layout::MAX_RING_BYTES {
-            return Err(file::not_a_ring(path, format!("{len} bytes, too large")));
+            return Err(not_a_ring(origin, format!("{len} bytes, too large")));
         }
         // Only ever accessed through raw pointers and atomics (never `&[u8]`),
-        // so concurrent writes by other processes are expected. Truncation by
-        // another process: see "Limitations" in the crate docs.
-        let map =
-            MmapRaw::map_raw(&file).map_err(|source| file::io_error("mapping", path, source))?;
+        // so concurrent writes by other processes are expected; the seal
+        // checked above means no one can shrink the file under the mapping.
+        let map = MmapRaw::map_raw(fd.as_raw_fd())
+            .map_err(|source| io_error("mapping", origin, source))?;
         if map.len() as u64 != len || map.len() < FIXED_LEN {
-            return Err(file::not_a_ring(path, "file changed size while opening"));
+            return Err(not_a_ring(origin, "file changed size while opening"));
         }
         let mut fixed = [0u8; FIXED_LEN];
         // SAFETY: the mapping holds at least FIXED_LEN bytes (checked above)
@@ -97,18 +147,23 @@ impl Ring {
             std::ptr::copy_nonoverlapping(map.as_ptr(), fixed.as_mut_ptr(), FIXED_LEN);
         }
         let geometry = Geometry::decode_fixed(&fixed, map.len() as u64)
-            .map_err(|reason| file::not_a_ring(path, reason))?;
-        let mut ring = Ring::from_parts(map, geometry, path)?;
-        ring.identity = file.metadata().ok().map(|meta| Identity::of(&meta));
-        Ok(ring)
+            .map_err(|reason| not_a_ring(origin, reason))?;
+        Ring::from_parts(map, geometry, fd, origin)
     }
 
-    /// Whether the path still names the file this `Ring` maps. A writer
-    /// caching rings by name checks it: a reader that went away and came
-    /// back under the same name made a new file.
+    /// Whether the path still names the socket this `Ring` was published at
+    /// or received through. A writer caching rings by name checks it: a
+    /// reader that went away and came back under the same name made a new
+    /// ring.
     pub fn is_current(&self) -> bool {
         self.identity
             .is_some_and(|identity| identity.is_at(&self.path))
+    }
+
+    /// The sealed memory file behind the ring.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
     }
 
     /// Appends one record. Safe to call from any number of threads and
@@ -119,7 +174,9 @@ impl Ring {
     ///
     /// [`ShmError::TooLarge`] if `record` is longer than
     /// [`max_record`](Ring::max_record); [`ShmError::Full`] if no slot came
-    /// free within `timeout`.
+    /// free within `timeout`; [`ShmError::Broken`] if the producer cursor
+    /// and the slot under it disagree in a way no writer following the
+    /// protocol can cause.
     pub fn push(&self, record: &[u8], timeout: Duration) -> Result<(), ShmError> {
         if record.len() > self.max_record() {
             return Err(ShmError::TooLarge {
@@ -162,11 +219,15 @@ impl Ring {
                     }
                 }
             } else {
-                // lead < 0: the slot still holds an unread record, the ring
-                // is full. lead > 0: another producer took `pos`; if the
-                // cursor has not moved on either, something is stuck.
+                // lead -slots or -slots + 1: the slot still holds last
+                // lap's record, the ring is full. lead > 0: another
+                // producer took `pos` and the cursor has moved on. Anything
+                // else cannot happen in a ring only this protocol wrote.
                 let now = cursor.load(Ordering::Relaxed);
-                if lead < 0 || now == pos {
+                if lead < -i64::from(self.geometry.slots) || (lead > 0 && now == pos) {
+                    return Err(self.broken("producer", pos, seq));
+                }
+                if lead < 0 {
                     if !wait.snooze() {
                         return Err(ShmError::Full {
                             waited: wait.elapsed(),
@@ -187,14 +248,19 @@ impl Ring {
     /// Reads the next record into `out` (cleared first), waiting up to
     /// `timeout` for one to be published. Returns `Ok(false)` on timeout.
     ///
-    /// Meant for one consumer, but concurrent calls are safe too: a slot is
-    /// claimed on the consumer cursor before it is read.
+    /// Meant for one consumer at a time. Concurrent calls stay memory-safe
+    /// (a slot is claimed on the consumer cursor before it is read), but
+    /// one may see another's slot in flight and report the ring broken.
     ///
     /// # Errors
     ///
     /// [`ShmError::Corrupt`] if the published slot's length exceeds
     /// `max_record` or its payload fails the CRC-32 check; the slot is
     /// consumed, so the next call reads the following record.
+    /// [`ShmError::Broken`] if the consumer cursor and the slot under it
+    /// disagree in a way no writer following the protocol can cause (a
+    /// cursor that jumped, a planted sequence number): the ring cannot be
+    /// read any further.
     pub fn pop(&self, out: &mut Vec<u8>, timeout: Duration) -> Result<bool, ShmError> {
         out.clear();
         let cursor = self.atomic_u64(OFF_CONSUMER);
@@ -234,10 +300,16 @@ impl Ring {
                     }
                 }
             } else {
-                // lead < 0: nothing published at `pos` yet (empty, or a
-                // producer is mid-write). lead > 0: another consumer moved on.
+                // lead -1: nothing published at `pos` yet (empty, or a
+                // producer is mid-write). lead > 0: another consumer took
+                // `pos` and the cursor has moved on. Anything else cannot
+                // happen in a ring only this protocol wrote (and read by
+                // one consumer at a time).
                 let now = cursor.load(Ordering::Relaxed);
-                if lead < 0 || now == pos {
+                if lead < -1 || (lead > 0 && now == pos) {
+                    return Err(self.broken("consumer", pos, seq));
+                }
+                if lead < 0 {
                     if !wait.snooze() {
                         return Ok(false);
                     }
@@ -249,6 +321,16 @@ impl Ring {
                 }
             }
         }
+    }
+
+    /// Records claimed by producers and not yet taken by the reader,
+    /// published or still being written. A reader that finds nothing to pop
+    /// while this stays above zero is looking at a slot that never
+    /// completes: a producer died mid-write, or a cursor was moved.
+    pub fn pending(&self) -> u64 {
+        let produced = self.atomic_u64(OFF_PRODUCER).load(Ordering::Relaxed);
+        let consumed = self.atomic_u64(OFF_CONSUMER).load(Ordering::Relaxed);
+        produced.wrapping_sub(consumed)
     }
 
     /// Number of slots: how many records can wait unread.
@@ -266,19 +348,36 @@ impl Ring {
         &self.path
     }
 
+    /// The error for a cursor and a slot sequence number that disagree.
+    fn broken(&self, side: &str, pos: u64, seq: u64) -> ShmError {
+        ShmError::Broken {
+            reason: format!(
+                "{side} cursor {pos} is on slot {} whose sequence number is {seq}: \
+                 a cursor or a slot was overwritten",
+                self.geometry.slot_index(pos)
+            ),
+        }
+    }
+
     /// Wraps a mapping whose length has been checked against `geometry`.
-    fn from_parts(map: MmapRaw, geometry: Geometry, path: &Path) -> Result<Ring, ShmError> {
+    fn from_parts(
+        map: MmapRaw,
+        geometry: Geometry,
+        fd: OwnedFd,
+        path: &Path,
+    ) -> Result<Ring, ShmError> {
         // Every offset computed later relies on this, and atomics on the
         // mapping being 8-aligned (mappings are page-aligned).
         if map.len() != geometry.file_len || map.as_ptr().align_offset(8) != 0 {
-            return Err(file::not_a_ring(path, "mapping does not match the header"));
+            return Err(not_a_ring(path, "mapping does not match the header"));
         }
         Ok(Ring {
             map,
             geometry,
+            fd,
             path: path.to_path_buf(),
-            created: None,
             identity: None,
+            listener: None,
         })
     }
 
@@ -373,21 +472,13 @@ impl Ring {
     }
 }
 
-impl Drop for Ring {
-    fn drop(&mut self) {
-        if let Some(identity) = self.created {
-            file::remove_if_same(&self.path, identity);
-        }
-    }
-}
-
 impl fmt::Debug for Ring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ring")
             .field("path", &self.path)
             .field("capacity", &self.capacity())
             .field("max_record", &self.max_record())
-            .field("created", &self.created.is_some())
+            .field("created", &self.listener.is_some())
             .finish()
     }
 }

@@ -115,7 +115,8 @@ pub fn ring_slots(text: &str) -> Result<u32, String> {
     }
 }
 
-/// Submits and checks; exits 1 when a verdict is wrong or missing.
+/// Submits and checks; exits 1 when a verdict is wrong or missing, or the
+/// results ring was corrupted.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reply_key = args.reply_key.key("submit")?;
     let jobs = args.jobs.jobs()?;
@@ -159,7 +160,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
         anyhow::Ok(summary?)
     })?;
-    if args.results == Results::Shm && summary.verdicts == 0 && summary.jobs > 0 {
+    if let Some(reason) = &summary.ring_corrupted {
+        eprintln!("hotwasm submit: {reason}");
+    } else if args.results == Results::Shm && summary.verdicts == 0 && summary.jobs > 0 {
         eprintln!(
             "hotwasm submit: no verdict came back through shared memory: the servers must run on \
              this host, as this user, with the same ring directory ({}, HOTWASM_SHM_DIR); \

@@ -1,17 +1,25 @@
-//! Replies through shared memory: the client creates a ring in the ring
-//! directory of its host ([`RingSource`]), servers on that host push into
-//! it ([`RingSink`]).
+//! Replies through shared memory: the client creates a ring and publishes
+//! it in the ring directory of its host ([`RingSource`]), servers on that
+//! host push into it ([`RingSink`]).
 //!
 //! A ring name arrives inside a job, so it is outside input: the sink opens
 //! only names `hotwasm_shm::ring_path` accepts, inside its ring directory,
-//! and only files that are rings (checked by `Ring::open`). Rings are
-//! opened once per name and kept while their reader is there.
+//! and only what the reader's socket hands over as a ring sealed against
+//! shrinking (checked by `Ring::open`), so no client can make a server
+//! fault by truncating its ring. Rings are opened once per name and kept
+//! while their reader is there.
 //!
-//! A ring whose reader stopped reading (a killed client leaves its file
+//! A ring whose reader stopped reading (a killed client leaves its socket
 //! behind) would make every batch for it wait the full ring timeout. After
 //! one such failure the ring is refused at once for [`RING_COOL_DOWN`]: its
 //! jobs stay pending, are reclaimed later and, if the reader never comes
 //! back, end in the dead-letter stream.
+//!
+//! The source reports a ring it cannot trust as corrupted
+//! ([`ReplyError::RingCorrupted`]): a record that fails its checksum (the
+//! reader goes on with the next), and a ring that cannot go on: cursors
+//! that jumped, or a slot claimed and never published for
+//! [`STALL_LIMIT`]. Then it stops reading.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +33,11 @@ use hotwasm_shm::{Ring, ShmError};
 
 use super::{Arrival, BoxFuture, Inbox, Outbox, ReplyError, ReplySink, ReplySource, WriteError};
 use crate::{Reply, ReplyKind, ReplyTo};
+
+/// How long a ring may hold a claimed but unpublished slot before its
+/// reader reports it corrupted (a healthy writer publishes within
+/// microseconds; this allows for one descheduled for a long while).
+pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long a ring that failed a write is refused.
 pub const RING_COOL_DOWN: Duration = Duration::from_secs(30);
@@ -72,32 +85,6 @@ impl RingSink {
         self.key = key.map(Arc::new);
         self
     }
-
-    /// The ring `name`, opened on first use. A ring whose file was replaced
-    /// or removed (its client finished, or restarted under the same name)
-    /// is dropped from the cache, so mappings of finished clients do not
-    /// pile up.
-    fn ring(&self, name: &str) -> Result<Arc<Ring>, ReplyError> {
-        let path = hotwasm_shm::ring_path(&self.dir, name)?;
-        let mut state = self.rings.lock();
-        if let Some(since) = state.failed.get(name) {
-            if since.elapsed() < RING_COOL_DOWN {
-                return Err(ReplyError::RingCoolingDown {
-                    name: name.to_string(),
-                });
-            }
-            state.failed.remove(name);
-        }
-        if let Some(ring) = state.open.get(name)
-            && ring.is_current()
-        {
-            return Ok(Arc::clone(ring));
-        }
-        state.open.retain(|_, ring| ring.is_current());
-        let ring = Arc::new(Ring::open(&path)?);
-        state.open.insert(name.to_string(), Arc::clone(&ring));
-        Ok(ring)
-    }
 }
 
 impl Rings {
@@ -119,6 +106,49 @@ impl Rings {
             .retain(|_, since| since.elapsed() < RING_COOL_DOWN);
         state.failed.insert(name.to_string(), Instant::now());
     }
+
+    /// The ring `name` in `dir`, opened on first use (connecting to its
+    /// socket may wait up to `timeout`: call off async threads). A ring
+    /// whose socket was replaced or removed (its client finished, or
+    /// restarted under the same name) is dropped from the cache, so
+    /// mappings of finished clients do not pile up. A reader that hands
+    /// nothing over in time is refused for a while, like a full ring.
+    fn open(&self, dir: &Path, name: &str, timeout: Duration) -> Result<Arc<Ring>, ReplyError> {
+        let path = hotwasm_shm::ring_path(dir, name)?;
+        {
+            let mut state = self.lock();
+            if let Some(since) = state.failed.get(name) {
+                if since.elapsed() < RING_COOL_DOWN {
+                    return Err(ReplyError::RingCoolingDown {
+                        name: name.to_string(),
+                    });
+                }
+                state.failed.remove(name);
+            }
+            if let Some(ring) = state.open.get(name)
+                && ring.is_current()
+            {
+                return Ok(Arc::clone(ring));
+            }
+            state.open.retain(|_, ring| ring.is_current());
+        }
+        // Not under the lock: another ring's writers need not wait for this.
+        let ring = match Ring::open_within(&path, timeout) {
+            Ok(ring) => Arc::new(ring),
+            Err(ShmError::Io { source, .. }) if source.kind() == std::io::ErrorKind::TimedOut => {
+                self.failed(name);
+                return Err(ShmError::Io {
+                    action: "waiting for",
+                    path,
+                    source,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.lock().open.insert(name.to_string(), Arc::clone(&ring));
+        Ok(ring)
+    }
 }
 
 impl ReplySink for RingSink {
@@ -132,13 +162,17 @@ impl ReplySink for RingSink {
         replies: Vec<Reply>,
     ) -> BoxFuture<'a, Result<(), WriteError>> {
         Box::pin(async move {
-            let ring = self.ring(name).map_err(WriteError::nothing)?;
             let rings = Arc::clone(&self.rings);
+            let dir = self.dir.clone();
             let name = name.to_string();
             let timeout = self.timeout;
             let key = self.key.clone();
-            // Waiting for room in a full ring blocks: not on async threads.
+            // Opening a ring and waiting for room in a full one block: not
+            // on async threads.
             tokio::task::spawn_blocking(move || {
+                let ring = rings
+                    .open(&dir, &name, timeout)
+                    .map_err(WriteError::nothing)?;
                 for (written, reply) in replies.iter().enumerate() {
                     let record = fit(reply, ring.max_record(), key.as_deref());
                     if let Err(e) = ring.push(&record, timeout) {
@@ -204,14 +238,14 @@ fn fit(reply: &Reply, max: usize, key: Option<&MacKey>) -> Vec<u8> {
 
 /// Reads replies from a ring this client created on this host. The ring
 /// is popped on a thread of its own (waiting on a ring blocks); closing or
-/// dropping the source stops the thread and removes the ring's file.
+/// dropping the source stops the thread and removes the ring's socket.
 pub struct RingSource {
     address: ReplyTo,
     inbox: Inbox,
     reader: Option<RingReader>,
 }
 
-/// The reader thread; stopping it drops the ring, which removes its file.
+/// The reader thread; stopping it drops the ring, which removes its socket.
 struct RingReader {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -230,18 +264,34 @@ impl Drop for RingReader {
 impl RingSource {
     /// Creates the ring `name` in `dir` with `slots` slots of
     /// [`REPLY_RECORD_BYTES`] (any number of replies fits: the ring wraps
-    /// around) and starts reading it.
+    /// around) and starts reading it; a slot left unpublished for
+    /// [`STALL_LIMIT`] makes the ring corrupted.
     ///
     /// # Errors
     ///
     /// [`ShmError`] when the name is not a ring name, the slot count not a
-    /// power of two, or the file cannot be created.
+    /// power of two, or the ring cannot be created or published.
     pub fn create(dir: &Path, name: &str, slots: u32) -> Result<RingSource, ShmError> {
+        RingSource::create_with_stall_limit(dir, name, slots, STALL_LIMIT)
+    }
+
+    /// [`RingSource::create`], with the time a slot may stay claimed but
+    /// unpublished before the ring is reported corrupted.
+    ///
+    /// # Errors
+    ///
+    /// As [`RingSource::create`].
+    pub fn create_with_stall_limit(
+        dir: &Path,
+        name: &str,
+        slots: u32,
+        stall_limit: Duration,
+    ) -> Result<RingSource, ShmError> {
         let path = hotwasm_shm::ring_path(dir, name)?;
         let ring = Ring::create(&path, slots, REPLY_RECORD_BYTES)?;
         let (outbox, inbox) = Inbox::new();
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = read_ring(ring, outbox, Arc::clone(&stop));
+        let thread = read_ring(ring, outbox, Arc::clone(&stop), stall_limit);
         Ok(RingSource {
             address: ReplyTo::Shm(name.to_string()),
             inbox,
@@ -275,31 +325,72 @@ impl ReplySource for RingSource {
     }
 }
 
-/// Pops replies off the ring on a thread of its own until told to stop.
-fn read_ring(ring: Ring, arrivals: Outbox, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// Pops replies off the ring on a thread of its own until told to stop, or
+/// until the ring is found broken or stalled (reported, then reading ends).
+fn read_ring(
+    ring: Ring,
+    arrivals: Outbox,
+    stop: Arc<AtomicBool>,
+    stall_limit: Duration,
+) -> std::thread::JoinHandle<()> {
     /// Records taken without waiting once one has arrived.
     const BATCH: usize = 256;
     std::thread::spawn(move || {
+        let corrupted = |source: ShmError| ReplyError::RingCorrupted {
+            ring: ring.path().display().to_string(),
+            source,
+        };
         let mut record = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
+        // Since when pops found nothing although a slot was claimed.
+        let mut stalled_since: Option<Instant> = None;
+        let mut readable = true;
+        while readable && !stop.load(Ordering::Relaxed) {
             let mut batch = Vec::new();
             let mut wait = Duration::from_millis(20);
             while batch.len() < BATCH {
                 let reply = match ring.pop(&mut record, wait) {
-                    Ok(false) => break,
+                    Ok(false) => {
+                        if ring.pending() == 0 {
+                            stalled_since = None;
+                        } else if stalled_since.get_or_insert_with(Instant::now).elapsed()
+                            >= stall_limit
+                        {
+                            readable = false;
+                            batch.push(Arrival {
+                                reply: Err(corrupted(ShmError::Broken {
+                                    reason: format!(
+                                        "{} records claimed by writers, none published for {stall_limit:?} \
+                                         (a server died mid-write, or a cursor was moved)",
+                                        ring.pending()
+                                    ),
+                                })),
+                                at: Instant::now(),
+                            });
+                        }
+                        break;
+                    }
                     Ok(true) => Reply::decode(&record).map_err(ReplyError::from),
-                    Err(e) => Err(ReplyError::from(e)),
+                    Err(e @ ShmError::Broken { .. }) => {
+                        readable = false;
+                        Err(corrupted(e))
+                    }
+                    Err(e) => Err(corrupted(e)),
                 };
+                stalled_since = None;
                 batch.push(Arrival {
                     reply,
                     at: Instant::now(),
                 });
+                if !readable {
+                    break;
+                }
                 wait = Duration::ZERO;
             }
             if !batch.is_empty() && arrivals.send(batch).is_err() {
                 break;
             }
         }
+        // Dropping `arrivals` here tells the client no more replies come.
     })
 }
 

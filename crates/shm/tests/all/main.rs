@@ -7,6 +7,8 @@ mod cross_process;
 mod hostile;
 mod names;
 mod round_trip;
+#[cfg(unix)]
+mod sealing;
 
 use std::path::PathBuf;
 use std::time::Duration;
