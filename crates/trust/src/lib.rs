@@ -46,7 +46,7 @@ mod sign;
 use std::path::PathBuf;
 
 pub use keys::{PublicKey, SecretKey, generate};
-pub use policy::{Provenance, Trust, Untrusted};
+pub use policy::{HINT, Provenance, Trust, Untrusted};
 pub use sign::attach_signature;
 
 /// A key that cannot be read or written, or a module that cannot be signed.

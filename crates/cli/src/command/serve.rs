@@ -22,6 +22,7 @@ use crate::command::limits::LimitArgs;
 use crate::command::modules::RegistryArgs;
 use crate::command::seconds::Seconds;
 use crate::command::shutdown::Shutdown;
+use crate::command::trust::TrustArgs;
 
 /// Arguments of `hotwasm serve`.
 #[derive(Debug, clap::Args)]
@@ -79,6 +80,8 @@ pub struct Args {
     registry: RegistryArgs,
     #[command(flatten)]
     guest: LimitArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Runs the server until a signal stops it.
@@ -112,6 +115,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     config.modules.variant = args.variant.clone();
     config.modules.registry = Some(args.registry.dir());
     config.modules.limits = args.guest.limits();
+    config.modules.trust = args.trust.trust("serve")?;
     config.limits.max_message_bytes = args.max_message_bytes;
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
@@ -145,10 +149,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     eprintln!(
-        "hotwasm serve: {} on {} with {} workers ({serving}); gRPC on http://{address}; {}",
+        "hotwasm serve: {} on {} with {} workers ({serving}; {}); gRPC on http://{address}; {}",
         server.name(),
         args.runtime,
         server.pool().threads(),
+        args.trust.describe(),
         match &args.redis {
             Some(url) => format!(
                 "jobs from {} stream {} group {}",

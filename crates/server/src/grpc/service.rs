@@ -214,10 +214,15 @@ impl Verifier for VerifierService {
     ) -> Result<Response<v1::ModuleVersion>, Status> {
         let v1::LoadModuleRequest {
             name,
-            wasm,
+            mut wasm,
             activate,
+            signature,
         } = request.into_inner();
         tracing::info!(%name, bytes = wasm.len(), activate, "load module");
+        if !signature.is_empty() {
+            wasm = hotwasm_trust::attach_signature(&wasm, &signature)
+                .map_err(|e| Status::invalid_argument(format!("signature: {e}")))?;
+        }
         let version = self
             .admin("load module", move |host| {
                 host.load(&name, wasm, "grpc", activate)

@@ -7,10 +7,12 @@
 //! - `main.rs`: the running server and the helpers every test shares.
 //! - `verify.rs`: verification calls, their limits and deadlines.
 //! - `admin.rs`: module administration and the status codes it promises.
+//! - `signed.rs`: only modules signed by a trusted key load.
 //! - `service.rs`: health, reflection, shutdown, connecting.
 
 mod admin;
 mod service;
+mod signed;
 mod verify;
 
 use std::sync::Arc;
@@ -46,6 +48,7 @@ struct Setup {
     workers: usize,
     registry: bool,
     options: GrpcOptions,
+    trust: hotwasm_trust::Trust,
 }
 
 impl Setup {
@@ -55,6 +58,7 @@ impl Setup {
             workers: 2,
             registry: false,
             options: GrpcOptions::default(),
+            trust: hotwasm_trust::Trust::default(),
         }
     }
 
@@ -66,6 +70,7 @@ impl Setup {
         config.name = SERVER_NAME.to_string();
         config.workers = self.workers;
         config.modules.registry = registry.as_ref().map(|dir| dir.path().to_path_buf());
+        config.modules.trust = self.trust;
         let server = tokio::task::spawn_blocking(move || Server::start(config))
             .await
             .expect("start task")
