@@ -29,9 +29,12 @@ fn host(dir: &std::path::Path, trust: Trust) -> Result<Arc<ModuleHost>, HostErro
     })
 }
 
+/// What a module is, its bytes, and whether a refusal's reason fits it.
+type Case = (&'static str, Vec<u8>, fn(&Untrusted) -> bool);
+
 /// The three modules no trusted key vouches for, each with the reason it
 /// must be refused for.
-fn untrusted_modules() -> Vec<(&'static str, Vec<u8>, fn(&Untrusted) -> bool)> {
+fn untrusted_modules() -> Vec<Case> {
     let v2 = second_version(fast_schnorr().bytes, "v2");
     let mut tampered = signed(&v2);
     // One flipped byte the signature covers: the last, in the version
