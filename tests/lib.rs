@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests: the official test vectors as
 //! jobs, small wasm modules that misbehave on purpose ([`hostile`]: ones
-//! that attack the host's limits), and a real
-//! `redis-server` on a unix socket of its own ([`RedisServer`]).
+//! that attack the host's limits), a key that signs the modules the tests
+//! load ([`signing`]), and a real `redis-server` on a unix socket of its
+//! own ([`RedisServer`]).
 
 use std::path::PathBuf;
 
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 pub mod hostile;
 mod redis_server;
+pub mod signing;
 
 pub use redis_server::RedisServer;
 

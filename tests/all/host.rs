@@ -11,6 +11,7 @@ use hotwasm_host::watch::{WatchEvent, watch};
 use hotwasm_host::{Activation, Cause, HostConfig, HostError, ModuleHost};
 use hotwasm_registry::RegistryError;
 use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_tests::signing::{self, signed};
 use hotwasm_tests::{hostile, not_wapc_module, second_version};
 
 fn schnorr(variant: &str) -> &'static [u8] {
@@ -19,12 +20,13 @@ fn schnorr(variant: &str) -> &'static [u8] {
         .bytes
 }
 
-/// A wasmtime host with a registry in `dir`.
+/// A wasmtime host with a registry in `dir`, trusting the tests' key.
 fn host_with_registry(dir: &std::path::Path, limits: Limits) -> Arc<ModuleHost> {
     ModuleHost::start(HostConfig {
         limits,
         variant: Some("fast".into()),
         registry: Some(dir.to_path_buf()),
+        trust: signing::trust(),
         ..HostConfig::new(RuntimeKind::Wasmtime)
     })
     .expect("host starts")
@@ -51,7 +53,7 @@ fn every_change_of_the_serving_module_is_one_counted_event() {
     assert_eq!(v1.id, first);
     assert_eq!(next_event(&events).to, first);
 
-    let v2 = second_version(schnorr("fast"), "v2");
+    let v2 = signed(&second_version(schnorr("fast"), "v2"));
     let loaded = host
         .load("schnorr", v2.clone(), "test", true)
         .expect("load");
@@ -68,7 +70,7 @@ fn every_change_of_the_serving_module_is_one_counted_event() {
     assert_eq!(host.serving()["schnorr"], loaded.id);
 
     // Storing without activating changes nothing that serves: no event.
-    let v3 = second_version(schnorr("fast"), "v3");
+    let v3 = signed(&second_version(schnorr("fast"), "v3"));
     host.load("schnorr", v3, "test", false).expect("store");
     assert!(events.try_recv().is_err());
 
@@ -103,7 +105,7 @@ fn a_refused_module_changes_nothing_and_publishes_nothing() {
     let host = host_with_registry(dir.path(), Limits::default());
     let events = host.subscribe();
     let before = host.serving();
-    let refused = host.load("schnorr", not_wapc_module(), "test", true);
+    let refused = host.load("schnorr", signed(&not_wapc_module()), "test", true);
     assert!(
         matches!(
             refused,
@@ -196,8 +198,8 @@ fn a_module_stuck_in_validation_blocks_no_administration() {
         ..Limits::default()
     };
     let host = host_with_registry(dir.path(), limits);
-    let v2 = second_version(schnorr("fast"), "v2");
-    let v3 = second_version(schnorr("fast"), "v3");
+    let v2 = signed(&second_version(schnorr("fast"), "v2"));
+    let v3 = signed(&second_version(schnorr("fast"), "v3"));
     let v2_id = host
         .load("schnorr", v2, "test", true)
         .expect("a first version")
@@ -216,7 +218,8 @@ fn a_module_stuck_in_validation_blocks_no_administration() {
                     .with_writer(move || Signal(running.clone()))
                     .finish();
                 tracing::subscriber::with_default(subscriber, || {
-                    host.load("ecdsa", hostile::announced_looping_module(), "test", true)
+                    let looping = signed(&hostile::announced_looping_module());
+                    host.load("ecdsa", looping, "test", true)
                 })
             })
             .expect("thread")
@@ -273,7 +276,11 @@ fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
             .expect("the watcher reports within a minute")
     };
 
-    std::fs::write(modules_dir.path().join("schnorr.wasm"), not_wapc_module()).expect("write");
+    std::fs::write(
+        modules_dir.path().join("schnorr.wasm"),
+        signed(&not_wapc_module()),
+    )
+    .expect("write");
     assert!(
         matches!(next(), WatchEvent::Refused { reason, .. } if reason.contains("__guest_call"))
     );
@@ -283,7 +290,7 @@ fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
         "a broken file changes nothing"
     );
 
-    let v2 = second_version(schnorr("fast"), "watched");
+    let v2 = signed(&second_version(schnorr("fast"), "watched"));
     let path = modules_dir.path().join("schnorr.wasm");
     std::fs::write(&path, &v2).expect("write");
     let id = match next() {

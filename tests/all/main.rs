@@ -10,6 +10,7 @@ mod official_wapc_host;
 mod oracle;
 mod pipeline;
 mod registry;
+mod signed_modules;
 mod vectors;
 
 use std::sync::Arc;

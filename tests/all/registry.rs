@@ -5,7 +5,9 @@ use hotwasm_auth::MacKey;
 use hotwasm_registry::cache::CacheOutcome;
 use hotwasm_registry::{ArtifactCache, ModuleRegistry, RegistryError, VersionState};
 use hotwasm_runtime::RuntimeKind;
+use hotwasm_tests::signing;
 use hotwasm_tests::{always_valid_module, init_trapping_module, not_wapc_module, trapping_module};
+use hotwasm_trust::Trust;
 use sha2::Digest as _;
 
 fn schnorr(variant: &str) -> &'static [u8] {
@@ -20,7 +22,13 @@ fn load_activate_rollback() {
     let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
     let mut registry = ModuleRegistry::open(dir.path()).expect("registry");
     let v1 = registry
-        .load("schnorr", schnorr("fast"), None, runtime.as_ref())
+        .load(
+            "schnorr",
+            schnorr("fast"),
+            None,
+            runtime.as_ref(),
+            &Trust::default(),
+        )
         .expect("v1");
     assert_eq!(
         v1.state,
@@ -28,7 +36,13 @@ fn load_activate_rollback() {
         "the first version becomes active"
     );
     let v2 = registry
-        .load("schnorr", schnorr("default"), None, runtime.as_ref())
+        .load(
+            "schnorr",
+            schnorr("default"),
+            None,
+            runtime.as_ref(),
+            &Trust::default(),
+        )
         .expect("v2");
     assert_eq!(v2.state, VersionState::Available);
     let activated = registry
@@ -60,7 +74,13 @@ fn load_activate_rollback() {
         Err(RegistryError::Ambiguous(_))
     ));
     assert!(matches!(
-        registry.load("../evil", schnorr("fast"), None, runtime.as_ref()),
+        registry.load(
+            "../evil",
+            schnorr("fast"),
+            None,
+            runtime.as_ref(),
+            &Trust::default()
+        ),
         Err(RegistryError::BadName(_))
     ));
     assert_eq!(registry.list().len(), 2);
@@ -111,7 +131,13 @@ fn broken_modules_are_refused_and_the_active_version_stays() {
         let runtime = kind.create().expect("runtime");
         let mut registry = ModuleRegistry::open(dir.path().join(kind.name())).expect("registry");
         let good = registry
-            .load("schnorr", schnorr("compat"), None, runtime.as_ref())
+            .load(
+                "schnorr",
+                schnorr("compat"),
+                None,
+                runtime.as_ref(),
+                &Trust::default(),
+            )
             .expect("good");
         for (what, wasm) in [
             ("garbage", b"\0asm\x01\0\0\0garbage".to_vec()),
@@ -127,11 +153,26 @@ fn broken_modules_are_refused_and_the_active_version_stays() {
                     .to_vec(),
             ),
         ] {
-            let refused = registry.load("schnorr", &wasm, None, runtime.as_ref());
-            assert!(
-                matches!(refused, Err(RegistryError::Refused { .. })),
-                "{kind}: {what} was not refused: {refused:?}"
-            );
+            // Signed by a trusted key, so refused for what it is, not for
+            // who made it; garbage cannot be signed, and is refused before
+            // anything reads more than its signature.
+            let (wasm, refused_as_garbage) = match signing::key().sign(&wasm) {
+                Ok(signed) => (signed, false),
+                Err(_) => (wasm, true),
+            };
+            let refused =
+                registry.load("schnorr", &wasm, None, runtime.as_ref(), &signing::trust());
+            if refused_as_garbage {
+                assert!(
+                    matches!(refused, Err(RegistryError::Untrusted { .. })),
+                    "{kind}: {what} was not refused: {refused:?}"
+                );
+            } else {
+                assert!(
+                    matches!(refused, Err(RegistryError::Refused { .. })),
+                    "{kind}: {what} was not refused: {refused:?}"
+                );
+            }
             assert_eq!(
                 registry.active("schnorr").map(|v| v.hash),
                 Some(good.hash.clone()),

@@ -28,6 +28,9 @@ enum Command {
     /// Manage modules: the local registry, or a running server (`--server`).
     #[command(subcommand)]
     Modules(command::modules::Command),
+    /// Keys that sign modules (`hotwasm modules sign`) and that servers trust (`--trusted-key`).
+    #[command(subcommand)]
+    Keys(command::keys::Command),
     /// Run a server: take jobs from a queue, verify them, send verdicts back; gRPC API.
     Serve(Box<command::serve::Args>),
     /// Submit signed jobs to servers through a queue, collect and check the verdicts.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => command::generate::run(args),
         Command::Verify(args) => command::verify::run(args),
         Command::Modules(command) => command::modules::run(command),
+        Command::Keys(command) => command::keys::run(command),
         Command::Serve(args) => command::serve::run(*args),
         Command::Submit(args) => command::submit::run(args),
         Command::Demo(args) => command::demo::run(args),

@@ -484,3 +484,158 @@ fn registry_commands_load_activate_rollback_and_verify_uses_them() {
     assert_eq!(states.len(), 2);
     assert!(states.contains(&"active"));
 }
+
+/// `hotwasm` with `HOTWASM_TRUSTED_KEYS` set (or removed), warnings logged.
+fn hotwasm_trusting(args: &[&str], trusted: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hotwasm"));
+    command
+        .args(args)
+        .env("HOTWASM_REGISTRY", empty_registry())
+        .env("HOTWASM_LOG", "warn")
+        .env_remove("HOTWASM_TRUSTED_KEYS");
+    if let Some(keys) = trusted {
+        command.env("HOTWASM_TRUSTED_KEYS", keys);
+    }
+    command.output().expect("hotwasm runs")
+}
+
+#[test]
+fn modules_load_takes_only_signed_modules_unless_unsigned_are_allowed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = dir.path().join("registry").to_string_lossy().into_owned();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let run = |args: &[&str]| hotwasm_trusting(args, None);
+
+    // Keys: a secret file only its owner reads, never overwritten.
+    let out = run(&["keys", "generate", &path("mine")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let key_id = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("key id "))
+        .expect("the key id is printed")
+        .to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path("mine.key"))
+            .expect("secret key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = run(&["keys", "generate", &path("mine")]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(run(&["keys", "generate", &path("other")]).status.success());
+
+    let built = hotwasm_modules::find("schnorr", "fast").expect("built");
+    let v2 = hotwasm_tests::second_version(built.bytes, "v2");
+    std::fs::write(path("v2.wasm"), &v2).expect("write");
+    for (key, out) in [("mine.key", "signed.wasm"), ("other.key", "other.wasm")] {
+        let signed = run(&[
+            "modules",
+            "sign",
+            &path("v2.wasm"),
+            "--key",
+            &path(key),
+            "--out",
+            &path(out),
+        ]);
+        assert!(signed.status.success(), "{}", stderr(&signed));
+    }
+    let mut tampered = std::fs::read(path("signed.wasm")).expect("read");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(path("tampered.wasm"), &tampered).expect("write");
+    let load = |file: &str, extra: &[&str], trusted: Option<&str>| {
+        let mut args = vec![
+            "modules",
+            "load",
+            file,
+            "--name",
+            "schnorr",
+            "--registry",
+            &registry,
+        ];
+        args.extend_from_slice(extra);
+        hotwasm_trusting(&args, trusted)
+    };
+    let mine = path("mine.pub");
+    let trusting_mine = ["--trusted-key", mine.as_str()];
+
+    // No key trusted: refused, with what to do about it.
+    let out = load(&path("signed.wasm"), &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no key is trusted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("hotwasm modules sign"),
+        "{}",
+        stderr(&out)
+    );
+    for (file, says) in [
+        ("v2.wasm", "it is not signed"),
+        ("tampered.wasm", "changed after key"),
+        ("other.wasm", "signed by a key that is not trusted"),
+    ] {
+        let out = load(&path(file), &trusting_mine, None);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{file}: {}", stderr(&out));
+        assert!(stderr(&out).contains("refused"), "{file}: {}", stderr(&out));
+    }
+    let listed = run(&["modules", "list", "--json", "--registry", &registry]);
+    let listing: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listing["registry"].as_array().map(Vec::len), Some(0));
+
+    // Trusted by flag, or by the environment.
+    let out = load(&path("signed.wasm"), &trusting_mine, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = hotwasm_trusting(
+        &["modules", "verify-signature", &path("signed.wasm")],
+        Some(&mine),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&key_id));
+
+    // A detached signature, embedded on the way in.
+    let v3 = hotwasm_tests::second_version(built.bytes, "v3");
+    std::fs::write(path("v3.wasm"), &v3).expect("write");
+    let signed = run(&[
+        "modules",
+        "sign",
+        &path("v3.wasm"),
+        "--key",
+        &path("mine.key"),
+        "--detached",
+        &path("v3.sig"),
+    ]);
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    assert_eq!(
+        std::fs::read(path("v3.wasm")).expect("read"),
+        v3,
+        "left as it was"
+    );
+    let out = load(
+        &path("v3.wasm"),
+        &["--signature", &path("v3.sig")],
+        Some(&mine),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // --allow-unsigned: loaded, said loudly at start and for the module.
+    let out = load(&path("other.wasm"), &["--allow-unsigned"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("WARNING: --allow-unsigned"), "{log}");
+    let id =
+        hotwasm_modules::module_id("schnorr", &std::fs::read(path("other.wasm")).expect("read"));
+    assert!(
+        log.lines().any(|line| line.contains("WARN")
+            && line.contains("NOT TRUSTED")
+            && line.contains(&id)),
+        "{log}"
+    );
+}

@@ -177,16 +177,28 @@ fn two_serve_processes_answer_a_submit_through_shared_memory() {
 #[test]
 fn poison_jobs_cost_a_deadline_each_and_no_worker() {
     let redis = RedisServer::start();
-    let flags = ["--workers", "2", "--call-timeout", "200ms"];
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The servers trust the key that signed it: signatures say who made a
+    // module, not that it is harmless.
+    let (_, public) = hotwasm_tests::signing::write_keys(dir.path());
+    let public = public.to_string_lossy().into_owned();
+    let flags = [
+        "--workers",
+        "2",
+        "--call-timeout",
+        "200ms",
+        "--trusted-key",
+        &public,
+    ];
     let servers = [
         Serve::start_with(&redis.url(), "a", &flags),
         Serve::start_with(&redis.url(), "b", &flags),
     ];
-    let dir = tempfile::tempdir().expect("temp dir");
     // The real Schnorr module, but looping for ever on a request over 4 KiB.
     let honest = hotwasm_modules::find("schnorr", "fast").expect("fast schnorr");
     let trojan = dir.path().join("schnorr.wasm");
-    std::fs::write(&trojan, hotwasm_tests::hostile::trojan_of(honest.bytes)).expect("write");
+    let trojan_bytes = hotwasm_tests::hostile::trojan_of(honest.bytes);
+    std::fs::write(&trojan, hotwasm_tests::signing::signed(&trojan_bytes)).expect("write");
     for server in &servers {
         let load = hotwasm()
             .args(["modules", "load", "--activate", "--server", &server.grpc])

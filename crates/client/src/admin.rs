@@ -266,7 +266,8 @@ impl AdminClient {
     ///
     /// # Errors
     ///
-    /// [`AdminError::Call`]: `INVALID_ARGUMENT` for a refused module or a
+    /// [`AdminError::Call`]: `PERMISSION_DENIED` for a module no key the
+    /// server trusts signed, `INVALID_ARGUMENT` for a refused module or a
     /// bad name, `FAILED_PRECONDITION` for a server without a registry.
     pub async fn load_module(
         &mut self,
@@ -278,6 +279,8 @@ impl AdminClient {
             name: name.to_string(),
             wasm,
             activate,
+            // The CLI embeds a detached signature before sending.
+            signature: Vec::new(),
         };
         let answer = self.client.load_module(self.admin_request(request)).await;
         self.answer("LoadModule", answer)

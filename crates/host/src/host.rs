@@ -13,6 +13,7 @@ use hotwasm_registry::{
     ArtifactCache, ModuleRegistry, RegistryError, Validated, VersionInfo, VersionState,
 };
 use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_trust::Trust;
 use hotwasm_worker::{HealthReport, ModuleSet, SchemeModule};
 
 use crate::events::Subscribers;
@@ -50,11 +51,17 @@ pub struct HostConfig {
     /// A file to append the audit trail to, besides the log
     /// ([`AuditLog`]).
     pub audit_log: Option<PathBuf>,
+    /// Which modules may load, checked before anything of a module is
+    /// compiled or run, on every path (load, activation of a stored
+    /// version, rollback, the registry's active version at start). The
+    /// built-in modules are always trusted; the default trusts no key.
+    pub trust: Trust,
 }
 
 impl HostConfig {
     /// Defaults: default limits, the preferred variant, no registry,
-    /// registry first, one prewarmed instance.
+    /// registry first, one prewarmed instance, no trusted key (only
+    /// built-in modules load).
     pub fn new(runtime: RuntimeKind) -> HostConfig {
         HostConfig {
             runtime,
@@ -64,6 +71,7 @@ impl HostConfig {
             startup: Startup::RegistryFirst,
             prewarm: 1,
             audit_log: None,
+            trust: Trust::default(),
         }
     }
 }
@@ -111,6 +119,7 @@ pub struct ModuleHost {
     /// change together.
     commits: Mutex<()>,
     prewarm: usize,
+    trust: Trust,
     swaps: AtomicU64,
     subscribers: Subscribers,
     audit: AuditLog,
@@ -159,6 +168,7 @@ impl ModuleHost {
             registry,
             commits: Mutex::new(()),
             prewarm: config.prewarm.max(1),
+            trust: config.trust,
             swaps: AtomicU64::new(0),
             subscribers: Subscribers::default(),
             audit,
@@ -209,6 +219,11 @@ impl ModuleHost {
         &self.variant
     }
 
+    /// Which modules may load.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
     /// Whether module administration has a registry to record in.
     pub fn has_registry(&self) -> bool {
         self.registry.is_some()
@@ -251,8 +266,8 @@ impl ModuleHost {
             .collect()
     }
 
-    /// Validates (compile, waPC shape, self-test) and stores `wasm` as a
-    /// version of `name`; with `activate`, or when it is the name's first
+    /// Validates (trust, compile, waPC shape, self-test) and stores `wasm`
+    /// as a version of `name`; with `activate`, or when it is the name's first
     /// version, it also starts serving (if `name` is a scheme). `source`
     /// says where the bytes came from (`grpc`, a path). Blocking: compiles
     /// and runs the guest, holding no lock meanwhile.
@@ -260,7 +275,10 @@ impl ModuleHost {
     /// # Errors
     ///
     /// [`HostError::NoRegistry`] without a registry, and the registry's
-    /// refusal with its reason.
+    /// refusal with its reason: [`RegistryError::Untrusted`] for a module
+    /// [`HostConfig::trust`] does not trust (unsigned, changed after
+    /// signing, signed by another key), [`RegistryError::Refused`] for one
+    /// that does not compile or fails its self-test.
     pub fn load(
         &self,
         name: &str,
@@ -521,7 +539,8 @@ impl ModuleHost {
         Ok(Some((version, validated)))
     }
 
-    /// Compiles (through the registry's cache) and self-tests `wasm`.
+    /// Checks that `wasm` is trusted, then compiles (through the registry's
+    /// cache) and self-tests it.
     fn validate(
         &self,
         registry: &Registry,
@@ -534,6 +553,7 @@ impl ModuleHost {
             name,
             wasm,
             runtime,
+            &self.trust,
         )?)
     }
 

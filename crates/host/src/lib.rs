@@ -9,8 +9,10 @@
 //! directory, an activation, a rollback, a swap made by a tool — in the
 //! same steps:
 //!
-//! 1. **validate**: compile and self-test, holding no lock, so a slow or
-//!    hostile module never blocks administration;
+//! 1. **validate**: check that [`HostConfig::trust`] trusts it (signed by
+//!    a trusted key, or built in) before anything of it runs, then compile
+//!    and self-test, holding no lock, so a slow or hostile module never
+//!    blocks administration;
 //! 2. **stage**: make and warm instances for the workers to take;
 //! 3. **commit**: under one short lock, record the change in the registry,
 //!    store the new module's pointer, count the swap, and publish one

@@ -146,7 +146,13 @@ fn handle(path: &Path, host: &ModuleHost, events: Option<&Sender<WatchEvent>>) {
             }
         }
         Err(e) => {
-            tracing::warn!(path = %path.display(), "refused: {e}");
+            let hint = match &e {
+                HostError::Registry(RegistryError::Untrusted { .. }) => {
+                    format!(" ({})", hotwasm_trust::HINT)
+                }
+                _ => String::new(),
+            };
+            tracing::warn!(path = %path.display(), "refused: {e}{hint}");
             WatchEvent::Refused {
                 path: path.to_path_buf(),
                 reason: e.to_string(),

@@ -1,8 +1,9 @@
 //! The versioned module registry.
 //!
 //! A module version is a name plus the SHA-256 of its bytes. Loading a
-//! version validates it before it can ever serve: it must compile on the
-//! runtime, speak waPC, and answer a self-test (a known valid and a known
+//! version validates it before it can ever serve: it must be trusted
+//! ([`hotwasm_trust::Trust`]: signed by a trusted key, or built in), checked
+//! before any of it is compiled, then compile on the runtime, speak waPC, and answer a self-test (a known valid and a known
 //! invalid signature) correctly. Versions live on disk; one per name is
 //! active, and the ones active before it form a history that
 //! [`ModuleRegistry::rollback`] walks back. Compiled artifacts are cached on
@@ -13,8 +14,8 @@
 //!
 //! - [`ModuleRegistry`]: the on-disk registry (`store.rs`).
 //! - [`parse_spec`], [`check_name`]: the shape of `name@hash` (`spec.rs`).
-//! - [`validate()`]: compile and self-test, without touching the registry
-//!   (`validate.rs`); [`selftest`]: the test every version must pass.
+//! - [`validate()`]: trust check, compile and self-test, without touching
+//!   the registry (`validate.rs`); [`selftest`]: the test every version must pass.
 //! - [`cache`]: precompiled artifacts, checked before use.
 //! - `file.rs`: atomic file replacement.
 //!
@@ -79,6 +80,15 @@ pub enum RegistryError {
     /// Nothing to roll back to.
     #[error("{0} has no previous version to roll back to")]
     NoHistory(String),
+    /// The module was refused before anything of it ran: it is not signed
+    /// by a trusted key, nor built in.
+    #[error("{module} refused: {reason}")]
+    Untrusted {
+        /// `name@hash`.
+        module: String,
+        /// Why.
+        reason: hotwasm_trust::Untrusted,
+    },
     /// The module was refused: it does not compile, is not waPC, or fails
     /// the self-test.
     #[error("{module} refused: {reason}")]

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hotwasm_runtime::Runtime;
+use hotwasm_trust::Trust;
 use serde::{Deserialize, Serialize};
 
 use crate::RegistryError;
@@ -160,8 +161,8 @@ impl ModuleRegistry {
         &self.cache
     }
 
-    /// Validates `wasm` on `runtime` (compile, waPC shape, self-test) and
-    /// stores it as a version of `name`: [`validate`] then
+    /// Validates `wasm` on `runtime` (trusted by `trust`, compile, waPC
+    /// shape, self-test) and stores it as a version of `name`: [`validate`] then
     /// [`ModuleRegistry::store`]. The first version of a name becomes
     /// active; later ones wait for [`ModuleRegistry::activate`].
     ///
@@ -170,16 +171,17 @@ impl ModuleRegistry {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::Refused`] with the reason when validation fails
-    /// (nothing is stored), [`RegistryError::Io`] when storing fails.
+    /// [`RegistryError::Untrusted`] or [`RegistryError::Refused`] with the
+    /// reason when validation fails (nothing is stored), [`RegistryError::Io`] when storing fails.
     pub fn load(
         &mut self,
         name: &str,
         wasm: &[u8],
         source: Option<&str>,
         runtime: &dyn Runtime,
+        trust: &Trust,
     ) -> Result<VersionInfo, RegistryError> {
-        let validated = validate(&self.cache, name, wasm.to_vec(), runtime)?;
+        let validated = validate(&self.cache, name, wasm.to_vec(), runtime, trust)?;
         self.store(&validated, source)
     }
 
@@ -365,19 +367,28 @@ impl ModuleRegistry {
     }
 
     /// Reads a stored version and validates it on `runtime` (through the
-    /// cache): everything that must happen before the version may serve
+    /// cache), checking again that `trust` trusts it (whoever can write the
+    /// registry directory could have replaced it): everything that must happen before the version may serve
     /// in a running process. Runs guest code; see [`validate`].
     ///
     /// # Errors
     ///
+    /// [`RegistryError::Untrusted`] when `trust` refuses it,
     /// [`RegistryError::Refused`] when the runtime refuses it or the
     /// self-test fails; I/O errors as [`ModuleRegistry::bytes`].
     pub fn prepare(
         &self,
         version: &VersionInfo,
         runtime: &dyn Runtime,
+        trust: &Trust,
     ) -> Result<Validated, RegistryError> {
-        validate(&self.cache, &version.name, self.bytes(version)?, runtime)
+        validate(
+            &self.cache,
+            &version.name,
+            self.bytes(version)?,
+            runtime,
+            trust,
+        )
     }
 
     fn info(&self, name: &str, hash: &str) -> Result<VersionInfo, RegistryError> {

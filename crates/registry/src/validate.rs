@@ -1,6 +1,7 @@
 //! Validation: what a module must pass before it is stored or served —
-//! compile on the runtime (through the artifact cache), speak waPC, and
-//! pass the self-test of the schemes it claims.
+//! be trusted (signed by a trusted key, or built in), compile on the
+//! runtime (through the artifact cache), speak waPC, and pass the
+//! self-test of the schemes it claims.
 //!
 //! Validation runs guest code (the self-test) and may compile for seconds;
 //! it touches no registry state, so callers run it without holding any
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use hotwasm_abi::Scheme;
 use hotwasm_runtime::{CompiledModule, Runtime};
+use hotwasm_trust::{Provenance, Trust};
 
 use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::spec::check_name;
@@ -23,6 +25,7 @@ pub struct Validated {
     hash: String,
     wasm: Vec<u8>,
     compiled: Arc<dyn CompiledModule>,
+    provenance: Provenance,
 }
 
 impl Validated {
@@ -50,6 +53,12 @@ impl Validated {
     pub fn compiled(&self) -> &Arc<dyn CompiledModule> {
         &self.compiled
     }
+
+    /// Why it may load: built in, signed by a trusted key, or not trusted
+    /// but allowed.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
 }
 
 impl std::fmt::Debug for Validated {
@@ -58,29 +67,42 @@ impl std::fmt::Debug for Validated {
             .field("name", &self.name)
             .field("hash", &self.hash)
             .field("bytes", &self.wasm.len())
+            .field("provenance", &self.provenance)
             .finish_non_exhaustive()
     }
 }
 
-/// Compiles `wasm` as a module named `name` on `runtime` (through `cache`)
-/// and runs its self-test: a module named after a scheme must pass that
-/// scheme's test; a module under another name must pass at least one.
+/// Checks that `trust` trusts `wasm`, before anything else, then compiles
+/// it as a module named `name` on `runtime` (through `cache`) and runs its
+/// self-test: a module named after a scheme must pass that scheme's test;
+/// a module under another name must pass at least one. A module that is
+/// not trusted but allowed ([`Trust::allow_unsigned`]) is logged as a
+/// warning every time it passes.
 ///
 /// # Errors
 ///
 /// [`RegistryError::BadName`] for a name no module can have;
-/// [`RegistryError::Refused`] with the reason when the module does not
-/// compile, is not waPC or fails its self-test (its cache entry, if one
-/// was made, is removed).
+/// [`RegistryError::Untrusted`] when `trust` refuses it (nothing of it was
+/// compiled or run); [`RegistryError::Refused`] with the reason when the
+/// module does not compile, is not waPC or fails its self-test (its cache
+/// entry, if one was made, is removed).
 pub fn validate(
     cache: &ArtifactCache,
     name: &str,
     wasm: Vec<u8>,
     runtime: &dyn Runtime,
+    trust: &Trust,
 ) -> Result<Validated, RegistryError> {
     check_name(name)?;
+    let module = hotwasm_modules::module_id(name, &wasm);
+    let provenance = trust
+        .check(&wasm)
+        .map_err(|reason| RegistryError::Untrusted {
+            module: module.clone(),
+            reason,
+        })?;
     let refused = |reason: String| RegistryError::Refused {
-        module: hotwasm_modules::module_id(name, &wasm),
+        module: module.clone(),
         reason,
     };
     let (compiled, outcome) = cache
@@ -109,10 +131,20 @@ pub fn validate(
         cache.forget(runtime, &wasm);
         return Err(refused(reason));
     }
+    match &provenance {
+        Provenance::BuiltIn => tracing::debug!(%module, "built into this binary: trusted"),
+        Provenance::Signed { key_id } => tracing::info!(%module, key_id, "signed by a trusted key"),
+        Provenance::Unverified(reason) => tracing::warn!(
+            %module,
+            "LOADING A MODULE THAT IS NOT TRUSTED because unsigned modules are allowed \
+             (--allow-unsigned): {reason}"
+        ),
+    }
     Ok(Validated {
         name: name.to_string(),
         hash: hotwasm_modules::content_hash(&wasm),
         wasm,
         compiled,
+        provenance,
     })
 }

@@ -2,6 +2,7 @@
 //! with `--server URL` a running server's modules over gRPC.
 
 mod remote;
+mod sign;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +13,8 @@ use anyhow::Context;
 use hotwasm_modules::VARIANTS;
 use hotwasm_registry::{ModuleRegistry, RegistryError, VersionInfo};
 use hotwasm_runtime::RuntimeKind;
+
+use crate::command::trust::TrustArgs;
 
 /// `writeln!` into a `String`, which cannot fail.
 macro_rules! outln {
@@ -88,10 +91,13 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Validate a module (compile, waPC shape, self-test) and store it.
+    /// Validate a module (signed by a trusted key, compile, waPC shape,
+    /// self-test) and store it.
     ///
     /// The first version of a name becomes active; a module named
-    /// `schnorr` or `ecdsa` serves that scheme.
+    /// `schnorr` or `ecdsa` serves that scheme. The module must carry a
+    /// signature by a key the registry's user trusts (--trusted-key), or
+    /// the server's (with --server): `hotwasm modules sign` makes one.
     Load {
         /// The .wasm file.
         file: PathBuf,
@@ -104,11 +110,23 @@ pub enum Command {
         /// Also make it the active version.
         #[arg(long)]
         activate: bool,
+        /// A detached signature of FILE (`hotwasm modules sign --detached`,
+        /// `wasmsign2 sign -S`), embedded into the module before it is
+        /// sent or stored, so the stored version carries it.
+        #[arg(long, value_name = "SIG")]
+        signature: Option<PathBuf>,
         #[command(flatten)]
         registry: RegistryArgs,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
+    /// Sign a module with a secret key (`hotwasm keys generate`), in the
+    /// WebAssembly tool-conventions format that `wasmsign2` reads and writes.
+    Sign(sign::SignArgs),
+    /// Tell whether a module's signature verifies with the trusted keys.
+    VerifySignature(sign::VerifyArgs),
     /// Make NAME@HASH (a unique hash prefix of 4+ digits) the active version.
     Activate {
         /// `name@hash`.
@@ -140,16 +158,26 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             ..
         } => remote::run(&server, remote::Operation::List { json })?,
         Command::List { json, registry, .. } => list(json, &registry)?,
+        Command::Sign(args) => return sign::sign(args),
+        Command::VerifySignature(args) => return sign::verify(args),
         Command::Load {
             file,
             name,
             runtime,
             activate,
+            signature,
             registry,
             server,
+            trust,
         } => {
-            let wasm =
+            let mut wasm =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            if let Some(signature) = signature {
+                let detached = std::fs::read(&signature)
+                    .with_context(|| format!("reading {}", signature.display()))?;
+                wasm = hotwasm_trust::attach_signature(&wasm, &detached)
+                    .with_context(|| format!("attaching {}", signature.display()))?;
+            }
             let name = match name {
                 Some(name) => name,
                 None => file
@@ -158,6 +186,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .context("the file has no name to use; pass --name")?,
             };
             if server.server.is_some() {
+                anyhow::ensure!(
+                    !trust.allow_unsigned,
+                    "--allow-unsigned is the server's choice: start `hotwasm serve` with it"
+                );
                 let operation = remote::Operation::Load {
                     name,
                     wasm,
@@ -169,7 +201,15 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             let mut registry = registry.open()?;
             let runtime = runtime.create()?;
             let source = file.display().to_string();
-            let mut version = registry.load(&name, &wasm, Some(&source), runtime.as_ref())?;
+            let trust = trust.trust("modules load")?;
+            let mut version = registry
+                .load(&name, &wasm, Some(&source), runtime.as_ref(), &trust)
+                .map_err(|e| match e {
+                    RegistryError::Untrusted { .. } => {
+                        anyhow::anyhow!("{e} ({})", hotwasm_trust::HINT)
+                    }
+                    e => e.into(),
+                })?;
             if activate {
                 version = registry.activate(&format!("{}@{}", version.name, version.hash))?;
             }

@@ -25,6 +25,7 @@ use crate::command::redis_auth::RedisAuthArgs;
 use crate::command::reply_key::ReplyKeyArgs;
 use crate::command::seconds::Seconds;
 use crate::command::shutdown::Shutdown;
+use crate::command::trust::TrustArgs;
 
 /// Arguments of `hotwasm serve`.
 #[derive(Debug, clap::Args)]
@@ -111,6 +112,8 @@ pub struct Args {
     registry: RegistryArgs,
     #[command(flatten)]
     guest: LimitArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Runs the server until a signal stops it.
@@ -153,6 +156,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     config.modules.registry = Some(args.registry.dir());
     config.modules.limits = args.guest.limits();
     config.modules.audit_log = args.audit_log.clone();
+    config.modules.trust = args.trust.trust("serve")?;
     config.limits.max_message_bytes = args.max_message_bytes;
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
@@ -191,10 +195,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     eprintln!(
-        "hotwasm serve: {} on {} with {} workers ({serving}); gRPC on {scheme}://{address}; {}",
+        "hotwasm serve: {} on {} with {} workers ({serving}; {}); gRPC on {scheme}://{address}; {}",
         server.name(),
         args.runtime,
         server.pool().threads(),
+        args.trust.describe(),
         match &args.redis {
             Some(url) => format!(
                 "jobs from {} stream {} group {}",

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::command::limits::LimitArgs;
 use crate::command::modules::RegistryArgs;
+use crate::command::trust::TrustArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `hotwasm verify`.
@@ -50,6 +51,8 @@ pub struct Args {
     registry: RegistryArgs,
     #[command(flatten)]
     guest: LimitArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Verifies the jobs.
@@ -181,6 +184,7 @@ fn start_host(args: &Args) -> anyhow::Result<Arc<ModuleHost>> {
             Some(_) => Startup::BuiltIn,
             None => Startup::RegistryFirst,
         },
+        trust: args.trust.trust("verify")?,
         ..HostConfig::new(args.runtime)
     };
     ModuleHost::start(config).with_context(|| format!("preparing the modules on {}", args.runtime))

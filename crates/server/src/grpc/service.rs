@@ -242,10 +242,20 @@ impl Verifier for VerifierService {
         let caller = self.authorize(&request, "load", &target)?;
         let v1::LoadModuleRequest {
             name,
-            wasm,
+            mut wasm,
             activate,
+            signature,
         } = request.into_inner();
         tracing::info!(%name, bytes = wasm.len(), activate, who = %caller.who, "load module");
+        if !signature.is_empty() {
+            let attached = hotwasm_trust::attach_signature(&wasm, &signature)
+                .map_err(|e| Status::invalid_argument(format!("signature: {e}")));
+            if let Err(status) = &attached {
+                caller.audit(self.audit(), "load", &target, &attached, |_| String::new());
+                return Err(status.clone());
+            }
+            wasm = attached?;
+        }
         let outcome = self
             .admin("load module", move |host| {
                 host.load(&name, wasm, "grpc", activate)

@@ -6,6 +6,8 @@
 //! | `NotFound` (unknown version) | `NOT_FOUND` | |
 //! | `BadSpec` (not `NAME@HASH`: `""`, no `@`, not hex), `Ambiguous` (a prefix of < 4 digits or fitting several), `BadName` (an empty name, say) | `INVALID_ARGUMENT` | the request itself is wrong, whatever the state |
 //! | `Refused` (does not compile, not waPC, fails the self-test) | `INVALID_ARGUMENT` | the module is bad on this server, whatever the state |
+//! | `Untrusted` (unsigned, changed after signing, signed by a key the server does not trust) | `PERMISSION_DENIED` | the server's trust policy refuses the module's author |
+//! | `Untrusted` because the bytes are not a module whose signature can be read | `INVALID_ARGUMENT` | garbage, as for `Refused` |
 //! | `NoHistory` (nothing to roll back to), `NoRegistry` | `FAILED_PRECONDITION` | valid request, wrong server state |
 //! | `Changed` (another request changed the module while this one validated) | `ABORTED` | a concurrency conflict: retry |
 //! | `Io`, `Corrupt`, runtime, worker, thread errors | `INTERNAL` | the server's fault |
@@ -35,6 +37,11 @@ pub(crate) fn admin(error: &HostError) -> Status {
             | RegistryError::Ambiguous(_)
             | RegistryError::BadName(_)
             | RegistryError::Refused { .. } => Code::InvalidArgument,
+            RegistryError::Untrusted {
+                reason: hotwasm_trust::Untrusted::Malformed(_),
+                ..
+            } => Code::InvalidArgument,
+            RegistryError::Untrusted { .. } => Code::PermissionDenied,
             RegistryError::NoHistory(_) => Code::FailedPrecondition,
             _ => Code::Internal,
         },
@@ -101,6 +108,20 @@ mod tests {
             code(RegistryError::Refused {
                 module: "x@1".into(),
                 reason: "garbage".into()
+            }),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code(RegistryError::Untrusted {
+                module: "x@1".into(),
+                reason: hotwasm_trust::Untrusted::Unsigned
+            }),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(RegistryError::Untrusted {
+                module: "x@1".into(),
+                reason: hotwasm_trust::Untrusted::Malformed("garbage".into())
             }),
             Code::InvalidArgument
         );

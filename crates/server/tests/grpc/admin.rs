@@ -281,6 +281,7 @@ async fn no_grpc_error_tells_a_remote_client_to_run_a_local_command() {
                 name: "ecdsa".into(),
                 wasm: fast.bytes.to_vec(),
                 activate: true,
+                ..Default::default()
             }))
             .await
             .map(drop),
@@ -288,6 +289,7 @@ async fn no_grpc_error_tells_a_remote_client_to_run_a_local_command() {
                 name: "ecdsa".into(),
                 wasm: b"\0asm not really".to_vec(),
                 activate: true,
+                ..Default::default()
             }))
             .await
             .map(drop),

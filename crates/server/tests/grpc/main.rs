@@ -7,10 +7,12 @@
 //! - `main.rs`: the running server and the helpers every test shares.
 //! - `verify.rs`: verification calls, their limits and deadlines.
 //! - `admin.rs`: module administration and the status codes it promises.
+//! - `signed.rs`: only modules signed by a trusted key load.
 //! - `service.rs`: health, reflection, shutdown, connecting.
 
 mod admin;
 mod service;
+mod signed;
 mod verify;
 
 use std::sync::Arc;
@@ -55,6 +57,7 @@ struct Setup {
     /// Accepted for administration, unless the test sets
     /// `options.admin_tokens` itself.
     token: AdminToken,
+    trust: hotwasm_trust::Trust,
 }
 
 impl Setup {
@@ -69,6 +72,7 @@ impl Setup {
                 ..GrpcOptions::default()
             },
             token: operator,
+            trust: hotwasm_trust::Trust::default(),
         }
     }
 
@@ -83,6 +87,7 @@ impl Setup {
         let audit_dir = tempfile::tempdir().expect("temporary audit dir");
         let audit_log = audit_dir.path().join("audit.jsonl");
         config.modules.audit_log = Some(audit_log.clone());
+        config.modules.trust = self.trust;
         let server = tokio::task::spawn_blocking(move || Server::start(config))
             .await
             .expect("start task")

@@ -134,7 +134,16 @@ async fn call(url: &str, options: &ConnectOptions, operation: Operation) -> anyh
             wasm,
             activate,
         } => {
-            let version = server.load_module(&name, wasm, activate).await?;
+            let version = server
+                .load_module(&name, wasm, activate)
+                .await
+                .map_err(|e| match e.code() {
+                    Some(tonic::Code::PermissionDenied) => anyhow::anyhow!(
+                        "{e}: sign the module with `hotwasm modules sign FILE --key KEY`, with a \
+                         key the server trusts (its --trusted-key)"
+                    ),
+                    _ => e.into(),
+                })?;
             let _ = writeln!(
                 out,
                 "loaded {} ({} bytes, {}) on {url}",
