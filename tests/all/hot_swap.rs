@@ -15,8 +15,8 @@ type Versions = (Scheme, Arc<SchemeModule>, Arc<SchemeModule>);
 /// Two versions of each built module (same code, different hash) compiled
 /// on `kind`.
 fn two_versions(kind: RuntimeKind, variant: &str) -> (Arc<ModuleSet>, Vec<Versions>) {
-    let set =
-        ModuleSet::built_with(kind, variant, unhurried()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    let set = ModuleSet::built_with(kind, variant, crate::unhurried())
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
     let versions = Scheme::ALL
         .into_iter()
         .map(|scheme| {
@@ -220,16 +220,6 @@ fn prewarmed_instances_are_taken_by_workers_at_the_swap() {
         drop(workers);
         assert_eq!(set.workers(), 0);
         assert_eq!(set.live_instances(), 0);
-    }
-}
-
-/// The default limits with deadlines no honest call comes near, even in a
-/// debug build on a loaded machine: these tests are not about deadlines.
-fn unhurried() -> hotwasm_runtime::Limits {
-    hotwasm_runtime::Limits {
-        call_timeout: std::time::Duration::from_secs(10),
-        init_timeout: std::time::Duration::from_secs(10),
-        ..hotwasm_runtime::Limits::default()
     }
 }
 

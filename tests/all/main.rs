@@ -35,7 +35,7 @@ pub fn loadable_combinations() -> (Vec<Loaded>, Vec<String>) {
             &variants[..]
         };
         for variant in variants {
-            match ModuleSet::built(kind, variant) {
+            match ModuleSet::built_with(kind, variant, unhurried()) {
                 Ok(set) => loaded.push((kind, *variant, set)),
                 Err(e) => refused.push(format!("{kind}/{variant}: {e}")),
             }
@@ -47,6 +47,18 @@ pub fn loadable_combinations() -> (Vec<Loaded>, Vec<String>) {
 /// A worker on the built modules of `variant`, panicking with the reason
 /// if they do not load.
 pub fn worker(kind: RuntimeKind, variant: &str) -> Worker {
-    let set = ModuleSet::built(kind, variant).unwrap_or_else(|e| panic!("{kind}/{variant}: {e}"));
+    let set = ModuleSet::built_with(kind, variant, unhurried())
+        .unwrap_or_else(|e| panic!("{kind}/{variant}: {e}"));
     Worker::new(&set)
+}
+
+/// The default limits with deadlines no honest call comes near, even a
+/// debug build of wasm3 on a loaded machine: the tests built on these
+/// helpers compare verdicts, and a deadline must not decide them.
+pub fn unhurried() -> hotwasm_runtime::Limits {
+    hotwasm_runtime::Limits {
+        call_timeout: std::time::Duration::from_secs(10),
+        init_timeout: std::time::Duration::from_secs(10),
+        ..hotwasm_runtime::Limits::default()
+    }
 }

@@ -24,7 +24,7 @@ fn jobs(scheme: SchemeChoice, n: usize) -> Vec<Job> {
 
 /// The built ECDSA module plus `schnorr` replaced by `wasm`.
 fn set_with_schnorr(kind: RuntimeKind, wasm: &[u8]) -> Arc<ModuleSet> {
-    let set = ModuleSet::built_with(kind, "compat", unhurried())
+    let set = ModuleSet::built_with(kind, "compat", crate::unhurried())
         .unwrap_or_else(|e| panic!("{kind}: {e}"));
     set.load(Scheme::Schnorr, "schnorr", wasm)
         .unwrap_or_else(|e| panic!("{kind}: test module refused: {e}"));
@@ -151,15 +151,5 @@ fn broken_modules_are_refused_at_load() {
         for job in jobs(SchemeChoice::Mixed, 4) {
             assert!(worker.verify(&job).valid, "{kind}");
         }
-    }
-}
-
-/// The default limits with deadlines no honest call comes near, even in a
-/// debug build on a loaded machine: these tests are not about deadlines.
-fn unhurried() -> hotwasm_runtime::Limits {
-    hotwasm_runtime::Limits {
-        call_timeout: std::time::Duration::from_secs(10),
-        init_timeout: std::time::Duration::from_secs(10),
-        ..hotwasm_runtime::Limits::default()
     }
 }

@@ -89,22 +89,22 @@ async fn a_detached_signature_travels_beside_the_module() {
     let last = wrong.len() - 1;
     wrong[last] ^= 1;
     let refused = raw
-        .load_module(v1::LoadModuleRequest {
+        .load_module(running.authorized(v1::LoadModuleRequest {
             name: "ecdsa".into(),
             wasm: wasm.clone(),
             activate: true,
             signature: wrong,
-        })
+        }))
         .await
         .expect_err("a signature that does not verify");
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     let loaded = raw
-        .load_module(v1::LoadModuleRequest {
+        .load_module(running.authorized(v1::LoadModuleRequest {
             name: "ecdsa".into(),
             wasm: wasm.clone(),
             activate: true,
             signature,
-        })
+        }))
         .await
         .expect("loads with its detached signature")
         .into_inner();
