@@ -109,8 +109,13 @@ async fn an_address_of_a_kind_without_a_sink_takes_nothing() {
 /// Writes into a ring's memory as a hostile process holding it could.
 fn scribble(ring: &Ring, offset: u64, bytes: &[u8]) {
     use std::os::unix::fs::FileExt;
-    let file = std::fs::File::from(ring.fd().try_clone_to_owned().unwrap());
-    file.write_all_at(bytes, offset).unwrap();
+    let file = std::fs::File::from(
+        ring.fd()
+            .try_clone_to_owned()
+            .expect("dup the ring's descriptor"),
+    );
+    file.write_all_at(bytes, offset)
+        .expect("write into the ring");
 }
 
 /// The first batch that holds an error, and everything before it.
