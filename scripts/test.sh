@@ -12,6 +12,12 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 
+log "lock files are current (the fuzz workspace keeps its own copy)"
+# Seconds, not the minutes a late --locked failure would cost. After a
+# dependency change: cargo update --manifest-path fuzz/Cargo.toml --workspace --offline
+cargo metadata --locked --format-version 1 >/dev/null
+cargo metadata --manifest-path fuzz/Cargo.toml --locked --format-version 1 >/dev/null
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
