@@ -483,6 +483,51 @@ fn registry_commands_load_activate_rollback_and_verify_uses_them() {
         .collect();
     assert_eq!(states.len(), 2);
     assert!(states.contains(&"active"));
+
+    // Every local action, refusals included, is in the registry's trail.
+    let trail = std::fs::read_to_string(registry.path().join("audit.jsonl")).expect("trail");
+    let entries: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let summary: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["result"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("load", "ok"),
+            ("load", "ok"),
+            ("load", "refused"),
+            ("activate", "ok"),
+            ("rollback", "ok"),
+            ("rollback", "refused"),
+        ],
+        "{trail}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["via"] == "cli"
+                && e["who"].as_str().is_some_and(|who| who.starts_with("uid ")))
+    );
+    assert_eq!(entries[3]["target"], spec.as_str());
+    assert!(
+        entries[2]["target"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("broken.wasm"))
+    );
+    use std::os::unix::fs::MetadataExt as _;
+    let mode = std::fs::metadata(registry.path().join("audit.jsonl"))
+        .expect("trail")
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 /// `hotwasm` with `HOTWASM_TRUSTED_KEYS` set (or removed), warnings logged.

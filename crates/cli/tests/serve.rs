@@ -461,6 +461,7 @@ fn modules_over_grpc_need_the_admin_token() {
         .output()
         .expect("modules runs");
     assert!(activated.status.success(), "{}", stderr(&activated));
+    another_user_cannot_administer(&server, &fast.id());
     assert!(server.terminate().success());
 
     let dir = tempfile::tempdir().expect("temp dir");
@@ -480,6 +481,49 @@ fn modules_over_grpc_need_the_admin_token() {
         .expect("serve runs");
     assert_eq!(serve.status.code(), Some(2));
     assert!(stderr(&serve).contains("chmod 600"), "{}", stderr(&serve));
+}
+
+/// As root (CI), the attack the admin token exists for: a second,
+/// unprivileged user (uid 65534) on the machine tries to swap the root
+/// server's module — with no token, and pointing at the operator's token
+/// file — and the active version stays `active`. Elsewhere a note says why
+/// it did not run.
+fn another_user_cannot_administer(server: &Serve, active: &str) {
+    let euid =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc"));
+    if euid != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("not root or no setpriv: the second-user case needs both");
+        return;
+    }
+    let other = hotwasm_modules::find("schnorr", "default").expect("default schnorr");
+    let as_nobody = |extra: &[&std::ffi::OsStr]| {
+        Command::new("/usr/bin/setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_hotwasm"))
+            .args(["modules", "activate", &other.id(), "--server", &server.grpc])
+            .args(extra)
+            .env("HOME", "/nonexistent")
+            .env_remove("HOTWASM_TOKEN_FILE")
+            .output()
+            .expect("setpriv runs")
+    };
+    let bare = as_nobody(&[]);
+    assert_eq!(bare.status.code(), Some(2), "{}", stderr(&bare));
+    assert!(stderr(&bare).contains("--token-file"), "{}", stderr(&bare));
+    let token = server.token();
+    let stolen = as_nobody(&["--token-file".as_ref(), token.as_os_str()]);
+    assert_eq!(stolen.status.code(), Some(2), "{}", stderr(&stolen));
+    assert!(
+        stderr(&stolen).contains("ermission denied"),
+        "the operator's token is not readable by others: {}",
+        stderr(&stolen)
+    );
+    let listed = hotwasm()
+        .args(["modules", "list", "--json", "--server", &server.grpc])
+        .output()
+        .expect("modules runs");
+    let listing: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listing["serving"]["schnorr"], active, "{listing}");
 }
 
 /// A network address without TLS is refused unless `--insecure`.

@@ -56,6 +56,27 @@ impl AuditLog {
         })
     }
 
+    /// The trail of a registry directory's local administration (`hotwasm
+    /// modules load|activate|rollback` without `--server`):
+    /// `<dir>/audit.jsonl`.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuditLog::to_file`].
+    pub fn of_registry(dir: &Path) -> std::io::Result<AuditLog> {
+        AuditLog::to_file(&dir.join(Self::REGISTRY_FILE))
+    }
+
+    /// The file name of a registry's own trail.
+    pub const REGISTRY_FILE: &'static str = "audit.jsonl";
+
+    /// Who this process acts as, for [`AuditEntry::who`]: `uid N`, the
+    /// effective user id (the kernel's word, unlike `$USER`).
+    pub fn local_user() -> String {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        format!("uid {}", unsafe { libc::geteuid() })
+    }
+
     /// Records `entry`.
     pub fn record(&self, entry: &AuditEntry<'_>) {
         let (result, detail) = match &entry.outcome {

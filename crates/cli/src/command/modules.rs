@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::fmt::Write as _;
 
 use anyhow::Context;
+use hotwasm_host::{AuditEntry, AuditLog};
 use hotwasm_modules::VARIANTS;
 use hotwasm_registry::{ModuleRegistry, RegistryError, VersionInfo};
 use hotwasm_runtime::RuntimeKind;
@@ -199,19 +200,23 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut registry = registry.open()?;
+            let audit = local_audit(registry.dir())?;
             let runtime = runtime.create()?;
             let source = file.display().to_string();
             let trust = trust.trust("modules load")?;
-            let mut version = registry
-                .load(&name, &wasm, Some(&source), runtime.as_ref(), &trust)
-                .map_err(|e| match e {
-                    RegistryError::Untrusted { .. } => {
-                        anyhow::anyhow!("{e} ({})", hotwasm_trust::HINT)
-                    }
-                    e => e.into(),
-                })?;
+            let loaded = registry.load(&name, &wasm, Some(&source), runtime.as_ref(), &trust);
+            audit.record("load", &source, &loaded);
+            let mut version = loaded.map_err(|e| match e {
+                RegistryError::Untrusted { .. } => {
+                    anyhow::anyhow!("{e} ({})", hotwasm_trust::HINT)
+                }
+                e => e.into(),
+            })?;
             if activate {
-                version = registry.activate(&format!("{}@{}", version.name, version.hash))?;
+                let spec = format!("{}@{}", version.name, version.hash);
+                let activated = registry.activate(&spec);
+                audit.record("activate", &spec, &activated);
+                version = activated?;
             }
             crate::print(&format!(
                 "loaded {} ({} bytes, {})\n",
@@ -235,7 +240,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             ..
         } => remote::run(&server, remote::Operation::Rollback { name })?,
         Command::Activate { spec, registry, .. } => {
-            let version = registry.open()?.activate(&spec).map_err(|e| match e {
+            let mut registry = registry.open()?;
+            let activated = registry.activate(&spec);
+            local_audit(registry.dir())?.record("activate", &spec, &activated);
+            let version = activated.map_err(|e| match e {
                 // The hint suits this command only, not every caller of the registry.
                 RegistryError::NotFound(_) => {
                     anyhow::anyhow!("{e} (`hotwasm modules list` shows what is stored)")
@@ -245,11 +253,54 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             crate::print(&format!("activated {}\n", version.id))?;
         }
         Command::Rollback { name, registry, .. } => {
-            let version = registry.open()?.rollback(&name)?;
+            let mut registry = registry.open()?;
+            let rolled_back = registry.rollback(&name);
+            local_audit(registry.dir())?.record("rollback", &name, &rolled_back);
+            let version = rolled_back?;
             crate::print(&format!("rolled back {name} to {}\n", version.id))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The local registry's audit trail (`<registry>/audit.jsonl`), as the
+/// effective user, through `cli`.
+struct LocalAudit {
+    log: AuditLog,
+    who: String,
+}
+
+fn local_audit(dir: &std::path::Path) -> anyhow::Result<LocalAudit> {
+    let log = AuditLog::of_registry(dir).with_context(|| {
+        format!(
+            "opening the audit trail {}",
+            dir.join(AuditLog::REGISTRY_FILE).display()
+        )
+    })?;
+    Ok(LocalAudit {
+        log,
+        who: AuditLog::local_user(),
+    })
+}
+
+impl LocalAudit {
+    fn record<E: std::fmt::Display>(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: &Result<VersionInfo, E>,
+    ) {
+        self.log.record(&AuditEntry {
+            who: &self.who,
+            via: "cli",
+            action,
+            target,
+            outcome: match outcome {
+                Ok(version) => Ok(format!("{} {}", version.id, state(version))),
+                Err(e) => Err(e.to_string()),
+            },
+        });
+    }
 }
 
 fn state(version: &VersionInfo) -> &'static str {
