@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use hotwasm_auth::MacKey;
 use hotwasm_jobs::Job;
 use hotwasm_queue::reply::{Arrival, ReplyError, ReplySource, RingSource, StreamSource};
-use hotwasm_queue::{Envelope, JobQueue, Reply, ResultsStreams};
+use hotwasm_queue::{Envelope, JobQueue, QueueError, Reply, ResultsStreams};
 
 use crate::ClientError;
 use crate::summary::{Mismatch, Summary};
@@ -173,11 +173,11 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
                 reply: reply_to.clone(),
             })
             .collect();
-        let now = Instant::now();
-        if let Err(e) = queue.submit(&envelopes).await {
+        if let Err(e) = submit_retrying(&*queue, &envelopes, options.idle_timeout).await {
             submit_error = Some(e);
             break;
         }
+        let now = Instant::now();
         for slot in &mut tally.sent_at[first..first + chunk.len()] {
             *slot = Some(now);
         }
@@ -211,6 +211,30 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
     summary.missing = jobs.len() as u64 - summary.verdicts;
     summary.finish();
     Ok(summary)
+}
+
+/// Submits one chunk; while the transport fails (Redis restarting, say)
+/// tries again, 50 ms doubling to 1 s apart, for at most `patience`. A
+/// chunk that failed half-way is sent again whole: the jobs Redis already
+/// had are answered twice, and the second verdict is counted as a
+/// duplicate.
+async fn submit_retrying<Q: JobQueue>(
+    queue: &Q,
+    envelopes: &[Envelope],
+    patience: Duration,
+) -> Result<(), QueueError> {
+    let give_up = Instant::now() + patience;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match queue.submit(envelopes).await {
+            Err(e) if e.is_transient() && Instant::now() + pause < give_up => {
+                tracing::warn!("submitting failed, retrying in {pause:?}: {e}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The results stream of client `client`.

@@ -69,6 +69,28 @@ pub enum QueueError {
     Closed,
 }
 
+impl QueueError {
+    /// Whether trying again later can succeed: the transport failed
+    /// (Redis away, restarting, silent), as opposed to a request that is
+    /// wrong in itself or a queue that is closed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Unreachable { .. } | QueueError::NoAnswer { .. } => true,
+            QueueError::Redis { source, .. } => {
+                source.is_io_error()
+                    || source.is_connection_dropped()
+                    || source.is_connection_refusal()
+                    || source.is_timeout()
+                    || matches!(source.code(), Some("LOADING" | "TRYAGAIN" | "BUSY"))
+            }
+            QueueError::UnexpectedReply { .. }
+            | QueueError::InvalidUrl { .. }
+            | QueueError::InvalidId { .. }
+            | QueueError::Closed => false,
+        }
+    }
+}
+
 /// Why a stream entry is not a job envelope (in the job stream) or not a
 /// reply (in a results stream). Such entries come from outside — added by
 /// hand, or by another program — so they are data to report, not failures.

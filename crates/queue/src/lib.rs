@@ -88,7 +88,11 @@ pub trait JobQueue: Send + Sync + 'static {
     /// Takes over jobs that other consumers left unacknowledged for longer
     /// than `min_idle` (a dead server's). A job already delivered
     /// `max_deliveries` times is moved to the dead-letter stream with the
-    /// reason instead, and not returned.
+    /// reason instead, and not returned. Returns `max` jobs unless fewer
+    /// are waiting to be taken over (Redis: it pages through the pending
+    /// list until it has `max` or has seen it all), so a caller that got a
+    /// full page asks again at once and a dead server's thousands of jobs
+    /// are taken over in one sweep.
     fn reclaim(
         &self,
         consumer: &str,
@@ -96,6 +100,19 @@ pub trait JobQueue: Send + Sync + 'static {
         max_deliveries: u64,
         max: usize,
     ) -> impl Future<Output = Result<Vec<Delivery>, QueueError>> + Send;
+
+    /// Which of `ids`, delivered to `consumer`, it still owns: `false` for
+    /// each one another consumer has reclaimed, or that is no longer
+    /// pending. The owned ones are kept from [`reclaim`](JobQueue::reclaim)
+    /// for another `min_idle` from now (Redis: their idle time restarts,
+    /// their delivery count does not grow). A server asks just before it
+    /// writes a batch's verdicts and drops those of the jobs it lost: their
+    /// new owner answers them (fencing; see `redis_streams/lease.rs`).
+    fn renew(
+        &self,
+        consumer: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<bool>, QueueError>> + Send;
 
     /// Acknowledges jobs whose verdicts are written. Trimming of the job
     /// stream happens here and never drops an unacknowledged entry. Ids

@@ -78,6 +78,8 @@ struct State {
 #[derive(Debug)]
 struct Pending {
     envelope: Envelope,
+    /// The consumer it was last delivered to.
+    consumer: String,
     delivered_at: Instant,
     deliveries: u64,
 }
@@ -151,7 +153,7 @@ impl JobQueue for MemoryQueue {
 
     async fn fetch(
         &self,
-        _consumer: &str,
+        consumer: &str,
         max: usize,
         block: Duration,
     ) -> Result<Vec<Delivery>, QueueError> {
@@ -181,6 +183,7 @@ impl JobQueue for MemoryQueue {
                             id,
                             Pending {
                                 envelope,
+                                consumer: consumer.to_string(),
                                 delivered_at: now,
                                 deliveries: 1,
                             },
@@ -205,7 +208,7 @@ impl JobQueue for MemoryQueue {
 
     async fn reclaim(
         &self,
-        _consumer: &str,
+        consumer: &str,
         min_idle: Duration,
         max_deliveries: u64,
         max: usize,
@@ -224,6 +227,7 @@ impl JobQueue for MemoryQueue {
             }
             entry.deliveries += 1;
             entry.delivered_at = now;
+            consumer.clone_into(&mut entry.consumer);
             if entry.deliveries > max_deliveries {
                 dead_ids.push(*id);
             } else {
@@ -245,6 +249,25 @@ impl JobQueue for MemoryQueue {
             }
         }
         Ok(out)
+    }
+
+    async fn renew(&self, consumer: &str, ids: &[String]) -> Result<Vec<bool>, QueueError> {
+        let parsed = ids
+            .iter()
+            .map(|id| parse_id(id))
+            .collect::<Result<Vec<u64>, QueueError>>()?;
+        let now = Instant::now();
+        let mut state = self.lock();
+        Ok(parsed
+            .into_iter()
+            .map(|id| match state.pending.get_mut(&id) {
+                Some(entry) if entry.consumer == consumer => {
+                    entry.delivered_at = now;
+                    true
+                }
+                _ => false,
+            })
+            .collect())
     }
 
     async fn ack(&self, ids: &[String]) -> Result<(), QueueError> {

@@ -26,6 +26,7 @@
 mod connection;
 mod dead_letter;
 mod entries;
+mod lease;
 mod options;
 mod results;
 mod take;
@@ -87,6 +88,10 @@ struct Shared {
     dead_letter: Script,
     /// `XREADGROUP`/`XAUTOCLAIM` that measure entries first.
     take: Script,
+    /// Ownership check and lease renewal before verdicts are written.
+    renew: Script,
+    /// Removal of consumers long gone.
+    forget: Script,
 }
 
 impl RedisQueue {
@@ -157,6 +162,8 @@ impl RedisQueue {
                 reclaim_cursor: Mutex::new("0-0".to_string()),
                 dead_letter: dead_letter::script(),
                 take: take::script(),
+                renew: lease::renew_script(),
+                forget: lease::forget_script(),
             }),
         };
         queue.ensure_group().await?;
@@ -346,6 +353,152 @@ impl RedisQueue {
             .collect())
     }
 
+    /// One `XAUTOCLAIM` page of at most `max` entries idle for `min_idle`,
+    /// from the saved cursor; also whether the scan came round to the
+    /// start of the pending list (the cursor is then `0-0` again).
+    async fn claim_page(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> Result<(Vec<RawEntry>, bool), QueueError> {
+        let options = &self.shared.options;
+        let cursor = self
+            .shared
+            .reclaim_cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let reply: Value = self
+            .with_group(|| async {
+                self.shared
+                    .take
+                    .key(&options.stream)
+                    .arg("claim")
+                    .arg(&options.group)
+                    .arg(consumer)
+                    .arg(max)
+                    .arg(options.max_entry_bytes)
+                    .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+                    .arg(&cursor)
+                    .invoke_async(&mut self.shared.commands.clone())
+                    .await
+                    .map_err(|source| QueueError::Redis {
+                        command: "XAUTOCLAIM",
+                        source,
+                    })
+            })
+            .await?;
+        // [next cursor, claimed entries, ids deleted meanwhile (Redis 7;
+        // Redis drops those from the pending list itself)]. Parsed by hand:
+        // `StreamAutoClaimReply` refuses a whole page for one non-UTF-8
+        // field name, and drops the ids of entries deleted before Redis 7.
+        let Value::Array(parts) = reply else {
+            return Err(shape_error("XAUTOCLAIM", format!("{reply:?}")));
+        };
+        let mut parts = parts.into_iter();
+        let next = parts
+            .next()
+            .and_then(entries::text)
+            .ok_or_else(|| shape_error("XAUTOCLAIM", "no cursor".to_string()))?;
+        let wrapped = next == "0-0";
+        *self
+            .shared
+            .reclaim_cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = next;
+        let claimed = entries::parse_entries(parts.next().unwrap_or(Value::Nil))
+            .map_err(|e| shape_error("XAUTOCLAIM", e))?;
+        Ok((claimed, wrapped))
+    }
+
+    /// The deliveries among claimed entries: entries deleted meanwhile are
+    /// acknowledged, and one delivered more than `max_deliveries` times is
+    /// dead-lettered instead.
+    async fn screen_claimed(
+        &self,
+        claimed: Vec<RawEntry>,
+        max_deliveries: u64,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Before Redis 7, entries deleted meanwhile come back with nil
+        // fields: acknowledge them, there is nothing left to run.
+        let (gone, claimed): (Vec<RawEntry>, Vec<RawEntry>) =
+            claimed.into_iter().partition(|e| e.fields.is_none());
+        if !gone.is_empty() {
+            let ids: Vec<String> = gone.into_iter().map(|e| e.id).collect();
+            self.ack(&ids).await?;
+        }
+        let ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+        let counts = self.delivery_counts(&ids).await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for (entry, count) in claimed.into_iter().zip(counts) {
+            // Not pending any more: its first consumer acknowledged it
+            // after all, between the claim and now.
+            let Some(deliveries) = count else { continue };
+            if deliveries > max_deliveries {
+                let reason = too_many_deliveries(deliveries, max_deliveries);
+                // One entry that cannot be moved must not hold back the
+                // rest of the page: it stays pending and is tried again.
+                match self
+                    .move_to_dead_letters(&entry.id, &reason, deliveries)
+                    .await
+                {
+                    Ok(()) => tracing::warn!(
+                        id = %entry.id,
+                        deliveries,
+                        "job moved to the dead-letter stream"
+                    ),
+                    Err(e) => tracing::warn!(
+                        id = %entry.id,
+                        "moving a job to the dead-letter stream failed: {e}"
+                    ),
+                }
+                continue;
+            }
+            out.push(Delivery {
+                envelope: entry.envelope(),
+                id: entry.id,
+                deliveries,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes the group's consumers (other than `me`) that have had
+    /// nothing pending and done nothing for
+    /// [`RedisOptions::forget_consumers_after`]: servers that are gone. A
+    /// failure is logged; the next sweep tries again.
+    async fn forget_idle_consumers(&self, me: &str) {
+        let options = &self.shared.options;
+        let Some(after) = options.forget_consumers_after else {
+            return;
+        };
+        let forgotten: Result<Vec<String>, RedisError> = self
+            .shared
+            .forget
+            .key(&options.stream)
+            .arg(&options.group)
+            .arg(u64::try_from(after.as_millis()).unwrap_or(u64::MAX))
+            .arg(me)
+            .invoke_async(&mut self.shared.commands.clone())
+            .await;
+        match forgotten {
+            Ok(names) => {
+                for name in names {
+                    tracing::info!(
+                        consumer = %name,
+                        idle_for = ?after,
+                        "removed a consumer that has been idle with nothing pending"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("removing idle consumers failed: {e}"),
+        }
+    }
+
     /// Counts the acknowledgements and trims when enough have piled up.
     async fn count_acks(&self, acked: u64) {
         let every = self.shared.options.trim_every;
@@ -479,98 +632,49 @@ impl JobQueue for RedisQueue {
         max_deliveries: u64,
         max: usize,
     ) -> Result<Vec<Delivery>, QueueError> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let options = &self.shared.options;
-        let cursor = self
-            .shared
-            .reclaim_cursor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let reply: Value = self
-            .with_group(|| async {
-                self.shared
-                    .take
-                    .key(&options.stream)
-                    .arg("claim")
-                    .arg(&options.group)
-                    .arg(consumer)
-                    .arg(max)
-                    .arg(options.max_entry_bytes)
-                    .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-                    .arg(&cursor)
-                    .invoke_async(&mut self.shared.commands.clone())
-                    .await
-                    .map_err(|source| QueueError::Redis {
-                        command: "XAUTOCLAIM",
-                        source,
-                    })
-            })
-            .await?;
-        // [next cursor, claimed entries, ids deleted meanwhile (Redis 7;
-        // Redis drops those from the pending list itself)]. Parsed by hand:
-        // `StreamAutoClaimReply` refuses a whole page for one non-UTF-8
-        // field name, and drops the ids of entries deleted before Redis 7.
-        let Value::Array(parts) = reply else {
-            return Err(shape_error("XAUTOCLAIM", format!("{reply:?}")));
-        };
-        let mut parts = parts.into_iter();
-        if let Some(next) = parts.next().and_then(entries::text) {
-            *self
-                .shared
-                .reclaim_cursor
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = next;
-        }
-        let claimed = entries::parse_entries(parts.next().unwrap_or(Value::Nil))
-            .map_err(|e| shape_error("XAUTOCLAIM", e))?;
-        if claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Before Redis 7, entries deleted meanwhile come back with nil
-        // fields: acknowledge them, there is nothing left to run.
-        let (gone, claimed): (Vec<RawEntry>, Vec<RawEntry>) =
-            claimed.into_iter().partition(|e| e.fields.is_none());
-        if !gone.is_empty() {
-            let ids: Vec<String> = gone.into_iter().map(|e| e.id).collect();
-            self.ack(&ids).await?;
-        }
-        let ids: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
-        let counts = self.delivery_counts(&ids).await?;
-        let mut out = Vec::with_capacity(claimed.len());
-        for (entry, count) in claimed.into_iter().zip(counts) {
-            // Not pending any more: its first consumer acknowledged it
-            // after all, between the claim and now.
-            let Some(deliveries) = count else { continue };
-            if deliveries > max_deliveries {
-                let reason = too_many_deliveries(deliveries, max_deliveries);
-                // One entry that cannot be moved must not hold back the
-                // rest of the page: it stays pending and is tried again.
-                match self
-                    .move_to_dead_letters(&entry.id, &reason, deliveries)
-                    .await
-                {
-                    Ok(()) => tracing::warn!(
-                        id = %entry.id,
-                        deliveries,
-                        "job moved to the dead-letter stream"
-                    ),
-                    Err(e) => tracing::warn!(
-                        id = %entry.id,
-                        "moving a job to the dead-letter stream failed: {e}"
-                    ),
-                }
-                continue;
+        let mut out = Vec::new();
+        // Page through the pending list from where the last sweep stopped
+        // until the page is full or the scan has come round to the start.
+        while out.len() < max {
+            let (claimed, wrapped) = self.claim_page(consumer, min_idle, max - out.len()).await?;
+            out.extend(self.screen_claimed(claimed, max_deliveries).await?);
+            if wrapped {
+                self.forget_idle_consumers(consumer).await;
+                break;
             }
-            out.push(Delivery {
-                envelope: entry.envelope(),
-                id: entry.id,
-                deliveries,
-            });
         }
         Ok(out)
+    }
+
+    async fn renew(&self, consumer: &str, ids: &[String]) -> Result<Vec<bool>, QueueError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        check_ids(ids.iter().map(String::as_str))?;
+        let options = &self.shared.options;
+        let mut owned = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PIPELINE_CHUNK) {
+            let flags: Vec<u8> = self
+                .with_group(|| async {
+                    let mut call = self.shared.renew.key(&options.stream);
+                    call.arg(&options.group).arg(consumer).arg(chunk);
+                    call.invoke_async(&mut self.shared.commands.clone())
+                        .await
+                        .map_err(|source| QueueError::Redis {
+                            command: "EVALSHA (renew)",
+                            source,
+                        })
+                })
+                .await?;
+            if flags.len() != chunk.len() {
+                return Err(shape_error(
+                    "EVALSHA (renew)",
+                    format!("{} answers for {} ids", flags.len(), chunk.len()),
+                ));
+            }
+            owned.extend(flags.into_iter().map(|flag| flag == 1));
+        }
+        Ok(owned)
     }
 
     async fn ack(&self, ids: &[String]) -> Result<(), QueueError> {

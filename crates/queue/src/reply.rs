@@ -66,6 +66,17 @@ pub enum ReplyError {
         /// The ring's name.
         name: String,
     },
+    /// No reader can ever take these replies: the ring directory of this
+    /// host has no ring of that name, or nothing listens on it any more
+    /// (its client is gone). The jobs are dead-lettered at once with this
+    /// reason rather than retried through every reclaim.
+    #[error("no reader for ring {name}: {reason}")]
+    NoSuchRing {
+        /// The ring's name, as the job gave it.
+        name: String,
+        /// What opening it met.
+        reason: String,
+    },
     /// This server has no sink for the address's kind.
     #[error("this server writes no replies to {kind} addresses")]
     NoSink {
@@ -81,6 +92,19 @@ pub enum ReplyError {
     /// A ring record is not a reply.
     #[error("not a reply: {0}")]
     Decode(#[from] serde_json::Error),
+}
+
+impl ReplyError {
+    /// Whether no later attempt can write these replies, anywhere: a ring
+    /// name no ring can have, or a ring with no reader. The consumer
+    /// dead-letters such jobs at once with the reason; every other failure
+    /// leaves them pending, to be tried again.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            ReplyError::NoSuchRing { .. } | ReplyError::Shm(hotwasm_shm::ShmError::BadName(_))
+        )
+    }
 }
 
 /// A batch not written in full: the first [`written`](WriteError::written)

@@ -112,11 +112,15 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     let reply_key = options.reply_key.clone().map(Arc::new);
     let mut backoff = RETRY.build();
     let mut last_reclaim = Instant::now();
+    // A reclaim that returned a full page is followed by another at once,
+    // so a dead server's jobs are all taken over in one sweep.
+    let mut sweeping = false;
+    let mut swept = 0usize;
     while !*stop.borrow() {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
-        let reclaiming = last_reclaim.elapsed() >= options.reclaim_every;
+        let reclaiming = sweeping || last_reclaim.elapsed() >= options.reclaim_every;
         let fetched = if reclaiming {
             last_reclaim = Instant::now();
             queue
@@ -152,8 +156,17 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
                 continue;
             }
         };
-        if reclaiming && !deliveries.is_empty() {
-            tracing::info!(jobs = deliveries.len(), "reclaimed jobs left pending");
+        if reclaiming {
+            sweeping = deliveries.len() >= options.batch;
+            swept += deliveries.len();
+            server
+                .stats()
+                .reclaimed
+                .fetch_add(deliveries.len() as u64, Ordering::Relaxed);
+            if !sweeping && swept > 0 {
+                tracing::info!(jobs = swept, "took over jobs other servers left pending");
+                swept = 0;
+            }
         }
         if deliveries.is_empty() {
             continue;
@@ -163,6 +176,7 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
             queue: Arc::clone(&queue),
             sinks: Arc::clone(&sinks),
             reply_key: reply_key.clone(),
+            renew_every: (options.min_idle / 3).max(Duration::from_millis(50)),
         };
         tokio::spawn(async move {
             batch.run(deliveries).await;
@@ -180,6 +194,9 @@ struct Batch<Q> {
     queue: Arc<Q>,
     sinks: Arc<ReplySinks>,
     reply_key: Option<Arc<MacKey>>,
+    /// How often a batch still being verified renews its jobs' lease, so
+    /// no server (this one included) takes over jobs that are merely slow.
+    renew_every: Duration,
 }
 
 impl<Q: JobQueue> Batch<Q> {
@@ -187,9 +204,9 @@ impl<Q: JobQueue> Batch<Q> {
         let collector = Collector::new();
         let mut out: Vec<Option<Answer>> = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            let envelope = match delivery.envelope {
+            let envelope = match &delivery.envelope {
                 Ok(envelope) => envelope,
-                Err(ref reason) => {
+                Err(reason) => {
                     self.dead_letter(&delivery, reason).await;
                     out.push(None);
                     continue;
@@ -214,25 +231,42 @@ impl<Q: JobQueue> Batch<Q> {
                 }
                 Err(verdict) => Some(verdict),
             };
+            let (seq, reply, job_digest) = (
+                envelope.seq,
+                envelope.reply.clone(),
+                Reply::digest_of(&envelope.job),
+            );
             out.push(Some(Answer {
-                id: delivery.id,
-                seq: envelope.seq,
-                reply: envelope.reply,
-                job_digest: Reply::digest_of(&envelope.job),
+                delivery,
+                seq,
+                reply,
+                job_digest,
                 verdict,
             }));
         }
-        for (index, verdict) in collector.wait().await {
+        let in_flight: Vec<String> = out
+            .iter()
+            .flatten()
+            .map(|answer| answer.delivery.id.clone())
+            .collect();
+        for (index, verdict) in self.wait_renewing(collector, &in_flight).await {
             if let Some(Some(answer)) = out.get_mut(index) {
                 answer.verdict = Some(verdict);
             }
         }
 
+        // The pool stopped before answering some: leave those pending.
+        let answered: Vec<Answer> = out
+            .into_iter()
+            .flatten()
+            .filter(|answer| answer.verdict.is_some())
+            .collect();
+        let answered = self.still_owned(answered).await;
+
         // Group by reply address, write, and acknowledge what was written.
-        let mut by_reply: BTreeMap<ReplyTo, (Vec<Reply>, Vec<String>)> = BTreeMap::new();
-        for answer in out.into_iter().flatten() {
+        let mut by_reply: BTreeMap<ReplyTo, (Vec<Reply>, Vec<Delivery>)> = BTreeMap::new();
+        for answer in answered {
             let Some(verdict) = answer.verdict else {
-                // The pool stopped before answering: leave it pending.
                 continue;
             };
             let (replies, ids) = by_reply.entry(answer.reply).or_default();
@@ -247,7 +281,7 @@ impl<Q: JobQueue> Batch<Q> {
                 reply.sign(key);
             }
             replies.push(reply);
-            ids.push(answer.id);
+            ids.push(answer.delivery);
         }
         // Each client's verdicts are written concurrently, so a slow or
         // gone reader delays only its own jobs' acknowledgements.
@@ -255,15 +289,31 @@ impl<Q: JobQueue> Batch<Q> {
             .into_iter()
             .map(|(reply, (replies, mut ids))| async move {
                 if let Err(failure) = self.sinks.write(&reply, replies).await {
-                    tracing::warn!(
-                        to = %reply.to_field(),
-                        jobs = ids.len() - failure.written,
-                        "verdicts not written, jobs left pending for redelivery: {}",
-                        failure.reason
-                    );
-                    ids.truncate(failure.written);
+                    let unwritten = ids.split_off(failure.written.min(ids.len()));
+                    if failure.reason.is_permanent() {
+                        // No retry can succeed: dead-letter them now, with
+                        // the reason, instead of at every reclaim.
+                        let reason = format!(
+                            "verdict cannot be delivered to {}: {}",
+                            reply.to_field(),
+                            failure.reason
+                        );
+                        tracing::warn!(jobs = unwritten.len(), "{reason}; moved to dead letters");
+                        for delivery in &unwritten {
+                            self.move_to_dead_letters(delivery, &reason).await;
+                        }
+                    } else {
+                        tracing::warn!(
+                            to = %reply.to_field(),
+                            jobs = unwritten.len(),
+                            "verdicts not written, jobs left pending for redelivery: {}",
+                            failure.reason
+                        );
+                    }
                 }
-                ids
+                ids.into_iter()
+                    .map(|delivery| delivery.id)
+                    .collect::<Vec<_>>()
             });
         let written: Vec<String> = futures::future::join_all(writes)
             .await
@@ -281,19 +331,90 @@ impl<Q: JobQueue> Batch<Q> {
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &EntryError) {
         tracing::warn!(entry = %delivery.id, "not a job envelope, moved to dead letters: {reason}");
-        match self.queue.dead_letter(delivery, &reason.to_string()).await {
+        if self
+            .move_to_dead_letters(delivery, &reason.to_string())
+            .await
+        {
+            self.server
+                .stats()
+                .malformed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Dead-letters one job; whether it worked (a failure leaves it
+    /// pending, to be tried again).
+    async fn move_to_dead_letters(&self, delivery: &Delivery, reason: &str) -> bool {
+        match self.queue.dead_letter(delivery, reason).await {
             Ok(()) => {
                 self.server
                     .stats()
                     .dead_lettered
                     .fetch_add(1, Ordering::Relaxed);
-                self.server
-                    .stats()
-                    .malformed
-                    .fetch_add(1, Ordering::Relaxed);
+                true
             }
-            Err(e) => tracing::warn!(entry = %delivery.id, "dead-lettering failed: {e}"),
+            Err(e) => {
+                tracing::warn!(entry = %delivery.id, "dead-lettering failed: {e}");
+                false
+            }
         }
+    }
+
+    /// The batch's verdicts; while they take longer than
+    /// [`Batch::renew_every`], the lease of its jobs is renewed each time
+    /// (a server stopped meanwhile renews nothing, and loses them).
+    async fn wait_renewing(&self, collector: Collector, ids: &[String]) -> Vec<(usize, Verdict)> {
+        let verdicts = collector.wait();
+        tokio::pin!(verdicts);
+        loop {
+            tokio::select! {
+                verdicts = &mut verdicts => return verdicts,
+                () = tokio::time::sleep(self.renew_every) => {
+                    if let Err(e) = self.queue.renew(self.server.name(), ids).await {
+                        tracing::warn!(jobs = ids.len(), "renewing the lease of slow jobs failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fencing: of a batch's answered jobs, the ones this server still
+    /// owns, their lease renewed (`JobQueue::renew`). A job another server
+    /// has reclaimed while this one was stalled gets its verdict from that
+    /// server; this one's is dropped and counted. When the check itself
+    /// fails (Redis away), no verdict is written: the jobs stay pending.
+    async fn still_owned(&self, answered: Vec<Answer>) -> Vec<Answer> {
+        let ids: Vec<String> = answered.iter().map(|a| a.delivery.id.clone()).collect();
+        let owned = match self.queue.renew(self.server.name(), &ids).await {
+            Ok(owned) => owned,
+            Err(e) => {
+                tracing::warn!(
+                    jobs = ids.len(),
+                    "could not confirm this server still owns its jobs, verdicts held back \
+                     (the jobs stay pending): {e}"
+                );
+                return Vec::new();
+            }
+        };
+        let before = answered.len();
+        let kept: Vec<Answer> = answered
+            .into_iter()
+            .zip(owned)
+            .filter_map(|(answer, owned)| owned.then_some(answer))
+            .collect();
+        let fenced = before - kept.len();
+        if fenced > 0 {
+            tracing::warn!(
+                jobs = fenced,
+                "verdicts dropped: another server took these jobs over while this one \
+                 was stalled, and answers them"
+            );
+            self.server
+                .stats()
+                .fenced
+                .fetch_add(fenced as u64, Ordering::Relaxed);
+        }
+        kept
     }
 }
 
@@ -370,7 +491,8 @@ impl Drop for CollectorSlot {
 /// A job of the batch on its way back: its entry, where its verdict goes,
 /// and the verdict once the pool has answered.
 struct Answer {
-    id: String,
+    /// The job as the queue delivered it (kept for a dead letter).
+    delivery: Delivery,
     seq: u64,
     reply: ReplyTo,
     /// SHA-256 of the job bytes, for the client to match the reply.

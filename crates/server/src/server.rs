@@ -67,6 +67,12 @@ pub struct Stats {
     pub malformed: AtomicU64,
     /// Entries moved to the dead-letter stream.
     pub dead_lettered: AtomicU64,
+    /// Jobs taken over from other consumers (a dead or stalled server's).
+    pub reclaimed: AtomicU64,
+    /// Verdicts not delivered because the job had been reclaimed by
+    /// another server meanwhile (this one stalled past the reclaim time):
+    /// the new owner's verdict is the one delivered.
+    pub fenced: AtomicU64,
 }
 
 /// A running server's state; shared as `Arc<Server>`.

@@ -65,6 +65,11 @@ pub struct Args {
     /// Seconds a job may stay unacknowledged before another server takes it over.
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(ConsumeOptions::default().min_idle))]
     reclaim_after: Seconds,
+    /// Seconds after which a consumer of the group that has done nothing
+    /// and holds no job is removed from the group (a server that is gone);
+    /// `0` keeps them.
+    #[arg(long, value_name = "SECONDS", default_value = "600")]
+    forget_consumers_after: Seconds,
     /// After SIGINT/SIGTERM, how long work in flight may take to finish
     /// before the server exits anyway (its unacknowledged jobs stay pending
     /// for another server).
@@ -138,6 +143,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             options.stream = args.stream.clone();
             options.group = args.group.clone();
             args.redis_auth.apply(&mut options)?;
+            options.forget_consumers_after = Some(args.forget_consumers_after.0)
+                .filter(|after| !after.is_zero())
+                // Never before a stalled server's jobs could be reclaimed.
+                .map(|after| after.max(args.reclaim_after.0));
             // The longest job line within the job limits, plus the other
             // fields: anything larger cannot be a job and is never read.
             let limits = JobLimits {

@@ -48,6 +48,12 @@ pub struct RedisOptions {
     /// Acknowledgements between two automatic trims of the job stream
     /// (default 1,000; 0 turns automatic trimming off).
     pub trim_every: u64,
+    /// Consumers of the group with nothing pending that have done nothing
+    /// for this long are removed (servers that are gone; a live server
+    /// polls every few milliseconds and is never this idle). Checked when
+    /// a reclaim sweep has seen the whole pending list (default 10 min;
+    /// `None` keeps them).
+    pub forget_consumers_after: Option<Duration>,
 }
 
 impl RedisOptions {
@@ -67,6 +73,7 @@ impl RedisOptions {
             password: None,
             tls_ca_pem: None,
             trim_every: 1_000,
+            forget_consumers_after: Some(Duration::from_secs(600)),
         }
     }
 }

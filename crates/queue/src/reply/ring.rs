@@ -144,6 +144,20 @@ impl Rings {
                 }
                 .into());
             }
+            // The directory is there (a server without one is
+            // misconfigured, and that is not the job's fault) but the ring
+            // is not, or its reader is gone.
+            Err(ShmError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && dir.is_dir() =>
+            {
+                return Err(ReplyError::NoSuchRing {
+                    name: name.to_string(),
+                    reason: source.to_string(),
+                });
+            }
             Err(e) => return Err(e.into()),
         };
         self.lock().open.insert(name.to_string(), Arc::clone(&ring));

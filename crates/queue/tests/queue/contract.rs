@@ -111,6 +111,102 @@ pub async fn dead_consumers_jobs_are_reclaimed<Q: JobQueue>(queue: Q) {
     assert_eq!(queue.stats().await.unwrap().pending, 0);
 }
 
+/// Fencing: a consumer that lost its jobs to a reclaim learns it from
+/// `renew` (and so drops its verdicts); the new owner keeps them, and its
+/// renewal holds them back from the next reclaim.
+pub async fn a_reclaimed_job_is_no_longer_its_first_consumers<Q: JobQueue>(queue: Q) {
+    // Long enough that one renewal and one reclaim always fit inside it.
+    const IDLE: Duration = Duration::from_secs(1);
+    queue
+        .submit(&(0..4).map(envelope).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let stalled = queue.fetch("stalled", 10, Duration::ZERO).await.unwrap();
+    assert_eq!(stalled.len(), 4);
+    assert_eq!(
+        queue.renew("stalled", &ids(&stalled)).await.unwrap(),
+        [true; 4],
+        "nobody else has them yet"
+    );
+    tokio::time::sleep(IDLE * 2).await;
+    let taken = queue.reclaim("takes-over", IDLE, 5, 2).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    let owned = queue.renew("stalled", &ids(&stalled)).await.unwrap();
+    let lost: Vec<bool> = stalled
+        .iter()
+        .map(|d| taken.iter().any(|t| t.id == d.id))
+        .collect();
+    assert_eq!(
+        owned,
+        lost.iter().map(|lost| !lost).collect::<Vec<_>>(),
+        "the stalled consumer owns exactly the jobs not taken over"
+    );
+    tokio::time::sleep(IDLE * 2).await;
+    assert_eq!(
+        queue.renew("takes-over", &ids(&taken)).await.unwrap(),
+        [true, true]
+    );
+    // Renewed just now: the next reclaim finds only the stalled consumer's
+    // other two, idle all along.
+    let again = queue.reclaim("third", IDLE, 5, 10).await.unwrap();
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert!(again.iter().all(|d| !taken.iter().any(|t| t.id == d.id)));
+    queue.ack(&ids(&taken)).await.unwrap();
+    assert_eq!(
+        queue.renew("takes-over", &ids(&taken)).await.unwrap(),
+        [false, false],
+        "acknowledged: not pending any more"
+    );
+    assert!(queue.renew("anyone", &[]).await.unwrap().is_empty());
+}
+
+/// A reclaim returns a full page whenever that many jobs wait to be taken
+/// over, however the pending list mixes them with jobs not idle long
+/// enough: pages of 64 take over 200 orphaned jobs among 300 pending, the
+/// first three pages full.
+pub async fn a_reclaim_fills_its_page_past_young_jobs<Q: JobQueue>(queue: Q) {
+    // Long enough that one renewal and one reclaim always fit inside it.
+    const IDLE: Duration = Duration::from_secs(1);
+    queue
+        .submit(&(0..300).map(envelope).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let orphans = queue.fetch("dies", 300, Duration::ZERO).await.unwrap();
+    assert_eq!(orphans.len(), 300);
+    tokio::time::sleep(IDLE * 2).await;
+    // Every third job is kept young (renewed before each page); the
+    // others have been idle past IDLE.
+    let young: Vec<String> = orphans
+        .iter()
+        .filter(|d| d.envelope.as_ref().unwrap().seq % 3 == 0)
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(young.len(), 100);
+    let mut pages = Vec::new();
+    let mut taken = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        assert!(
+            queue
+                .renew("dies", &young)
+                .await
+                .unwrap()
+                .iter()
+                .all(|o| *o)
+        );
+        let page = queue.reclaim("sweeper", IDLE, 5, 64).await.unwrap();
+        pages.push(page.len());
+        for delivery in &page {
+            assert!(!young.contains(&delivery.id), "a young job was taken");
+            taken.insert(delivery.id.clone());
+        }
+        if page.len() < 64 {
+            break;
+        }
+    }
+    assert_eq!(taken.len(), 200, "pages: {pages:?}");
+    assert_eq!(pages[..3], [64, 64, 64], "full pages first: {pages:?}");
+}
+
 /// A job delivered more than `max_deliveries` times goes to the dead
 /// letters and is not handed out again.
 pub async fn jobs_past_the_delivery_limit_are_dead_lettered<Q: JobQueue>(queue: Q) {
@@ -278,6 +374,18 @@ macro_rules! contract_tests {
         async fn dead_consumers_jobs_are_reclaimed() {
             let (queue, _guard) = $make.await;
             $crate::contract::dead_consumers_jobs_are_reclaimed(queue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_reclaimed_job_is_no_longer_its_first_consumers() {
+            let (queue, _guard) = $make.await;
+            $crate::contract::a_reclaimed_job_is_no_longer_its_first_consumers(queue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_reclaim_fills_its_page_past_young_jobs() {
+            let (queue, _guard) = $make.await;
+            $crate::contract::a_reclaim_fills_its_page_past_young_jobs(queue).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

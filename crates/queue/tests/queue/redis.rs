@@ -542,3 +542,77 @@ async fn a_redis_over_tls_is_reached_through_its_ca() {
     queue.ack(&ids).await.unwrap();
     assert_eq!(queue.stats().await.unwrap().pending, 0);
 }
+
+/// The consumers of the group, by name, with how many entries each holds.
+async fn consumers(server: &RedisServer) -> Vec<(String, u64)> {
+    let infos: Vec<std::collections::HashMap<String, Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("hotwasm:jobs")
+        .arg("hotwasm")
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap();
+    let mut out: Vec<(String, u64)> = infos
+        .into_iter()
+        .map(|info| {
+            let name: String = redis::from_redis_value(info["name"].clone()).unwrap();
+            let pending: u64 = redis::from_redis_value(info["pending"].clone()).unwrap();
+            (name, pending)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A sweep that has seen the whole pending list removes the consumers that
+/// have been idle past `forget_consumers_after` with nothing pending, and
+/// keeps one that still holds a job and the sweeper itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_forgets_consumers_long_idle_with_nothing_pending() {
+    const FORGET: Duration = Duration::from_millis(500);
+    let server = RedisServer::start();
+    let mut options = options(&server);
+    options.forget_consumers_after = Some(FORGET);
+    let queue = RedisQueue::connect(options).await.unwrap();
+    queue
+        .submit(&[envelope(1), envelope(2), envelope(3)])
+        .await
+        .unwrap();
+    let held = queue.fetch("holds-one", 1, Duration::ZERO).await.unwrap();
+    assert_eq!(held.len(), 1);
+    // A server that answered its last job and went away, and the sweeper,
+    // as idle, which never forgets itself.
+    for name in ["gone", "sweeper"] {
+        let done = queue.fetch(name, 1, Duration::ZERO).await.unwrap();
+        queue.ack(&[done[0].id.clone()]).await.unwrap();
+    }
+    assert_eq!(
+        consumers(&server).await,
+        [
+            ("gone".to_string(), 0),
+            ("holds-one".to_string(), 1),
+            ("sweeper".to_string(), 0)
+        ]
+    );
+    tokio::time::sleep(FORGET * 2).await;
+    // Nothing idle past an hour: the sweep claims nothing, sees the whole
+    // list, and forgets.
+    let page = queue
+        .reclaim("sweeper", Duration::from_secs(3600), 5, 64)
+        .await
+        .unwrap();
+    assert!(page.is_empty());
+    assert_eq!(
+        consumers(&server).await,
+        [("holds-one".to_string(), 1), ("sweeper".to_string(), 0)],
+        "the idle consumer with nothing pending is gone"
+    );
+    // Once its job is acknowledged, the other one goes too.
+    queue.ack(&[held[0].id.clone()]).await.unwrap();
+    tokio::time::sleep(FORGET * 2).await;
+    queue
+        .reclaim("sweeper", Duration::from_secs(3600), 5, 64)
+        .await
+        .unwrap();
+    assert_eq!(consumers(&server).await, [("sweeper".to_string(), 0)]);
+}

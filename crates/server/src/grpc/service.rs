@@ -355,6 +355,8 @@ impl Verifier for VerifierService {
             valid: counters.valid.load(Ordering::Relaxed),
             malformed: stats.malformed.load(Ordering::Relaxed),
             dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
+            reclaimed: stats.reclaimed.load(Ordering::Relaxed),
+            fenced: stats.fenced.load(Ordering::Relaxed),
             swaps: server.host().swaps(),
             uptime_seconds: server.started().elapsed().as_secs_f64(),
             modules: server

@@ -1,0 +1,416 @@
+//! Fault injection against real processes: `hotwasm serve` on a real
+//! `redis-server`, real signals (`SIGKILL`, `SIGSTOP`/`SIGCONT`), Redis
+//! killed and restarted from its append-only file.
+//!
+//! Each test asserts what must hold whatever the timing — every job gets
+//! exactly one delivered verdict, none is lost, duplicates are counted —
+//! and prints how long recovery took, which it never asserts. Where a
+//! fault has to land while a server holds jobs, the server holds them on
+//! purpose: its module loops on one job (the sandbox's trojan) until the
+//! call deadline, so "mid-run" is a state the test waits for, not a
+//! moment it guesses.
+
+mod common;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Serve, hotwasm, pending_of, serving, signal, stats, stderr, summary, wait_until};
+use hotwasm_tests::RedisServer;
+
+/// Long enough for anything these tests wait for on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A job whose message is over 4 KiB: the trojan loops on it until the
+/// call deadline; an honest module answers it at once (invalid).
+fn poison_line(n: usize) -> String {
+    format!(
+        "{{\"id\":\"poison-{n}\",\"scheme\":\"schnorr\",\"public_key\":\"{}\",\"signature\":\"{}\",\"message\":\"{}\",\"expect\":false}}\n",
+        "11".repeat(32),
+        "22".repeat(64),
+        "33".repeat(5000),
+    )
+}
+
+/// A jobs file: one poison job first (so a one-worker server is stuck on
+/// it while it holds the rest), then `count` generated jobs.
+fn jobs_file(dir: &Path, scheme: &str, count: u64) -> PathBuf {
+    let generated = hotwasm()
+        .args(["generate", "--scheme", scheme, "--invalid-ratio", "0.2"])
+        .args(["--count", &count.to_string()])
+        .output()
+        .expect("generate runs");
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let mut input = poison_line(0);
+    input.push_str(std::str::from_utf8(&generated.stdout).expect("UTF-8 jobs"));
+    let path = dir.join("jobs.jsonl");
+    std::fs::write(&path, input).expect("write jobs");
+    path
+}
+
+/// A registry with `module` (signed with the key [`keys`] wrote into
+/// `dir`) loaded and active for its scheme, ready for a server to start
+/// with.
+fn registry_with(dir: &Path, file: &str, module: &[u8]) -> tempfile::TempDir {
+    let registry = tempfile::tempdir().expect("temp dir");
+    let path = dir.join(file);
+    std::fs::write(&path, hotwasm_tests::signing::signed(module)).expect("write module");
+    let loaded = hotwasm()
+        .args(["modules", "load", "--activate", "--name", "schnorr"])
+        .arg("--registry")
+        .arg(registry.path())
+        .arg("--trusted-key")
+        .arg(dir.join("test.pub"))
+        .arg(&path)
+        .output()
+        .expect("modules load runs");
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    registry
+}
+
+/// `hotwasm submit` of a jobs file, running in the background.
+fn submit(redis: &str, jobs: &Path) -> Child {
+    hotwasm()
+        .args(["submit", "--redis", redis, "--json", "--timeout", "120"])
+        .arg("--input")
+        .arg(jobs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submit starts")
+}
+
+/// Waits for a background submit and returns its summary.
+fn finish(mut child: Child) -> serde_json::Value {
+    let mut stdout = Vec::new();
+    let mut stderr_text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_end(&mut stdout)
+        .expect("read submit output");
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr_text)
+        .expect("read submit log");
+    let status = child.wait().expect("submit exits");
+    assert!(status.success(), "submit failed: {stderr_text}");
+    let output = std::process::Output {
+        status,
+        stdout,
+        stderr: stderr_text.into_bytes(),
+    };
+    summary(&output)
+}
+
+/// The signing keys these tests' servers trust.
+fn keys(dir: &Path) -> String {
+    let (_, public) = hotwasm_tests::signing::write_keys(dir);
+    public.to_string_lossy().into_owned()
+}
+
+/// Fencing, with two module versions: server `a` (version 1) holds 101
+/// jobs and is stopped past the reclaim time; `b` (version 2) takes them
+/// over and is still verifying when `a` resumes and finishes first. `a`'s
+/// verdicts are dropped — it no longer owns the jobs — and the client gets
+/// every verdict from version 2, once.
+#[test]
+fn a_stalled_servers_late_verdicts_are_fenced_off() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let public = keys(dir.path());
+    let v1 = hotwasm_tests::hostile::trojan_of(
+        hotwasm_modules::find("schnorr", "fast")
+            .expect("fast schnorr")
+            .bytes,
+    );
+    let v2 = hotwasm_tests::hostile::trojan_of(
+        hotwasm_modules::find("schnorr", "default")
+            .expect("default schnorr")
+            .bytes,
+    );
+    // `a` gives up on the poison job after 2 s (while it is stopped) and
+    // never reclaims; `b` takes jobs idle for 1 s and spends 8 s on the
+    // poison job, renewing its lease meanwhile.
+    let a = Serve::start_in(
+        registry_with(dir.path(), "v1.wasm", &v1),
+        &redis.url(),
+        "a",
+        &[
+            "--workers",
+            "1",
+            "--batch",
+            "200",
+            "--call-timeout",
+            "2s",
+            "--reclaim-after",
+            "600",
+            "--trusted-key",
+            &public,
+        ],
+    );
+    let v1_id = serving(&a.grpc, "schnorr");
+    let jobs = jobs_file(dir.path(), "schnorr", 100);
+    let client = submit(&redis.url(), &jobs);
+
+    wait_until("a holds all 101 jobs", PATIENCE, || {
+        pending_of(&redis.url(), "a") == 101
+    });
+    signal(a.child.id(), "-STOP");
+    let stopped = Instant::now();
+    let b = Serve::start_in(
+        registry_with(dir.path(), "v2.wasm", &v2),
+        &redis.url(),
+        "b",
+        &[
+            "--workers",
+            "1",
+            "--batch",
+            "200",
+            "--call-timeout",
+            "8s",
+            "--reclaim-after",
+            "1",
+            "--trusted-key",
+            &public,
+        ],
+    );
+    let v2_id = serving(&b.grpc, "schnorr");
+    assert_ne!(v1_id, v2_id);
+    wait_until("b has taken all 101 over", PATIENCE, || {
+        pending_of(&redis.url(), "b") == 101
+    });
+    let taken_over = stopped.elapsed();
+    signal(a.child.id(), "-CONT");
+    wait_until("a has finished its stale batch", PATIENCE, || {
+        stats(&a.grpc).fenced == 101
+    });
+    assert_eq!(
+        pending_of(&redis.url(), "b"),
+        101,
+        "a finished before b: without fencing a's verdicts would have been delivered first"
+    );
+
+    let summary = finish(client);
+    assert_eq!(summary["verdicts"], 101, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["duplicates"], 0, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    let per_module = summary["per_module"].as_object().expect("per_module");
+    assert_eq!(
+        per_module.keys().collect::<Vec<_>>(),
+        [&v2_id],
+        "every verdict from the current owner's version: {summary}"
+    );
+    assert_eq!(stats(&b.grpc).reclaimed, 101);
+    eprintln!(
+        "fencing: a stopped with 101 jobs; b held them all {:.1} s later; \
+         a resumed, its 101 verdicts fenced off; 0 duplicates",
+        taken_over.as_secs_f64()
+    );
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+/// `kill -9` of a server holding 5,001 jobs: another server takes them all
+/// over in one sweep soon after the reclaim time, every job is answered
+/// once, and the dead consumer is removed from the group.
+#[test]
+fn a_killed_servers_jobs_are_all_taken_over_in_one_sweep() {
+    const JOBS: u64 = 5_000;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let public = keys(dir.path());
+    let trojan = hotwasm_tests::hostile::trojan_of(
+        hotwasm_modules::find("schnorr", "fast")
+            .expect("fast schnorr")
+            .bytes,
+    );
+    // Stuck on the poison job for a minute while it holds every job.
+    let mut a = Serve::start_in(
+        registry_with(dir.path(), "trojan.wasm", &trojan),
+        &redis.url(),
+        "a",
+        &[
+            "--workers",
+            "1",
+            "--batch",
+            "2000",
+            "--call-timeout",
+            "60s",
+            "--trusted-key",
+            &public,
+        ],
+    );
+    let jobs = jobs_file(dir.path(), "mixed", JOBS);
+    let client = submit(&redis.url(), &jobs);
+    wait_until("a holds every job", PATIENCE, || {
+        pending_of(&redis.url(), "a") == JOBS + 1
+    });
+    signal(a.child.id(), "-KILL");
+    let killed = Instant::now();
+    let _ = a.child.wait();
+
+    let b = Serve::start_with(
+        &redis.url(),
+        "b",
+        &[
+            "--workers",
+            "2",
+            "--reclaim-after",
+            "2",
+            "--forget-consumers-after",
+            "3",
+            "--trusted-key",
+            &public,
+        ],
+    );
+    let summary = finish(client);
+    let recovered = killed.elapsed();
+    assert_eq!(summary["verdicts"], JOBS + 1, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["duplicates"], 0, "a wrote nothing: {summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    assert_eq!(stats(&b.grpc).reclaimed, JOBS + 1);
+    eprintln!(
+        "kill -9: {} orphaned jobs all answered {:.1} s after the kill \
+         (reclaim after 2 s; includes starting server b)",
+        JOBS + 1,
+        recovered.as_secs_f64()
+    );
+    wait_until("the dead consumer is forgotten", PATIENCE, || {
+        !consumers(&redis.url()).contains(&"a".to_string())
+    });
+    assert!(b.terminate().success());
+}
+
+/// The consumer names of the default group.
+fn consumers(redis_url: &str) -> Vec<String> {
+    let mut connection = redis::Client::open(redis_url)
+        .expect("Redis URL")
+        .get_connection()
+        .expect("connects to Redis");
+    let infos: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("hotwasm:jobs")
+        .arg("hotwasm")
+        .query(&mut connection)
+        .expect("XINFO CONSUMERS");
+    infos
+        .into_iter()
+        .filter_map(|info| info.get("name").cloned())
+        .filter_map(|name| redis::from_redis_value::<String>(name).ok())
+        .collect()
+}
+
+/// Redis killed (`SIGKILL`) mid-run and restarted from its append-only file
+/// (`appendfsync always`): servers and client reconnect, no job is lost.
+#[test]
+fn redis_killed_and_restarted_mid_run_loses_no_job() {
+    const JOBS: u64 = 3_000;
+    let mut redis = RedisServer::start_with(
+        ["--appendonly", "yes", "--appendfsync", "always"]
+            .map(String::from)
+            .to_vec(),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let servers = [
+        Serve::start(&redis.url(), "a"),
+        Serve::start(&redis.url(), "b"),
+    ];
+    let jobs = jobs_file(dir.path(), "mixed", JOBS);
+    let client = submit(&redis.url(), &jobs);
+    wait_until("the run is under way", PATIENCE, || {
+        servers
+            .iter()
+            .map(|server| stats(&server.grpc).verdicts)
+            .sum::<u64>()
+            >= 300
+    });
+    redis.restart();
+    let restarted = Instant::now();
+    let summary = finish(client);
+    assert_eq!(summary["verdicts"], JOBS + 1, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    eprintln!(
+        "Redis restart: all {} verdicts in {:.1} s after the restart, {} duplicates dropped by the client",
+        JOBS + 1,
+        restarted.elapsed().as_secs_f64(),
+        summary["duplicates"]
+    );
+    for server in servers {
+        assert!(server.terminate().success());
+    }
+}
+
+/// Jobs whose reply address can never work — a ring this host does not
+/// have, a ring name no ring can have — are dead-lettered at their first
+/// delivery, with the reason, not retried through every reclaim.
+#[test]
+fn a_reply_address_that_cannot_work_is_dead_lettered_at_once() {
+    let redis = RedisServer::start();
+    let server = Serve::start(&redis.url(), "a");
+    let mut connection = redis::Client::open(redis.url())
+        .expect("Redis URL")
+        .get_connection()
+        .expect("connects to Redis");
+    let job = r#"{"id":"1","scheme":"schnorr","public_key":"00","signature":"00","message":"00"}"#;
+    for reply in ["shm:nobody-reads-this", "shm:../../etc/passwd"] {
+        let _: String = redis::cmd("XADD")
+            .arg("hotwasm:jobs")
+            .arg("*")
+            .arg("seq")
+            .arg(1)
+            .arg("reply")
+            .arg(reply)
+            .arg("job")
+            .arg(job)
+            .query(&mut connection)
+            .expect("XADD");
+    }
+    let dead = || -> Vec<(String, Vec<(String, String)>)> {
+        redis::cmd("XRANGE")
+            .arg("hotwasm:jobs:dead")
+            .arg("-")
+            .arg("+")
+            .query(
+                &mut redis::Client::open(redis.url())
+                    .expect("URL")
+                    .get_connection()
+                    .expect("connects"),
+            )
+            .expect("XRANGE")
+    };
+    wait_until("both are dead-lettered", PATIENCE, || dead().len() == 2);
+    let field = |fields: &[(String, String)], name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let letters = dead();
+    let reasons: Vec<String> = letters.iter().map(|(_, f)| field(f, "reason")).collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("no reader for ring nobody-reads-this")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("invalid ring name")),
+        "{reasons:?}"
+    );
+    for (_, fields) in &letters {
+        assert_eq!(field(fields, "deliveries"), "1", "at the first delivery");
+    }
+    assert_eq!(pending_of(&redis.url(), "a"), 0);
+    assert_eq!(stats(&server.grpc).dead_lettered, 2);
+    assert!(server.terminate().success());
+}
