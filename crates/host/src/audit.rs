@@ -32,6 +32,8 @@ pub struct AuditEntry<'a> {
 #[derive(Debug, Default)]
 pub struct AuditLog {
     file: Option<Mutex<std::fs::File>>,
+    /// Entries so far by action and result, for metrics.
+    counts: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
 impl AuditLog {
@@ -53,6 +55,7 @@ impl AuditLog {
             .open(path)?;
         Ok(AuditLog {
             file: Some(Mutex::new(file)),
+            counts: Mutex::default(),
         })
     }
 
@@ -77,12 +80,29 @@ impl AuditLog {
         format!("uid {}", unsafe { libc::geteuid() })
     }
 
+    /// How many entries were recorded, by action and result (`ok` or
+    /// `refused`).
+    pub fn counts(&self) -> Vec<(String, &'static str, u64)> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|((action, result), n)| (action.clone(), *result, *n))
+            .collect()
+    }
+
     /// Records `entry`.
     pub fn record(&self, entry: &AuditEntry<'_>) {
         let (result, detail) = match &entry.outcome {
             Ok(detail) => ("ok", detail.as_str()),
             Err(reason) => ("refused", reason.as_str()),
         };
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry((entry.action.to_string(), result))
+            .or_default() += 1;
         tracing::info!(
             target: "audit",
             who = entry.who,

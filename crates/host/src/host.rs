@@ -266,6 +266,15 @@ impl ModuleHost {
             .collect()
     }
 
+    /// The version serving each scheme, with its live counters and call
+    /// durations (for metrics; [`ModuleHost::health`] is the snapshot).
+    pub fn serving_modules(&self) -> Vec<(Scheme, Arc<hotwasm_worker::SchemeModule>)> {
+        Scheme::ALL
+            .into_iter()
+            .filter_map(|scheme| Some((scheme, self.set.get(scheme)?)))
+            .collect()
+    }
+
     /// Validates (trust, compile, waPC shape, self-test) and stores `wasm`
     /// as a version of `name`; with `activate`, or when it is the name's first
     /// version, it also starts serving (if `name` is a scheme). `source`

@@ -41,7 +41,7 @@ pub mod reply;
 pub use envelope::{Delivery, Envelope, Reply, ReplyKind, ReplyTo};
 pub use error::{EntryError, QueueError, ReplyToError};
 pub use memory::MemoryQueue;
-pub use redis_streams::{Password, RedisOptions, RedisQueue, redact_url};
+pub use redis_streams::{GroupStats, Password, RedisOptions, RedisQueue, redact_url};
 
 /// Counts a queue reports (for `Stats` and summaries).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -187,6 +187,46 @@ impl RedisQueue {
         trim::trim(&mut connection, &self.shared.options.stream).await
     }
 
+    /// The consumer group as Redis sees it (`XINFO GROUPS`), for metrics:
+    /// entries not yet delivered to any server (lag), delivered and not
+    /// acknowledged (pending), consumers, and the dead-letter stream's
+    /// length.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Redis`] when a command fails;
+    /// [`QueueError::UnexpectedReply`] when the group is not listed.
+    pub async fn group_stats(&self) -> Result<GroupStats, QueueError> {
+        let options = &self.shared.options;
+        let mut pipe = redis::pipe();
+        pipe.cmd("XINFO").arg("GROUPS").arg(&options.stream);
+        pipe.cmd("XLEN").arg(&options.dead_letters);
+        let (groups, dead_letters): (Vec<std::collections::HashMap<String, Value>>, u64) =
+            self.query_pipe("XINFO GROUPS", &pipe).await?;
+        let group = groups
+            .into_iter()
+            .find(|group| {
+                group
+                    .get("name")
+                    .and_then(|name| redis::from_redis_value::<String>(name.clone()).ok())
+                    .is_some_and(|name| name == options.group)
+            })
+            .ok_or_else(|| {
+                shape_error("XINFO GROUPS", format!("no group {} listed", options.group))
+            })?;
+        let number = |field: &str| {
+            group
+                .get(field)
+                .and_then(|value| redis::from_redis_value::<u64>(value.clone()).ok())
+        };
+        Ok(GroupStats {
+            lag: number("lag"),
+            pending: number("pending").unwrap_or(0),
+            consumers: number("consumers").unwrap_or(0),
+            dead_letters,
+        })
+    }
+
     /// `XGROUP CREATE <stream> <group> 0 MKSTREAM`, tolerating an existing
     /// group. From `0`, not `$`: jobs a client added while the group did
     /// not exist (before the first server, or after Redis lost its data)
@@ -521,6 +561,20 @@ impl RedisQueue {
             Err(e) => tracing::warn!(error = %e, "trimming the job stream failed"),
         }
     }
+}
+
+/// The consumer group's state, from [`RedisQueue::group_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Entries in the stream not yet delivered to the group (`None` when
+    /// Redis cannot tell, e.g. after entries were deleted mid-stream).
+    pub lag: Option<u64>,
+    /// Entries delivered and not yet acknowledged.
+    pub pending: u64,
+    /// Consumers (servers) in the group.
+    pub consumers: u64,
+    /// Entries in the dead-letter stream.
+    pub dead_letters: u64,
 }
 
 /// A client for `options`: the URL, with the user, password and CA of the

@@ -95,6 +95,19 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A short name of the failure, for metrics labels: `trap`, `guest`,
+    /// `protocol`, `too_large`, `deadline`, `malformed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Trap(_) => "trap",
+            CallError::Guest(_) => "guest",
+            CallError::Protocol(_) => "protocol",
+            CallError::TooLarge(_) => "too_large",
+            CallError::Deadline(_) => "deadline",
+            CallError::Malformed(_) => "malformed",
+        }
+    }
+
     /// Whether the instance that returned this error must be replaced.
     pub fn poisons_instance(&self) -> bool {
         matches!(

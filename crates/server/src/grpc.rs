@@ -169,6 +169,7 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let limit = options.max_message_bytes;
+    let in_flight = Arc::clone(&server.stats().grpc_in_flight);
     let verifier = VerifierServer::new(VerifierService::new(
         server,
         limit,
@@ -195,7 +196,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(Guarded::new(verifier, options.deadline_margin))
+        .add_service(Guarded::new(verifier, options.deadline_margin, in_flight))
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         });

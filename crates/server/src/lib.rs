@@ -18,9 +18,11 @@
 //! - [`consume`]: the queue consumer loop (`consume.rs`); verdicts leave
 //!   through `hotwasm_queue::reply`'s sinks.
 //! - [`grpc`]: the gRPC service (`grpc.rs`, `grpc/`).
+//! - [`metrics`]: the Prometheus endpoint (`metrics.rs`).
 
 pub mod consume;
 pub mod grpc;
+pub mod metrics;
 pub mod pool;
 mod server;
 

@@ -19,7 +19,7 @@ pub mod modules;
 pub mod stream;
 pub mod worker;
 
-pub use health::{CallHealth, FAILING_AFTER, HealthReport};
+pub use health::{CallHealth, DURATION_BUCKETS, FAILING_AFTER, FAILURE_KINDS, HealthReport};
 pub use modules::{ModuleSet, SchemeModule};
 pub use worker::Worker;
 

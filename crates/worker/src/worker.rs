@@ -100,7 +100,9 @@ impl Worker {
                 Ok(instance) => empty.insert(Counted::new(instance, &self.instances)),
                 Err(e) => {
                     let reason = e.to_string();
-                    slot.module.health.failed(&slot.module.id, &reason);
+                    slot.module
+                        .health
+                        .failed(&slot.module.id, "instantiate", &reason);
                     return Verdict {
                         module,
                         ..Verdict::error(Some(job.id.clone()), &self.runtime, reason)
@@ -110,7 +112,9 @@ impl Worker {
         };
         let started = Instant::now();
         let outcome = hotwasm_runtime::verify(instance.0.as_mut(), &job.request());
-        let micros = started.elapsed().as_secs_f64() * 1e6;
+        let seconds = started.elapsed().as_secs_f64();
+        slot.module.health.timed(seconds);
+        let micros = seconds * 1e6;
         // A guest that grew its memory gives it back with its instance; the
         // next call starts a fresh one.
         if instance.0.memory_bytes() > self.keep_instance_bytes {
@@ -118,7 +122,7 @@ impl Worker {
         }
         let (valid, reason) = match outcome {
             Ok(response) => {
-                slot.module.health.answered();
+                slot.module.health.answered(response.valid);
                 (response.valid, response.reason)
             }
             Err(e) => {
@@ -126,7 +130,9 @@ impl Worker {
                     slot.instance = None;
                 }
                 let reason = e.to_string();
-                slot.module.health.failed(&slot.module.id, &reason);
+                slot.module
+                    .health
+                    .failed(&slot.module.id, e.kind(), &reason);
                 (false, Some(reason))
             }
         };

@@ -109,6 +109,10 @@ pub struct Args {
     /// tokens and verdicts in clear text on the network).
     #[arg(long)]
     insecure: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9100; port 0 picks one). Off by default.
+    #[arg(long, value_name = "ADDR", env = "HOTWASM_METRICS")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     reply_key: ReplyKeyArgs,
     #[command(flatten)]
@@ -185,6 +189,25 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr().context("reading the gRPC address")?;
+    let metrics = match args.metrics {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!("binding the metrics endpoint to {at} (pick another with --metrics ADDR)")
+            })?;
+            if !at.ip().is_loopback() {
+                tracing::warn!(
+                    "metrics on a network address ({at}): whoever reaches it reads the server's counters and module ids"
+                );
+            }
+            let bound = listener
+                .local_addr()
+                .context("reading the metrics address")?;
+            let metrics = hotwasm_server::metrics::Metrics::new(Arc::clone(&server), queue.clone());
+            tokio::spawn(metrics.serve(listener, shutdown.wait()));
+            Some(bound)
+        }
+        None => None,
+    };
     let _watcher = match &args.modules_dir {
         Some(dir) => Some(
             hotwasm_host::watch::watch(dir, Arc::clone(server.host()), None)
@@ -204,7 +227,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(", ");
     eprintln!(
-        "hotwasm serve: {} on {} with {} workers ({serving}; {}); gRPC on {scheme}://{address}; {}",
+        "hotwasm serve: {} on {} with {} workers ({serving}; {}); gRPC on {scheme}://{address}; {}{}",
         server.name(),
         args.runtime,
         server.pool().threads(),
@@ -217,6 +240,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 args.group
             ),
             None => "no queue (pass --redis to take jobs from Redis)".to_string(),
+        },
+        match metrics {
+            Some(at) => format!("; metrics on http://{at}/metrics"),
+            None => String::new(),
         }
     );
 

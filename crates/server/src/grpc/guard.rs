@@ -14,6 +14,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -37,16 +39,36 @@ pub(crate) struct Deadline(pub(crate) Instant);
 pub(crate) struct Guarded<S> {
     inner: S,
     margin: Duration,
+    /// Calls being handled, counted up when one starts and down when its
+    /// response (or its deadline) comes.
+    in_flight: Arc<AtomicU64>,
 }
 
 impl<S> Guarded<S> {
     /// Wraps `inner`; calls end `margin` (at least [`MIN_MARGIN`]) before
-    /// the client's deadline.
-    pub(crate) fn new(inner: S, margin: Duration) -> Guarded<S> {
+    /// the client's deadline, and are counted in `in_flight` meanwhile.
+    pub(crate) fn new(inner: S, margin: Duration, in_flight: Arc<AtomicU64>) -> Guarded<S> {
         Guarded {
             inner,
             margin: margin.max(MIN_MARGIN),
+            in_flight,
         }
+    }
+}
+
+/// One call counted in flight until dropped.
+struct InFlight(Arc<AtomicU64>);
+
+impl InFlight {
+    fn start(counter: &Arc<AtomicU64>) -> InFlight {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -76,8 +98,10 @@ where
         if let Some(deadline) = deadline {
             request.extensions_mut().insert(deadline);
         }
+        let in_flight = InFlight::start(&self.in_flight);
         let response = self.inner.call(request);
         Box::pin(async move {
+            let _in_flight = in_flight;
             let response = match deadline {
                 Some(Deadline(at)) => match tokio::time::timeout_at(at, response).await {
                     Ok(response) => response?,

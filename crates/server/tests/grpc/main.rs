@@ -9,8 +9,11 @@
 //! - `admin.rs`: module administration and the status codes it promises.
 //! - `signed.rs`: only modules signed by a trusted key load.
 //! - `service.rs`: health, reflection, shutdown, connecting.
+//! - `metrics.rs`: the Prometheus endpoint beside the API, and the
+//!   Grafana dashboard that reads it.
 
 mod admin;
+mod metrics;
 mod service;
 mod signed;
 mod verify;
