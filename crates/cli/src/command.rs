@@ -12,6 +12,7 @@ pub mod reply_key;
 pub mod seconds;
 pub mod serve;
 pub mod shutdown;
+pub mod stats;
 pub mod submit;
 pub mod trust;
 pub mod verify;

@@ -33,6 +33,8 @@ enum Command {
     Keys(command::keys::Command),
     /// Run a server: take jobs from a queue, verify them, send verdicts back; gRPC API.
     Serve(Box<command::serve::Args>),
+    /// A running server's counters at a glance (`--watch` to follow them).
+    Stats(command::stats::Args),
     /// Submit signed jobs to servers through a queue, collect and check the verdicts.
     Submit(command::submit::Args),
     /// The whole pipeline in one process (embedded queue, shared-memory verdicts), no Redis needed.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Modules(command) => command::modules::run(command),
         Command::Keys(command) => command::keys::run(command),
         Command::Serve(args) => command::serve::run(*args),
+        Command::Stats(args) => command::stats::run(args),
         Command::Submit(args) => command::submit::run(args),
         Command::Demo(args) => command::demo::run(args),
         Command::Bench(args) => command::bench::run(args),

@@ -208,6 +208,25 @@ fn a_stalled_servers_late_verdicts_are_fenced_off() {
         "every verdict from the current owner's version: {summary}"
     );
     assert_eq!(stats(&b.grpc).reclaimed, 101);
+    // `hotwasm stats` shows the same, as JSON and as a table.
+    let shown = hotwasm()
+        .args(["stats", "--json", "--server", &a.grpc])
+        .output()
+        .expect("stats runs");
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(shown["fenced"], 101, "{shown}");
+    let table = hotwasm()
+        .args(["stats", "--server", &b.grpc])
+        .output()
+        .expect("stats runs");
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["reclaimed", "101"]),
+        "{table}"
+    );
     eprintln!(
         "fencing: a stopped with 101 jobs; b held them all {:.1} s later; \
          a resumed, its 101 verdicts fenced off; 0 duplicates",
