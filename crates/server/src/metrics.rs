@@ -54,6 +54,7 @@ pub const METRICS: &[&str] = &[
     "hotwasm_jobs_dead_lettered_total",
     "hotwasm_verdicts_fenced_total",
     "hotwasm_grpc_in_flight_calls",
+    "hotwasm_grpc_refused_total",
     "hotwasm_queue_lag_entries",
     "hotwasm_queue_pending_entries",
     "hotwasm_queue_consumers",
@@ -414,6 +415,13 @@ impl Collector for Snapshot {
             "hotwasm_grpc_in_flight_calls",
             "gRPC calls being handled.",
             signed(stats.grpc_in_flight.load(Ordering::Relaxed)),
+        )?;
+
+        counter(
+            &mut encoder,
+            "hotwasm_grpc_refused",
+            "gRPC calls refused at capacity (RESOURCE_EXHAUSTED).",
+            stats.refused.load(Ordering::Relaxed),
         )?;
 
         if let Some(group) = &self.group {

@@ -98,6 +98,11 @@ impl WorkerPool {
         }
     }
 
+    /// Jobs handed over and not yet taken by a worker.
+    pub fn queued(&self) -> usize {
+        self.sender.as_ref().map_or(0, Sender::len)
+    }
+
     /// Like [`WorkerPool::submit`], but a pool that takes no more work
     /// (closed, or every worker thread gone) hands the job back instead of
     /// answering it: a queue consumer then leaves the job pending for

@@ -73,6 +73,9 @@ pub struct Stats {
     /// another server meanwhile (this one stalled past the reclaim time):
     /// the new owner's verdict is the one delivered.
     pub fenced: AtomicU64,
+    /// gRPC calls refused because every in-flight slot was taken
+    /// (`RESOURCE_EXHAUSTED`).
+    pub refused: AtomicU64,
     /// gRPC calls being handled now (a streaming call until its response
     /// starts).
     pub grpc_in_flight: Arc<AtomicU64>,

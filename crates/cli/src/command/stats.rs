@@ -79,6 +79,7 @@ fn json(stats: &StatsResponse) -> serde_json::Value {
         "dead_lettered": stats.dead_lettered,
         "reclaimed": stats.reclaimed,
         "fenced": stats.fenced,
+        "refused": stats.refused,
         "swaps": stats.swaps,
         "modules": stats.modules.iter().map(|m| serde_json::json!({
             "scheme": m.scheme,
@@ -111,13 +112,14 @@ fn table(url: &str, stats: &StatsResponse, previous: Option<(Duration, &StatsRes
     /// A counter's name, its value now, and how to read it from the
     /// previous look.
     type Row = (&'static str, u64, fn(&StatsResponse) -> u64);
-    let rows: [Row; 7] = [
+    let rows: [Row; 8] = [
         ("verdicts", stats.verdicts, |s| s.verdicts),
         ("  valid", stats.valid, |s| s.valid),
         ("malformed", stats.malformed, |s| s.malformed),
         ("reclaimed", stats.reclaimed, |s| s.reclaimed),
         ("fenced", stats.fenced, |s| s.fenced),
         ("dead-lettered", stats.dead_lettered, |s| s.dead_lettered),
+        ("refused", stats.refused, |s| s.refused),
         ("swaps", stats.swaps, |s| s.swaps),
     ];
     for (name, value, of) in rows {

@@ -128,6 +128,24 @@ impl VerifierService {
         convert::verdict(verdict, self.server.name())
     }
 
+    /// Back-pressure for unary calls: when every in-flight slot is taken
+    /// (the workers are [`IN_FLIGHT_PER_WORKER`] jobs deep each), a new
+    /// `Verify` or `SubmitBatch` is refused at once with
+    /// `RESOURCE_EXHAUSTED`, rather than parked in memory without bound.
+    /// A batch that gets in waits for slots as its jobs go; a stream waits
+    /// too, its window bounded by HTTP/2 flow control.
+    fn refuse_when_full(&self) -> Result<(), Status> {
+        if self.in_flight.available_permits() > 0 {
+            return Ok(());
+        }
+        self.server.stats().refused.fetch_add(1, Ordering::Relaxed);
+        Err(Status::resource_exhausted(format!(
+            "the server is at capacity ({} jobs in flight on {} workers); retry with backoff",
+            self.server.pool().threads().max(1) * IN_FLIGHT_PER_WORKER,
+            self.server.pool().threads()
+        )))
+    }
+
     /// Runs blocking module administration off the async threads.
     async fn admin<T: Send + 'static>(
         &self,
@@ -151,6 +169,7 @@ impl Verifier for VerifierService {
         &self,
         request: Request<v1::VerifyRequest>,
     ) -> Result<Response<v1::Verdict>, Status> {
+        self.refuse_when_full()?;
         let pending = self.start(request.into_inner()).await;
         Ok(Response::new(self.finish(pending).await))
     }
@@ -213,6 +232,7 @@ impl Verifier for VerifierService {
         &self,
         request: Request<v1::SubmitBatchRequest>,
     ) -> Result<Response<v1::SubmitBatchResponse>, Status> {
+        self.refuse_when_full()?;
         let jobs = request.into_inner().jobs;
         let mut pending = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -357,6 +377,7 @@ impl Verifier for VerifierService {
             dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
             reclaimed: stats.reclaimed.load(Ordering::Relaxed),
             fenced: stats.fenced.load(Ordering::Relaxed),
+            refused: stats.refused.load(Ordering::Relaxed),
             swaps: server.host().swaps(),
             uptime_seconds: server.started().elapsed().as_secs_f64(),
             modules: server

@@ -9,10 +9,12 @@
 //! - `admin.rs`: module administration and the status codes it promises.
 //! - `signed.rs`: only modules signed by a trusted key load.
 //! - `service.rs`: health, reflection, shutdown, connecting.
+//! - `load.rs`: many clients at once, and refusal past capacity.
 //! - `metrics.rs`: the Prometheus endpoint beside the API, and the
 //!   Grafana dashboard that reads it.
 
 mod admin;
+mod load;
 mod metrics;
 mod service;
 mod signed;
