@@ -311,6 +311,56 @@ fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
     );
 }
 
+/// Reading a watched file raises events of its own: the watcher must not
+/// take them for a change. Two more files are dropped in after the first
+/// is activated; the events that follow are theirs alone, never the first
+/// file's again (before the fix it was re-read every ~100 ms).
+#[test]
+fn a_watched_file_is_handled_once_per_change() {
+    let registry_dir = tempfile::tempdir().expect("temp dir");
+    let modules_dir = tempfile::tempdir().expect("temp dir");
+    let host = host_with_registry(registry_dir.path(), Limits::default());
+    let (sender, events) = std::sync::mpsc::channel();
+    let _watcher = watch(modules_dir.path(), Arc::clone(&host), Some(sender)).expect("watch");
+    let next = || {
+        events
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the watcher reports within a minute")
+    };
+    let name_of = |event: &WatchEvent| match event {
+        WatchEvent::Activated { path, .. } | WatchEvent::Refused { path, .. } => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    std::fs::write(
+        modules_dir.path().join("schnorr.wasm"),
+        signed(&second_version(schnorr("fast"), "once")),
+    )
+    .expect("write");
+    assert_eq!(name_of(&next()), "schnorr.wasm");
+    for (file, tag) in [("first.wasm", "first"), ("second.wasm", "second")] {
+        std::fs::write(
+            modules_dir.path().join(file),
+            signed(&second_version(schnorr("fast"), tag)),
+        )
+        .expect("write");
+        assert_eq!(name_of(&next()), file, "no event for an unchanged file");
+    }
+    // A real change is handled again.
+    std::fs::write(
+        modules_dir.path().join("schnorr.wasm"),
+        signed(&second_version(schnorr("fast"), "changed")),
+    )
+    .expect("write");
+    assert_eq!(name_of(&next()), "schnorr.wasm");
+    assert_eq!(
+        host.swaps(),
+        2,
+        "schnorr twice; first and second are not schemes"
+    );
+}
+
 #[test]
 fn a_watched_file_over_the_module_limit_is_refused_unread() {
     let registry_dir = tempfile::tempdir().expect("temp dir");

@@ -6,8 +6,12 @@
 //! validation is refused with a logged reason; the active version stays.
 //! Files already in the directory are loaded when watching starts. Events
 //! are debounced by `notify-debouncer-mini`, so a file still being written
-//! is read once it has been quiet for [`SETTLE`].
+//! is read once it has been quiet for [`SETTLE`]. A file is handled again
+//! only when it changed (device, inode, size or modification time): reading
+//! it raises events of its own, and a refused file is not refused again
+//! every time someone reads it.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -96,8 +100,17 @@ pub fn watch(
         // Validation runs the module's self-test on this thread.
         .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
         .spawn(move || {
+            let mut handled: HashMap<PathBuf, Stamp> = HashMap::new();
+            // A file that cannot be stamped is handled (and its error
+            // reported); one seen in this state before is not.
+            let mut changed = |path: &Path| match Stamp::of(path) {
+                Some(stamp) => handled.insert(path.to_path_buf(), stamp) != Some(stamp),
+                None => true,
+            };
             for path in existing {
-                handle(&path, &host, events.as_ref());
+                if changed(&path) {
+                    handle(&path, &host, events.as_ref());
+                }
             }
             for batch in receiver {
                 let Ok(batch) = batch else { continue };
@@ -105,7 +118,9 @@ pub fn watch(
                 paths.sort();
                 paths.dedup();
                 for path in paths.iter().filter(|path| is_module_file(path)) {
-                    handle(path, &host, events.as_ref());
+                    if changed(path) {
+                        handle(path, &host, events.as_ref());
+                    }
                 }
             }
         })
@@ -114,6 +129,29 @@ pub fn watch(
         debouncer: Some(debouncer),
         thread: Some(thread),
     })
+}
+
+/// One state of a file: device, inode, size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    /// The file's stamp now (`None` when it cannot be read).
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            modified: meta.modified().ok(),
+        })
+    }
 }
 
 fn is_module_file(path: &Path) -> bool {

@@ -14,9 +14,19 @@
 //! a killed server, an unreachable ring or a Redis outage delays a verdict
 //! but loses no job.
 //!
+//! Ownership is checked before anything is written (fencing): a batch asks
+//! the queue which of its jobs this server still owns
+//! ([`JobQueue::renew`]) and drops the verdicts of jobs another server
+//! took over while this one was stalled; a batch that takes longer than a
+//! third of [`ConsumeOptions::min_idle`] renews its lease meanwhile. A
+//! reclaim that returns a full page is followed by another at once, so a
+//! dead server's jobs are taken over in one sweep.
+//!
 //! An entry that is not an envelope (put into the stream by hand) has no
-//! reply address: it goes to the dead-letter stream with the reason. A job
-//! line that is not a job gets an error verdict like any other.
+//! reply address: it goes to the dead-letter stream with the reason, and
+//! so does a job whose reply address can never work (a ring this host has
+//! no reader for, a name no ring can have). A job line that is not a job
+//! gets an error verdict like any other.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,6 +41,7 @@ use hotwasm_jobs::Verdict;
 use hotwasm_queue::reply::{ReplySinks, RingSink, StreamSink};
 use hotwasm_queue::{Delivery, EntryError, JobQueue, Reply, ReplyTo, ResultsStreams};
 use tokio::sync::{Notify, Semaphore, watch};
+use tracing::Instrument as _;
 
 use crate::Server;
 
@@ -178,10 +189,22 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
             reply_key: reply_key.clone(),
             renew_every: (options.min_idle / 3).max(Duration::from_millis(50)),
         };
-        tokio::spawn(async move {
-            batch.run(deliveries).await;
-            drop(permit);
-        });
+        // Every log line of the batch carries its entries: the first and
+        // last id (entry ids grow with time) and how many.
+        let span = tracing::info_span!(
+            "batch",
+            jobs = deliveries.len(),
+            first = %deliveries.first().map_or("", |d| d.id.as_str()),
+            last = %deliveries.last().map_or("", |d| d.id.as_str()),
+            reclaimed = reclaiming,
+        );
+        tokio::spawn(
+            async move {
+                batch.run(deliveries).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
     // Wait for every batch in flight: their jobs are fetched, so they are
     // answered and acknowledged before the server goes.
