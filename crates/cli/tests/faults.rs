@@ -134,9 +134,15 @@ fn a_stalled_servers_late_verdicts_are_fenced_off() {
             .expect("default schnorr")
             .bytes,
     );
-    // `a` gives up on the poison job after 2 s (while it is stopped) and
-    // never reclaims; `b` takes jobs idle for 1 s and spends 8 s on the
-    // poison job, renewing its lease meanwhile.
+    // Every job is in the stream before `a` starts, so it takes them in
+    // one fetch. `a` gives up on the poison job after 4 s (while it is
+    // stopped) and never reclaims; `b` takes jobs idle for 1 s and spends
+    // 15 s on the poison job, renewing its lease meanwhile.
+    let jobs = jobs_file(dir.path(), "schnorr", 100);
+    let client = submit(&redis.url(), &jobs);
+    wait_until("every job is in the stream", PATIENCE, || {
+        stream_len(&redis.url()) == 101
+    });
     let a = Serve::start_in(
         registry_with(dir.path(), "v1.wasm", &v1),
         &redis.url(),
@@ -147,7 +153,7 @@ fn a_stalled_servers_late_verdicts_are_fenced_off() {
             "--batch",
             "200",
             "--call-timeout",
-            "2s",
+            "4s",
             "--reclaim-after",
             "600",
             "--trusted-key",
@@ -155,8 +161,6 @@ fn a_stalled_servers_late_verdicts_are_fenced_off() {
         ],
     );
     let v1_id = serving(&a.grpc, "schnorr");
-    let jobs = jobs_file(dir.path(), "schnorr", 100);
-    let client = submit(&redis.url(), &jobs);
 
     wait_until("a holds all 101 jobs", PATIENCE, || {
         pending_of(&redis.url(), "a") == 101
@@ -173,7 +177,7 @@ fn a_stalled_servers_late_verdicts_are_fenced_off() {
             "--batch",
             "200",
             "--call-timeout",
-            "8s",
+            "15s",
             "--reclaim-after",
             "1",
             "--trusted-key",
@@ -250,7 +254,14 @@ fn a_killed_servers_jobs_are_all_taken_over_in_one_sweep() {
             .expect("fast schnorr")
             .bytes,
     );
-    // Stuck on the poison job for a minute while it holds every job.
+    // Every job is in the stream before `a` starts, so its first fetch
+    // takes them all; then it is stuck on the poison job for a minute
+    // while it holds every one.
+    let jobs = jobs_file(dir.path(), "mixed", JOBS);
+    let client = submit(&redis.url(), &jobs);
+    wait_until("every job is in the stream", PATIENCE, || {
+        stream_len(&redis.url()) == JOBS + 1
+    });
     let mut a = Serve::start_in(
         registry_with(dir.path(), "trojan.wasm", &trojan),
         &redis.url(),
@@ -259,15 +270,13 @@ fn a_killed_servers_jobs_are_all_taken_over_in_one_sweep() {
             "--workers",
             "1",
             "--batch",
-            "2000",
+            "10000",
             "--call-timeout",
             "60s",
             "--trusted-key",
             &public,
         ],
     );
-    let jobs = jobs_file(dir.path(), "mixed", JOBS);
-    let client = submit(&redis.url(), &jobs);
     wait_until("a holds every job", PATIENCE, || {
         pending_of(&redis.url(), "a") == JOBS + 1
     });
@@ -306,6 +315,18 @@ fn a_killed_servers_jobs_are_all_taken_over_in_one_sweep() {
         !consumers(&redis.url()).contains(&"a".to_string())
     });
     assert!(b.terminate().success());
+}
+
+/// Entries in the job stream (`XLEN`).
+fn stream_len(redis_url: &str) -> u64 {
+    let mut connection = redis::Client::open(redis_url)
+        .expect("Redis URL")
+        .get_connection()
+        .expect("connects to Redis");
+    redis::cmd("XLEN")
+        .arg("hotwasm:jobs")
+        .query(&mut connection)
+        .expect("XLEN")
 }
 
 /// The consumer names of the default group.

@@ -27,11 +27,15 @@ use crate::layout::MAGIC;
 /// dropping a reader's ring takes.
 const STOP_CHECK: Duration = Duration::from_millis(20);
 
-/// Which socket a path named when we published or connected to it.
+/// Which socket a path named when we published or connected to it: its
+/// device and inode, and its change time, because a file system reuses a
+/// deleted socket's inode number for the next one (a new reader at the
+/// same path would otherwise look like the old one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Identity {
     dev: u64,
     ino: u64,
+    ctime: (i64, i64),
 }
 
 impl Identity {
@@ -47,6 +51,7 @@ impl Identity {
         Ok(Identity {
             dev: meta.dev(),
             ino: meta.ino(),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
         })
     }
 
@@ -90,11 +95,12 @@ impl Listener {
         let listener = UnixListener::bind(&staged).map_err(|e| io_error("binding", path, e))?;
         std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| io_error("restricting", path, e))?;
-        let identity = Identity::of_socket(&staged)?;
         listener
             .set_nonblocking(true)
             .map_err(|e| io_error("configuring", path, e))?;
         std::fs::rename(&staged, path).map_err(|e| io_error("publishing", path, e))?;
+        // After the rename, which may change the socket's change time.
+        let identity = Identity::of_socket(path)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);

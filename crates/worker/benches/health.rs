@@ -49,7 +49,9 @@ fn health(c: &mut Criterion) {
         })
     });
 
-    let jobs: Vec<Job> = Generator::new(7, SchemeChoice::Mixed, 0.0).take(64).collect();
+    let jobs: Vec<Job> = Generator::new(7, SchemeChoice::Mixed, 0.0)
+        .take(64)
+        .collect();
     let set = ModuleSet::built(RuntimeKind::Native, "fast").expect("native");
     let mut worker = Worker::new(&set);
     let mut next = jobs.iter().cycle();

@@ -48,16 +48,19 @@ async fn a_missing_ring_takes_nothing() {
     let sink = RingSink::new(dir.path().to_path_buf(), PATIENCE);
     let failure = sink.write("nobody", vec![reply(1)]).await.unwrap_err();
     assert_eq!(failure.written, 0);
+    // No reader can ever take it: the consumer dead-letters such jobs.
     assert!(
-        matches!(failure.reason, ReplyError::Shm(ShmError::Io { .. })),
+        matches!(failure.reason, ReplyError::NoSuchRing { ref name, .. } if name == "nobody"),
         "{failure}"
     );
+    assert!(failure.reason.is_permanent());
     // Names come from jobs: one that could leave the directory is refused.
     let failure = sink.write("../etc", vec![reply(1)]).await.unwrap_err();
     assert!(
         matches!(failure.reason, ReplyError::Shm(ShmError::BadName(_))),
         "{failure}"
     );
+    assert!(failure.reason.is_permanent());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
