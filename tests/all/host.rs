@@ -41,7 +41,7 @@ fn next_event(events: &crossbeam_channel::Receiver<Activation>) -> Activation {
 #[test]
 fn every_change_of_the_serving_module_is_one_counted_event() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = host_with_registry(dir.path(), Limits::default());
+    let host = host_with_registry(dir.path(), crate::unhurried());
     let events = host.subscribe();
     let first = host.serving()["schnorr"].clone();
     assert_eq!(host.swaps(), 0, "start-up is not a swap");
@@ -102,7 +102,7 @@ fn every_change_of_the_serving_module_is_one_counted_event() {
 #[test]
 fn a_refused_module_changes_nothing_and_publishes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = host_with_registry(dir.path(), Limits::default());
+    let host = host_with_registry(dir.path(), crate::unhurried());
     let events = host.subscribe();
     let before = host.serving();
     let refused = host.load("schnorr", signed(&not_wapc_module()), "test", true);
@@ -121,7 +121,7 @@ fn a_refused_module_changes_nothing_and_publishes_nothing() {
 
 #[test]
 fn without_a_registry_only_built_in_modules_activate() {
-    let host = ModuleHost::built(RuntimeKind::Wasmtime, "fast", Limits::default()).expect("host");
+    let host = ModuleHost::built(RuntimeKind::Wasmtime, "fast", crate::unhurried()).expect("host");
     let events = host.subscribe();
     let default = hotwasm_modules::find("schnorr", "default").expect("built");
     let version = host.activate(&default.id()).expect("a built-in module");
@@ -144,7 +144,7 @@ fn without_a_registry_only_built_in_modules_activate() {
 
 #[test]
 fn swapping_back_and_forth_piles_up_no_warm_instances() {
-    let host = ModuleHost::built(RuntimeKind::Wasmtime, "fast", Limits::default()).expect("host");
+    let host = ModuleHost::built(RuntimeKind::Wasmtime, "fast", crate::unhurried()).expect("host");
     let job = hotwasm_jobs::Generator::new(21, hotwasm_jobs::SchemeChoice::Schnorr, 0.0).job();
     let mut worker = hotwasm_worker::Worker::new(host.modules());
     let mut other = host
@@ -265,7 +265,7 @@ fn a_module_stuck_in_validation_blocks_no_administration() {
 fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
     let registry_dir = tempfile::tempdir().expect("temp dir");
     let modules_dir = tempfile::tempdir().expect("temp dir");
-    let host = host_with_registry(registry_dir.path(), Limits::default());
+    let host = host_with_registry(registry_dir.path(), crate::unhurried());
     let activations = host.subscribe();
     let before = host.serving()["schnorr"].clone();
     let (sender, events) = std::sync::mpsc::channel();
@@ -319,7 +319,7 @@ fn watched_directory_activates_good_modules_and_refuses_broken_ones() {
 fn a_watched_file_is_handled_once_per_change() {
     let registry_dir = tempfile::tempdir().expect("temp dir");
     let modules_dir = tempfile::tempdir().expect("temp dir");
-    let host = host_with_registry(registry_dir.path(), Limits::default());
+    let host = host_with_registry(registry_dir.path(), crate::unhurried());
     let (sender, events) = std::sync::mpsc::channel();
     let _watcher = watch(modules_dir.path(), Arc::clone(&host), Some(sender)).expect("watch");
     let next = || {

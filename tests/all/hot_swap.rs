@@ -245,7 +245,9 @@ fn dropped_wasm3_instances_give_their_memory_back() {
     let grown = std::thread::Builder::new()
         .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
         .spawn(move || {
-            let runtime = RuntimeKind::Wasm3.create().expect("wasm3");
+            let runtime = RuntimeKind::Wasm3
+                .create_with(crate::unhurried())
+                .expect("wasm3");
             let module = runtime.compile(wasm).expect("compiles");
             for _ in 0..50 {
                 drop(module.instantiate().expect("instantiates"));

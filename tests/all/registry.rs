@@ -19,7 +19,9 @@ fn schnorr(variant: &str) -> &'static [u8] {
 #[test]
 fn load_activate_rollback() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
+    let runtime = RuntimeKind::Wasmtime
+        .create_with(crate::unhurried())
+        .expect("wasmtime");
     let mut registry = ModuleRegistry::open(dir.path()).expect("registry");
     let v1 = registry
         .load(
@@ -128,7 +130,7 @@ fn broken_modules_are_refused_and_the_active_version_stays() {
         RuntimeKind::Wasmi,
         RuntimeKind::Wasm3,
     ] {
-        let runtime = kind.create().expect("runtime");
+        let runtime = kind.create_with(crate::unhurried()).expect("runtime");
         let mut registry = ModuleRegistry::open(dir.path().join(kind.name())).expect("registry");
         let good = registry
             .load(
@@ -190,7 +192,9 @@ fn broken_modules_are_refused_and_the_active_version_stays() {
 #[test]
 fn corrupt_cache_entries_are_detected_and_rebuilt() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
+    let runtime = RuntimeKind::Wasmtime
+        .create_with(crate::unhurried())
+        .expect("wasmtime");
     let cache = ArtifactCache::new(dir.path(), MacKey::generate());
     let wasm = schnorr("fast");
     let compile = || {
@@ -254,7 +258,9 @@ fn corrupt_cache_entries_are_detected_and_rebuilt() {
     let (module, _) = cache.compile(runtime.as_ref(), wasm).expect("compiles");
     hotwasm_registry::selftest::run(module.as_ref(), Scheme::Schnorr).expect("self-test");
     // Runtimes without artifacts are compiled every time.
-    let wasmi = RuntimeKind::Wasmi.create().expect("wasmi");
+    let wasmi = RuntimeKind::Wasmi
+        .create_with(crate::unhurried())
+        .expect("wasmi");
     assert_eq!(
         cache.compile(wasmi.as_ref(), wasm).expect("compiles").1,
         CacheOutcome::Uncacheable
@@ -269,7 +275,9 @@ fn the_registry_and_its_cache_key_are_owner_only() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("registry");
     let registry = ModuleRegistry::open(&root).expect("opens");
-    let runtime = RuntimeKind::Wasmtime.create().expect("wasmtime");
+    let runtime = RuntimeKind::Wasmtime
+        .create_with(crate::unhurried())
+        .expect("wasmtime");
     registry
         .cache()
         .compile(runtime.as_ref(), schnorr("fast"))

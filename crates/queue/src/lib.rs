@@ -101,6 +101,21 @@ pub trait JobQueue: Send + Sync + 'static {
         max: usize,
     ) -> impl Future<Output = Result<Vec<Delivery>, QueueError>> + Send;
 
+    /// Jobs delivered to `consumer` and not yet acknowledged, with entry
+    /// ids after `after` (`"0"` from the start), at most `max`, oldest
+    /// first. A server asks after an outage: a fetch whose reply was lost
+    /// on the way left jobs pending under its name that nobody works on,
+    /// and they need not wait for another server's reclaim. As in
+    /// [`reclaim`](JobQueue::reclaim), one past `max_deliveries` goes to
+    /// the dead letters instead.
+    fn own_pending(
+        &self,
+        consumer: &str,
+        after: &str,
+        max_deliveries: u64,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Delivery>, QueueError>> + Send;
+
     /// Which of `ids`, delivered to `consumer`, it still owns: `false` for
     /// each one another consumer has reclaimed, or that is no longer
     /// pending. The owned ones are kept from [`reclaim`](JobQueue::reclaim)

@@ -251,6 +251,28 @@ impl JobQueue for MemoryQueue {
         Ok(out)
     }
 
+    async fn own_pending(
+        &self,
+        consumer: &str,
+        after: &str,
+        _max_deliveries: u64,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let after = parse_id(after)?;
+        let state = self.lock();
+        Ok(state
+            .pending
+            .range(after + 1..)
+            .filter(|(_, entry)| entry.consumer == consumer)
+            .take(max)
+            .map(|(id, entry)| Delivery {
+                id: id.to_string(),
+                deliveries: entry.deliveries,
+                envelope: Ok(entry.envelope.clone()),
+            })
+            .collect())
+    }
+
     async fn renew(&self, consumer: &str, ids: &[String]) -> Result<Vec<bool>, QueueError> {
         let parsed = ids
             .iter()

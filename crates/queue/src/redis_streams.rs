@@ -700,6 +700,41 @@ impl JobQueue for RedisQueue {
         Ok(out)
     }
 
+    async fn own_pending(
+        &self,
+        consumer: &str,
+        after: &str,
+        max_deliveries: u64,
+        max: usize,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        check_ids([after])?;
+        let options = &self.shared.options;
+        let reply: Value = self
+            .with_group(|| async {
+                self.shared
+                    .take
+                    .key(&options.stream)
+                    .arg("own")
+                    .arg(&options.group)
+                    .arg(consumer)
+                    .arg(max)
+                    .arg(options.max_entry_bytes)
+                    .arg(after)
+                    .invoke_async(&mut self.shared.commands.clone())
+                    .await
+                    .map_err(|source| QueueError::Redis {
+                        command: "XREADGROUP (own pending)",
+                        source,
+                    })
+            })
+            .await?;
+        let entries = entries::parse_read_reply(reply).map_err(|e| shape_error("XREADGROUP", e))?;
+        self.screen_claimed(entries, max_deliveries).await
+    }
+
     async fn renew(&self, consumer: &str, ids: &[String]) -> Result<Vec<bool>, QueueError> {
         if ids.is_empty() {
             return Ok(Vec::new());

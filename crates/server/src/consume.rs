@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use hotwasm_auth::MacKey;
 use hotwasm_jobs::Verdict;
-use hotwasm_queue::reply::{ReplySinks, RingSink, StreamSink};
-use hotwasm_queue::{Delivery, EntryError, JobQueue, Reply, ReplyTo, ResultsStreams};
+use hotwasm_queue::reply::{ReplyError, ReplySinks, RingSink, StreamSink};
+use hotwasm_queue::{Delivery, EntryError, JobQueue, Reply, ReplyKind, ReplyTo, ResultsStreams};
 use tokio::sync::{Notify, Semaphore, watch};
 use tracing::Instrument as _;
 
@@ -127,12 +127,24 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     // so a dead server's jobs are all taken over in one sweep.
     let mut sweeping = false;
     let mut swept = 0usize;
+    // After an outage (and at start) this server first takes back what is
+    // pending under its own name and not being worked on here: a fetch
+    // whose reply was lost on the way left such jobs, and nobody else
+    // would touch them before the reclaim time. The cursor pages through
+    // them.
+    let mut recovering: Option<String> = Some("0".to_string());
+    let working = Arc::new(InFlight::default());
     while !*stop.borrow() {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
-        let reclaiming = sweeping || last_reclaim.elapsed() >= options.reclaim_every;
-        let fetched = if reclaiming {
+        let reclaiming =
+            recovering.is_none() && (sweeping || last_reclaim.elapsed() >= options.reclaim_every);
+        let fetched = if let Some(after) = &recovering {
+            queue
+                .own_pending(server.name(), after, options.max_deliveries, options.batch)
+                .await
+        } else if reclaiming {
             last_reclaim = Instant::now();
             queue
                 .reclaim(
@@ -147,7 +159,7 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
                 .fetch(server.name(), options.batch, options.block)
                 .await
         };
-        let deliveries = match fetched {
+        let mut deliveries = match fetched {
             Ok(deliveries) => {
                 backoff = RETRY.build();
                 deliveries
@@ -157,8 +169,13 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
                 let wait = backoff.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(
                     "{} failed, retrying in {wait:?}: {e}",
-                    if reclaiming { "reclaim" } else { "fetch" }
+                    match (&recovering, reclaiming) {
+                        (Some(_), _) => "reading this server's own pending jobs",
+                        (None, true) => "reclaim",
+                        (None, false) => "fetch",
+                    }
                 );
+                recovering = Some("0".to_string());
                 let mut stop = stop.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -167,6 +184,18 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
                 continue;
             }
         };
+        if recovering.is_some() {
+            recovering = (deliveries.len() >= options.batch)
+                .then(|| deliveries.last().map(|d| d.id.clone()))
+                .flatten();
+            deliveries.retain(|d| !working.contains(&d.id));
+            if !deliveries.is_empty() {
+                tracing::info!(
+                    jobs = deliveries.len(),
+                    "taking back jobs pending under this server's name that nothing works on"
+                );
+            }
+        }
         if reclaiming {
             sweeping = deliveries.len() >= options.batch;
             swept += deliveries.len();
@@ -188,6 +217,7 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
             sinks: Arc::clone(&sinks),
             reply_key: reply_key.clone(),
             renew_every: (options.min_idle / 3).max(Duration::from_millis(50)),
+            retry_for: options.min_idle / 2,
         };
         // Every log line of the batch carries its entries: the first and
         // last id (entry ids grow with time) and how many.
@@ -198,9 +228,12 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
             last = %deliveries.last().map_or("", |d| d.id.as_str()),
             reclaimed = reclaiming,
         );
+        let ids = working.add(&deliveries);
+        let working = Arc::clone(&working);
         tokio::spawn(
             async move {
                 batch.run(deliveries).await;
+                working.remove(&ids);
                 drop(permit);
             }
             .instrument(span),
@@ -211,6 +244,39 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     let _ = permits.acquire_many(options.in_flight.max(1) as u32).await;
 }
 
+/// The entry ids of the jobs this server's batches are working on.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<std::collections::HashSet<String>>);
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes a batch's jobs; returns their ids, to remove when it is done.
+    fn add(&self, deliveries: &[Delivery]) -> Vec<String> {
+        let ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).collect();
+        self.lock().extend(ids.iter().cloned());
+        ids
+    }
+
+    fn remove(&self, ids: &[String]) {
+        let mut working = self.lock();
+        for id in ids {
+            working.remove(id);
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.lock().contains(id)
+    }
+}
+
+/// A batch's verdicts by where they go, with the jobs they answer.
+type Groups = BTreeMap<ReplyTo, (Vec<Reply>, Vec<Delivery>)>;
+
 /// One batch's work and what it needs.
 struct Batch<Q> {
     server: Arc<Server>,
@@ -220,6 +286,9 @@ struct Batch<Q> {
     /// How often a batch still being verified renews its jobs' lease, so
     /// no server (this one included) takes over jobs that are merely slow.
     renew_every: Duration,
+    /// How long a batch keeps trying to write and acknowledge its verdicts
+    /// while the transport fails (half a reclaim period).
+    retry_for: Duration,
 }
 
 impl<Q: JobQueue> Batch<Q> {
@@ -287,7 +356,7 @@ impl<Q: JobQueue> Batch<Q> {
         let answered = self.still_owned(answered).await;
 
         // Group by reply address, write, and acknowledge what was written.
-        let mut by_reply: BTreeMap<ReplyTo, (Vec<Reply>, Vec<Delivery>)> = BTreeMap::new();
+        let mut by_reply: Groups = BTreeMap::new();
         for answer in answered {
             let Some(verdict) = answer.verdict else {
                 continue;
@@ -307,48 +376,158 @@ impl<Q: JobQueue> Batch<Q> {
             ids.push(answer.delivery);
         }
         // Each client's verdicts are written concurrently, so a slow or
-        // gone reader delays only its own jobs' acknowledgements.
-        let writes = by_reply
-            .into_iter()
-            .map(|(reply, (replies, mut ids))| async move {
-                if let Err(failure) = self.sinks.write(&reply, replies).await {
-                    let unwritten = ids.split_off(failure.written.min(ids.len()));
-                    if failure.reason.is_permanent() {
-                        // No retry can succeed: dead-letter them now, with
-                        // the reason, instead of at every reclaim.
-                        let reason = format!(
-                            "verdict cannot be delivered to {}: {}",
-                            reply.to_field(),
-                            failure.reason
-                        );
-                        tracing::warn!(jobs = unwritten.len(), "{reason}; moved to dead letters");
-                        for delivery in &unwritten {
-                            self.move_to_dead_letters(delivery, &reason).await;
-                        }
-                    } else {
-                        tracing::warn!(
-                            to = %reply.to_field(),
-                            jobs = unwritten.len(),
-                            "verdicts not written, jobs left pending for redelivery: {}",
-                            failure.reason
-                        );
-                    }
+        // gone reader delays only its own jobs' acknowledgements. While the
+        // transport is away (Redis restarting) the server keeps the
+        // verdicts and tries again, ownership checked each time, for half
+        // a reclaim period: a short outage then costs no re-verification.
+        let give_up = Instant::now() + self.retry_for;
+        let mut pause = Duration::from_millis(50);
+        let mut to_write: Groups = by_reply;
+        let mut written: Vec<String> = Vec::new();
+        'writing: loop {
+            let outcomes = futures::future::join_all(
+                to_write
+                    .into_iter()
+                    .map(|(to, (replies, deliveries))| self.write_group(to, replies, deliveries)),
+            )
+            .await;
+            let mut retry: Groups = BTreeMap::new();
+            for (done, again) in outcomes {
+                written.extend(done);
+                if let Some((to, replies, deliveries)) = again {
+                    retry.insert(to, (replies, deliveries));
                 }
-                ids.into_iter()
-                    .map(|delivery| delivery.id)
-                    .collect::<Vec<_>>()
-            });
-        let written: Vec<String> = futures::future::join_all(writes)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        if !written.is_empty()
-            && let Err(e) = self.queue.ack(&written).await
+            }
+            if retry.is_empty() {
+                break;
+            }
+            // Wait, then confirm which of the rest are still ours; while
+            // that fails too (Redis still away), wait on.
+            to_write = loop {
+                if Instant::now() + pause >= give_up {
+                    let jobs: usize = retry.values().map(|(_, d)| d.len()).sum();
+                    tracing::warn!(
+                        jobs,
+                        "verdicts not written, jobs left pending for redelivery"
+                    );
+                    break 'writing;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                if let Some(owned) = self.keep_owned(&retry).await {
+                    break owned;
+                }
+            };
+        }
+        self.ack_retrying(&written, give_up).await;
+    }
+    /// Writes one client's verdicts. Returns the ids of the jobs written,
+    /// and what is left to try again when the transport failed (Redis
+    /// away); jobs no write can ever deliver are dead-lettered, and the
+    /// others (a full or stalled ring) stay pending for redelivery.
+    async fn write_group(
+        &self,
+        to: ReplyTo,
+        replies: Vec<Reply>,
+        mut deliveries: Vec<Delivery>,
+    ) -> (Vec<String>, Option<(ReplyTo, Vec<Reply>, Vec<Delivery>)>) {
+        // Only a results stream fails for a while and comes back (Redis
+        // away): keep a copy of those replies to try again.
+        let mut kept = (to.kind() == ReplyKind::Stream).then(|| replies.clone());
+        let Err(failure) = self.sinks.write(&to, replies).await else {
+            return (deliveries.into_iter().map(|d| d.id).collect(), None);
+        };
+        let cut = failure.written.min(deliveries.len());
+        let rest = deliveries.split_off(cut);
+        let rest_replies = kept
+            .as_mut()
+            .map(|kept| kept.split_off(cut.min(kept.len())));
+        let done = deliveries.into_iter().map(|d| d.id).collect();
+        if failure.reason.is_permanent() {
+            // No retry can succeed: dead-letter them now, with the reason,
+            // instead of at every reclaim.
+            let reason = format!(
+                "verdict cannot be delivered to {}: {}",
+                to.to_field(),
+                failure.reason
+            );
+            tracing::warn!(jobs = rest.len(), "{reason}; moved to dead letters");
+            for delivery in &rest {
+                self.move_to_dead_letters(delivery, &reason).await;
+            }
+            return (done, None);
+        }
+        if let Some(rest_replies) = rest_replies
+            && matches!(&failure.reason, ReplyError::Queue(e) if e.is_transient())
         {
-            // Not acknowledged: they will be redelivered, and the client
-            // drops the duplicate verdicts.
-            tracing::warn!(jobs = written.len(), "acknowledging failed: {e}");
+            tracing::debug!(to = %to.to_field(), jobs = rest.len(), "writing verdicts failed, trying again: {}", failure.reason);
+            return (done, Some((to, rest_replies, rest)));
+        }
+        tracing::warn!(
+            to = %to.to_field(),
+            jobs = rest.len(),
+            "verdicts not written, jobs left pending for redelivery: {}",
+            failure.reason
+        );
+        (done, None)
+    }
+
+    /// Of the groups left to write, the jobs this server still owns (lease
+    /// renewed); `None` while the check itself fails.
+    async fn keep_owned(&self, groups: &Groups) -> Option<Groups> {
+        let ids: Vec<String> = groups
+            .values()
+            .flat_map(|(_, deliveries)| deliveries.iter().map(|d| d.id.clone()))
+            .collect();
+        let owned = self.queue.renew(self.server.name(), &ids).await.ok()?;
+        let mut owned = owned.into_iter();
+        let mut kept: Groups = BTreeMap::new();
+        let mut fenced = 0u64;
+        for (to, (replies, deliveries)) in groups {
+            let entry = kept.entry(to.clone()).or_default();
+            for (reply, delivery) in replies.iter().zip(deliveries) {
+                if owned.next().unwrap_or(false) {
+                    entry.0.push(reply.clone());
+                    entry.1.push(delivery.clone());
+                } else {
+                    fenced += 1;
+                }
+            }
+        }
+        if fenced > 0 {
+            self.server
+                .stats()
+                .fenced
+                .fetch_add(fenced, Ordering::Relaxed);
+        }
+        kept.retain(|_, (replies, _)| !replies.is_empty());
+        Some(kept)
+    }
+
+    /// Acknowledges the jobs whose verdicts were written, trying again
+    /// while the transport fails until `give_up`; jobs left unacknowledged
+    /// are redelivered, and the client drops the duplicate verdicts.
+    async fn ack_retrying(&self, written: &[String], give_up: Instant) {
+        if written.is_empty() {
+            return;
+        }
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.queue.ack(written).await {
+                Ok(()) => return,
+                Err(e) if e.is_transient() && Instant::now() + pause < give_up => {
+                    tracing::debug!(
+                        jobs = written.len(),
+                        "acknowledging failed, trying again: {e}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::warn!(jobs = written.len(), "acknowledging failed: {e}");
+                    return;
+                }
+            }
         }
     }
 
@@ -404,19 +583,34 @@ impl<Q: JobQueue> Batch<Q> {
     /// Fencing: of a batch's answered jobs, the ones this server still
     /// owns, their lease renewed (`JobQueue::renew`). A job another server
     /// has reclaimed while this one was stalled gets its verdict from that
-    /// server; this one's is dropped and counted. When the check itself
-    /// fails (Redis away), no verdict is written: the jobs stay pending.
+    /// server; this one's is dropped and counted. While the check itself
+    /// fails (Redis away) it is tried again for [`Batch::retry_for`]; then
+    /// no verdict is written and the jobs stay pending.
     async fn still_owned(&self, answered: Vec<Answer>) -> Vec<Answer> {
         let ids: Vec<String> = answered.iter().map(|a| a.delivery.id.clone()).collect();
-        let owned = match self.queue.renew(self.server.name(), &ids).await {
-            Ok(owned) => owned,
-            Err(e) => {
-                tracing::warn!(
-                    jobs = ids.len(),
-                    "could not confirm this server still owns its jobs, verdicts held back \
-                     (the jobs stay pending): {e}"
-                );
-                return Vec::new();
+        // While Redis is away, ask again (50 ms doubling to 1 s) for half a
+        // reclaim period before giving the verdicts up.
+        let give_up = Instant::now() + self.retry_for;
+        let mut pause = Duration::from_millis(50);
+        let owned = loop {
+            match self.queue.renew(self.server.name(), &ids).await {
+                Ok(owned) => break owned,
+                Err(e) if e.is_transient() && Instant::now() + pause < give_up => {
+                    tracing::debug!(
+                        jobs = ids.len(),
+                        "confirming ownership failed, trying again: {e}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        jobs = ids.len(),
+                        "could not confirm this server still owns its jobs, verdicts held back \
+                         (the jobs stay pending): {e}"
+                    );
+                    return Vec::new();
+                }
             }
         };
         let before = answered.len();

@@ -21,16 +21,18 @@ pub(crate) const FIELD_TOO_LARGE: &str = "hotwasm:too-large";
 /// Field of a too-large entry as the script returns it: the limit.
 pub(crate) const FIELD_LIMIT: &str = "hotwasm:limit";
 
-/// KEYS: job stream. ARGV: mode (`new` or `claim`), group, consumer,
-/// count, max entry bytes; for `claim` also min idle ms and the cursor.
-/// Returns what `XREADGROUP` (nil or `[[stream, entries]]`) or
-/// `XAUTOCLAIM` (`[cursor, entries, deleted]`) returns, with the fields of
-/// too-large entries replaced.
+/// KEYS: job stream. ARGV: mode (`new`, `own` or `claim`), group,
+/// consumer, count, max entry bytes; for `own` also the id to read after;
+/// for `claim` also min idle ms and the cursor. Returns what `XREADGROUP`
+/// (nil or `[[stream, entries]]`) or `XAUTOCLAIM` (`[cursor, entries,
+/// deleted]`) returns, with the fields of too-large entries replaced.
 const SOURCE: &str = r"
 local reply, entries
-if ARGV[1] == 'new' then
+if ARGV[1] == 'new' or ARGV[1] == 'own' then
+  local from = '>'
+  if ARGV[1] == 'own' then from = ARGV[6] end
   reply = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
-                     'STREAMS', KEYS[1], '>')
+                     'STREAMS', KEYS[1], from)
   if not reply then return false end
   entries = reply[1][2]
 else

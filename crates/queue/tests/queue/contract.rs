@@ -160,6 +160,36 @@ pub async fn a_reclaimed_job_is_no_longer_its_first_consumers<Q: JobQueue>(queue
     assert!(queue.renew("anyone", &[]).await.unwrap().is_empty());
 }
 
+/// A consumer can read back what is pending under its own name (a fetch
+/// whose reply it never got), page by page, and nobody else's.
+pub async fn a_consumer_reads_back_its_own_pending_jobs<Q: JobQueue>(queue: Q) {
+    queue
+        .submit(&(0..5).map(envelope).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let mine = queue.fetch("mine", 3, Duration::ZERO).await.unwrap();
+    let theirs = queue.fetch("theirs", 10, Duration::ZERO).await.unwrap();
+    assert_eq!((mine.len(), theirs.len()), (3, 2));
+    let all = queue.own_pending("mine", "0", 5, 10).await.unwrap();
+    assert_eq!(seqs(&all), seqs(&mine));
+    let first = queue.own_pending("mine", "0", 5, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = queue.own_pending("mine", &first[1].id, 5, 2).await.unwrap();
+    assert_eq!(seqs(&rest), seqs(&mine[2..]));
+    queue.ack(&ids(&mine[..1])).await.unwrap();
+    assert_eq!(
+        queue.own_pending("mine", "0", 5, 10).await.unwrap().len(),
+        2
+    );
+    assert!(
+        queue
+            .own_pending("nobody", "0", 5, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// A reclaim returns a full page whenever that many jobs wait to be taken
 /// over, however the pending list mixes them with jobs not idle long
 /// enough: pages of 64 take over 200 orphaned jobs among 300 pending, the
@@ -380,6 +410,12 @@ macro_rules! contract_tests {
         async fn a_reclaimed_job_is_no_longer_its_first_consumers() {
             let (queue, _guard) = $make.await;
             $crate::contract::a_reclaimed_job_is_no_longer_its_first_consumers(queue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_consumer_reads_back_its_own_pending_jobs() {
+            let (queue, _guard) = $make.await;
+            $crate::contract::a_consumer_reads_back_its_own_pending_jobs(queue).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
