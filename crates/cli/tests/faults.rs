@@ -514,3 +514,99 @@ fn a_server_killed_while_writing_a_ring_leaves_no_torn_verdict() {
     );
     assert!(b.terminate().success());
 }
+
+/// A client killed mid-run (`kill -9`) and started again with the same
+/// `--session` submits only what it had not submitted, reads back the
+/// verdicts written meanwhile, and ends with every job answered; its
+/// stream and progress are then gone.
+#[test]
+fn a_client_killed_and_restarted_resumes_from_its_results_stream() {
+    const JOBS: u64 = 4_000;
+    let redis = RedisServer::start();
+    let server = Serve::start(&redis.url(), "a");
+    let command = || {
+        let mut command = hotwasm();
+        command
+            .args([
+                "submit",
+                "--redis",
+                &redis.url(),
+                "--json",
+                "--timeout",
+                "120",
+            ])
+            .args(["--session", "resumed", "--count", &JOBS.to_string()]);
+        command
+    };
+    let mut first = command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("submit starts");
+    wait_until("the first client has some verdicts", PATIENCE, || {
+        stats(&server.grpc).verdicts >= 500
+    });
+    signal(first.id(), "-KILL");
+    let killed = Instant::now();
+    let _ = first.wait();
+    let answered_before = stats(&server.grpc).verdicts;
+
+    let second = command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("submit starts again");
+    let summary = finish(second);
+    assert_eq!(summary["verdicts"], JOBS, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    // Jobs submitted twice (the last chunk before the kill, if its
+    // progress was not saved yet) are answered twice; at most one chunk.
+    let total = stats(&server.grpc).verdicts;
+    assert!(total <= JOBS + 256, "{total} verdicts for {JOBS} jobs");
+    let mut connection = redis::Client::open(redis.url())
+        .expect("Redis URL")
+        .get_connection()
+        .expect("connects");
+    let left: u64 = redis::cmd("EXISTS")
+        .arg("hotwasm:results:session-resumed")
+        .arg("hotwasm:results:session-resumed:progress")
+        .query(&mut connection)
+        .expect("EXISTS");
+    assert_eq!(left, 0, "a complete run leaves nothing behind");
+    // A session started with other jobs is not resumed with these.
+    let _: () = redis::cmd("HSET")
+        .arg("hotwasm:results:session-other:progress")
+        .arg("digest")
+        .arg("00")
+        .arg("jobs")
+        .arg(7)
+        .arg("submitted")
+        .arg(3)
+        .query(&mut connection)
+        .expect("HSET");
+    let refused = hotwasm()
+        .args([
+            "submit",
+            "--redis",
+            &redis.url(),
+            "--session",
+            "other",
+            "--count",
+            "5",
+        ])
+        .output()
+        .expect("submit runs");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("started with other jobs"),
+        "{}",
+        stderr(&refused)
+    );
+    eprintln!(
+        "resume: client killed after {answered_before} of {JOBS} verdicts; restarted, all {JOBS} in {:.1} s after the kill, {} duplicates",
+        killed.elapsed().as_secs_f64(),
+        summary["duplicates"]
+    );
+    assert!(server.terminate().success());
+}

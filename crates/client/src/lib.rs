@@ -29,4 +29,21 @@ pub enum ClientError {
     /// The shared-memory results ring could not be created.
     #[error("shared-memory results ring: {0}")]
     Shm(#[from] hotwasm_shm::ShmError),
+    /// A resumable run needs its verdicts in a results stream: a ring dies
+    /// with its client.
+    #[error("a resumable run (--session) needs --results redis: a ring dies with its client")]
+    ResumeNeedsStream,
+    /// The session was started with other jobs than these.
+    #[error(
+        "session {session} was started with other jobs ({jobs} jobs, digest {digest}); \
+         resume it with the same input, or pick another --session"
+    )]
+    SessionMismatch {
+        /// The session's name.
+        session: String,
+        /// How many jobs it was started with.
+        jobs: u64,
+        /// Their digest.
+        digest: String,
+    },
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use hotwasm_auth::MacKey;
 use hotwasm_jobs::Job;
 use hotwasm_queue::reply::{Arrival, ReplyError, ReplySource, RingSource, StreamSource};
-use hotwasm_queue::{Envelope, JobQueue, QueueError, Reply, ResultsStreams};
+use hotwasm_queue::{Envelope, JobQueue, Progress, QueueError, Reply, ResultsStreams};
 
 use crate::ClientError;
 use crate::summary::{Mismatch, Summary};
@@ -53,6 +53,14 @@ pub struct SubmitOptions {
     /// The deployment's reply key: a reply not signed with it is counted
     /// as forged and never used (default: none, replies taken unsigned).
     pub reply_key: Option<MacKey>,
+    /// A run that can be resumed: [`SubmitOptions::client`] names it (pick
+    /// a name, not [`unique_client_name`]), its progress is kept beside
+    /// its results stream, and the same run started again after being
+    /// killed submits only the jobs not yet submitted and reads the
+    /// verdicts already written. Needs [`ResultsVia::Stream`]. An
+    /// incomplete run keeps its stream for the next attempt; a complete
+    /// one deletes it.
+    pub resumable: bool,
 }
 
 impl SubmitOptions {
@@ -67,6 +75,7 @@ impl SubmitOptions {
             idle_timeout: Duration::from_secs(60),
             ring_dir: hotwasm_shm::ring_dir(),
             reply_key: None,
+            resumable: false,
         }
     }
 }
@@ -154,16 +163,24 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
     options: &SubmitOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Summary, ClientError> {
+    let resume = if options.resumable {
+        Some(Resume::start(&*queue, jobs, options).await?)
+    } else {
+        None
+    };
     let mut source = options.results.open(&queue, options).await?;
     let reply_to = source.address().clone();
 
     let started = Instant::now();
     let mut tally = Tally::new(jobs, options.reply_key.as_ref());
     let mut last_progress = Instant::now();
-    let mut submitted = 0usize;
+    // Jobs a resumed run submitted before count as submitted; their
+    // verdicts are read back from the start of the stream.
+    let skip = resume.as_ref().map_or(0, |r| r.progress.submitted as usize);
+    let mut submitted = skip;
     let mut submit_error = None;
-    for (chunk_index, chunk) in jobs.chunks(options.batch.max(1)).enumerate() {
-        let first = chunk_index * options.batch.max(1);
+    for (chunk_index, chunk) in jobs[skip..].chunks(options.batch.max(1)).enumerate() {
+        let first = skip + chunk_index * options.batch.max(1);
         let envelopes: Vec<Envelope> = chunk
             .iter()
             .enumerate()
@@ -182,6 +199,12 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
             *slot = Some(now);
         }
         submitted += chunk.len();
+        if let Some(resume) = &resume
+            && let Err(e) = resume.submitted(&*queue, submitted).await
+        {
+            // The jobs are in; only a resume would submit them again.
+            tracing::warn!("saving the session's progress failed: {e}");
+        }
         // Take what has arrived so far, without waiting.
         while let Some(batch) = source.try_recv() {
             tally.record(batch);
@@ -204,13 +227,104 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
     }
     let mut summary = tally.summary;
     summary.elapsed = started.elapsed();
-    source.close().await;
+    let complete = submit_error.is_none() && summary.verdicts >= jobs.len() as u64;
+    match &resume {
+        // Kept for the next attempt: dropping the source stops reading and
+        // leaves the stream.
+        Some(_) if !complete => {
+            drop(source);
+            tracing::warn!(
+                session = %options.client,
+                "run incomplete: its stream and progress are kept; run the same command again to resume"
+            );
+        }
+        Some(resume) => {
+            source.close().await;
+            if let Err(e) = resume.finish(&*queue).await {
+                tracing::warn!("forgetting the session's progress failed: {e}");
+            }
+        }
+        None => source.close().await,
+    }
     if let Some(e) = submit_error {
         return Err(ClientError::Queue(e));
     }
     summary.missing = jobs.len() as u64 - summary.verdicts;
     summary.finish();
     Ok(summary)
+}
+
+/// A resumable run's progress, kept beside its results stream.
+struct Resume {
+    stream: String,
+    progress: Progress,
+}
+
+impl Resume {
+    /// Loads the session's progress (or starts it): the same jobs must be
+    /// given again.
+    async fn start<Q: ResultsStreams>(
+        queue: &Q,
+        jobs: &[Outgoing],
+        options: &SubmitOptions,
+    ) -> Result<Resume, ClientError> {
+        if options.results != ResultsVia::Stream {
+            return Err(ClientError::ResumeNeedsStream);
+        }
+        let stream = results_stream(&options.client);
+        let digest = jobs_digest(jobs);
+        let progress = match queue.load_progress(&stream).await? {
+            Some(saved) if saved.digest == digest && saved.jobs == jobs.len() as u64 => {
+                tracing::info!(
+                    session = %options.client,
+                    submitted = saved.submitted,
+                    jobs = saved.jobs,
+                    "resuming: reading the verdicts already written, submitting the rest"
+                );
+                saved
+            }
+            Some(saved) => {
+                return Err(ClientError::SessionMismatch {
+                    session: options.client.clone(),
+                    jobs: saved.jobs,
+                    digest: saved.digest,
+                });
+            }
+            None => {
+                let fresh = Progress {
+                    digest,
+                    jobs: jobs.len() as u64,
+                    submitted: 0,
+                };
+                queue.save_progress(&stream, &fresh).await?;
+                fresh
+            }
+        };
+        Ok(Resume { stream, progress })
+    }
+
+    async fn submitted<Q: ResultsStreams>(&self, queue: &Q, n: usize) -> Result<(), QueueError> {
+        let progress = Progress {
+            submitted: n as u64,
+            ..self.progress.clone()
+        };
+        queue.save_progress(&self.stream, &progress).await
+    }
+
+    async fn finish<Q: ResultsStreams>(&self, queue: &Q) -> Result<(), QueueError> {
+        queue.delete_progress(&self.stream).await
+    }
+}
+
+/// SHA-256 over the jobs' lines, each prefixed by its length.
+fn jobs_digest(jobs: &[Outgoing]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    for job in jobs {
+        hash.update((job.line.len() as u64).to_le_bytes());
+        hash.update(&job.line);
+    }
+    hex::encode(hash.finalize())
 }
 
 /// Submits one chunk; while the transport fails (Redis restarting, say)

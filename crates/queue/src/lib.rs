@@ -43,6 +43,21 @@ pub use error::{EntryError, QueueError, ReplyToError};
 pub use memory::MemoryQueue;
 pub use redis_streams::{GroupStats, Password, RedisOptions, RedisQueue, redact_url};
 
+/// How far a resumable client got (`hotwasm submit --session`): which jobs
+/// (their digest and count) and how many of them it has submitted. Kept
+/// beside its results stream until the run completes, so a client killed
+/// mid-run and started again submits only the rest and reads the verdicts
+/// already written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// SHA-256 over the jobs' lines, in order, in hex.
+    pub digest: String,
+    /// How many jobs the run has.
+    pub jobs: u64,
+    /// How many of them are in the job stream.
+    pub submitted: u64,
+}
+
 /// Counts a queue reports (for `Stats` and summaries).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -191,4 +206,21 @@ pub trait ResultsStreams: Send + Sync + 'static {
 
     /// Deletes a results stream the client has finished with.
     fn delete_stream(&self, stream: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// The progress saved under `stream` (a resumable client's results
+    /// stream), if any.
+    fn load_progress(
+        &self,
+        stream: &str,
+    ) -> impl Future<Output = Result<Option<Progress>, QueueError>> + Send;
+
+    /// Saves `progress` under `stream`.
+    fn save_progress(
+        &self,
+        stream: &str,
+        progress: &Progress,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Forgets the progress saved under `stream` (the run completed).
+    fn delete_progress(&self, stream: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::{
-    Delivery, EntryError, Envelope, JobQueue, QueueError, QueueStats, Reply, ResultsStreams,
+    Delivery, EntryError, Envelope, JobQueue, Progress, QueueError, QueueStats, Reply,
+    ResultsStreams,
 };
 
 /// The in-process queue. Cloning is cheap and shares the queue.
@@ -72,6 +73,8 @@ struct State {
     pending: BTreeMap<u64, Pending>,
     dead: Vec<DeadLetter>,
     results: HashMap<String, Results>,
+    /// Resumable clients' progress, by results stream.
+    progress: HashMap<String, Progress>,
     closed: bool,
 }
 
@@ -328,6 +331,22 @@ impl JobQueue for MemoryQueue {
 }
 
 impl ResultsStreams for MemoryQueue {
+    async fn load_progress(&self, stream: &str) -> Result<Option<Progress>, QueueError> {
+        Ok(self.lock().progress.get(stream).cloned())
+    }
+
+    async fn save_progress(&self, stream: &str, progress: &Progress) -> Result<(), QueueError> {
+        self.lock()
+            .progress
+            .insert(stream.to_string(), progress.clone());
+        Ok(())
+    }
+
+    async fn delete_progress(&self, stream: &str) -> Result<(), QueueError> {
+        self.lock().progress.remove(stream);
+        Ok(())
+    }
+
     async fn create_stream(&self, stream: &str) -> Result<(), QueueError> {
         self.lock().results.entry(stream.to_string()).or_default();
         Ok(())

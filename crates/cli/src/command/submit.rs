@@ -99,10 +99,31 @@ pub struct Args {
     /// Print the summary as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Make the run resumable under NAME (letters, digits, `_`, `-`): if
+    /// this client is killed, the same command started again submits only
+    /// the jobs not yet submitted and reads the verdicts already written
+    /// (needs --results redis and the same jobs).
+    #[arg(long, value_name = "NAME", value_parser = session_name)]
+    session: Option<String>,
     #[command(flatten)]
     reply_key: ReplyKeyArgs,
     #[command(flatten)]
     redis_auth: RedisAuthArgs,
+}
+
+/// A session name: 1 to 64 of A-Z a-z 0-9 _ -.
+fn session_name(text: &str) -> Result<String, String> {
+    if (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not a session name: 1 to 64 of A-Z a-z 0-9 _ -"
+        ))
+    }
 }
 
 /// A ring size: a power of two from 2 to 2^24.
@@ -140,6 +161,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             batch: args.batch.max(1),
             idle_timeout: args.timeout.at_least(Duration::from_millis(1)),
             reply_key,
+            resumable: args.session.is_some(),
+            client: args
+                .session
+                .clone()
+                .map_or_else(hotwasm_client::submit::unique_client_name, |name| {
+                    format!("session-{name}")
+                }),
             ..SubmitOptions::new()
         };
         let bar = bar(jobs.len() as u64, "verdicts");
@@ -149,9 +177,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let summary = tokio::select! {
             summary = submission => summary,
             _ = tokio::signal::ctrl_c() => {
+                bar.finish_and_clear();
+                if options.resumable {
+                    anyhow::bail!(
+                        "interrupted: run the same command again to resume session {}",
+                        args.session.as_deref().unwrap_or_default()
+                    );
+                }
                 // The abandoned submission removed its ring; the results
                 // stream needs a word with Redis.
-                bar.finish_and_clear();
                 let stream = hotwasm_client::submit::results_stream(&options.client);
                 let _ = queue.delete_stream(&stream).await;
                 anyhow::bail!("interrupted: jobs already submitted will still be verified, their verdicts dropped");

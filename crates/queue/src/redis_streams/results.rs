@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::entries::{self, FIELD_REPLY, RawEntry};
 use super::{PIPELINE_CHUNK, RedisQueue, block_millis, check_ids, shape_error};
-use crate::{EntryError, QueueError, Reply, ResultsStreams};
+use crate::{EntryError, Progress, QueueError, Reply, ResultsStreams};
 
 impl RedisQueue {
     /// Deletes the stream `key`: a results stream its client has finished
@@ -92,4 +92,50 @@ impl ResultsStreams for RedisQueue {
     async fn delete_stream(&self, stream: &str) -> Result<(), QueueError> {
         RedisQueue::delete_stream(self, stream).await
     }
+
+    async fn load_progress(&self, stream: &str) -> Result<Option<Progress>, QueueError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(progress_key(stream));
+        let fields: std::collections::HashMap<String, String> = self.query("HGETALL", &cmd).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let number = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| QueueError::UnexpectedReply {
+                    command: "HGETALL",
+                    detail: format!("progress of {stream} has no number {name:?}: {fields:?}"),
+                })
+        };
+        Ok(Some(Progress {
+            digest: fields.get("digest").cloned().unwrap_or_default(),
+            jobs: number("jobs")?,
+            submitted: number("submitted")?,
+        }))
+    }
+
+    async fn save_progress(&self, stream: &str, progress: &Progress) -> Result<(), QueueError> {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(progress_key(stream))
+            .arg("digest")
+            .arg(&progress.digest)
+            .arg("jobs")
+            .arg(progress.jobs)
+            .arg("submitted")
+            .arg(progress.submitted);
+        self.query::<()>("HSET", &cmd).await
+    }
+
+    async fn delete_progress(&self, stream: &str) -> Result<(), QueueError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(progress_key(stream));
+        self.query::<()>("DEL", &cmd).await
+    }
+}
+
+/// Where a resumable client's progress is kept: beside its results stream.
+fn progress_key(stream: &str) -> String {
+    format!("{stream}:progress")
 }

@@ -190,6 +190,30 @@ pub async fn a_consumer_reads_back_its_own_pending_jobs<Q: JobQueue>(queue: Q) {
     );
 }
 
+/// A resumable client's progress is saved, read back and forgotten.
+pub async fn progress_is_kept_until_forgotten<Q: ResultsStreams>(queue: Q) {
+    let stream = "hotwasm:results:session-test";
+    assert_eq!(queue.load_progress(stream).await.unwrap(), None);
+    let progress = hotwasm_queue::Progress {
+        digest: "ab".repeat(32),
+        jobs: 10,
+        submitted: 4,
+    };
+    queue.save_progress(stream, &progress).await.unwrap();
+    assert_eq!(
+        queue.load_progress(stream).await.unwrap(),
+        Some(progress.clone())
+    );
+    let further = hotwasm_queue::Progress {
+        submitted: 10,
+        ..progress
+    };
+    queue.save_progress(stream, &further).await.unwrap();
+    assert_eq!(queue.load_progress(stream).await.unwrap(), Some(further));
+    queue.delete_progress(stream).await.unwrap();
+    assert_eq!(queue.load_progress(stream).await.unwrap(), None);
+}
+
 /// A reclaim returns a full page whenever that many jobs wait to be taken
 /// over, however the pending list mixes them with jobs not idle long
 /// enough: pages of 64 take over 200 orphaned jobs among 300 pending, the
@@ -410,6 +434,12 @@ macro_rules! contract_tests {
         async fn a_reclaimed_job_is_no_longer_its_first_consumers() {
             let (queue, _guard) = $make.await;
             $crate::contract::a_reclaimed_job_is_no_longer_its_first_consumers(queue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn progress_is_kept_until_forgotten() {
+            let (queue, _guard) = $make.await;
+            $crate::contract::progress_is_kept_until_forgotten(queue).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
