@@ -83,6 +83,11 @@ impl RedisServer {
         self.dir.path().join("redis.sock")
     }
 
+    /// The server's process id while it runs (for signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `redis+unix:///<dir>/redis.sock`, the URL clients connect with.
     pub fn url(&self) -> String {
         format!("redis+unix://{}", self.socket().display())

@@ -610,3 +610,45 @@ fn a_client_killed_and_restarted_resumes_from_its_results_stream() {
     );
     assert!(server.terminate().success());
 }
+
+/// Redis unresponsive for longer than every client's and server's
+/// response timeout (`SIGSTOP` for 8 s: connections stay open, nothing
+/// answers, as when the network to it is cut) and then back: nothing is
+/// lost, and the work goes on.
+#[test]
+fn redis_unresponsive_for_a_while_loses_no_job() {
+    const JOBS: u64 = 3_000;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let servers = [
+        Serve::start(&redis.url(), "a"),
+        Serve::start(&redis.url(), "b"),
+    ];
+    let jobs = jobs_file(dir.path(), "mixed", JOBS);
+    let client = submit(&redis.url(), &jobs);
+    wait_until("the run is under way", PATIENCE, || {
+        servers
+            .iter()
+            .map(|server| stats(&server.grpc).verdicts)
+            .sum::<u64>()
+            >= 300
+    });
+    let pid = redis.pid().expect("redis runs");
+    signal(pid, "-STOP");
+    std::thread::sleep(Duration::from_secs(8));
+    signal(pid, "-CONT");
+    let back = Instant::now();
+    let summary = finish(client);
+    assert_eq!(summary["verdicts"], JOBS + 1, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    eprintln!(
+        "Redis unresponsive 8 s: all {} verdicts {:.1} s after it answered again, {} duplicates dropped by the client",
+        JOBS + 1,
+        back.elapsed().as_secs_f64(),
+        summary["duplicates"]
+    );
+    for server in servers {
+        assert!(server.terminate().success());
+    }
+}
