@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Serve, hotwasm, pending_of, serving, signal, stats, stderr, summary, wait_until};
+use common::{
+    Serve, consumers, hotwasm, pending_of, redis_connection, serving, signal, stats, stderr,
+    summary, wait_until,
+};
 use hotwasm_tests::RedisServer;
 
 /// Long enough for anything these tests wait for on a loaded machine.
@@ -312,40 +315,36 @@ fn a_killed_servers_jobs_are_all_taken_over_in_one_sweep() {
         recovered.as_secs_f64()
     );
     wait_until("the dead consumer is forgotten", PATIENCE, || {
-        !consumers(&redis.url()).contains(&"a".to_string())
+        !consumers(&redis.url()).iter().any(|(name, _)| name == "a")
     });
     assert!(b.terminate().success());
 }
 
 /// Entries in the job stream (`XLEN`).
 fn stream_len(redis_url: &str) -> u64 {
-    let mut connection = redis::Client::open(redis_url)
-        .expect("Redis URL")
-        .get_connection()
-        .expect("connects to Redis");
     redis::cmd("XLEN")
         .arg("hotwasm:jobs")
-        .query(&mut connection)
+        .query(&mut redis_connection(redis_url))
         .expect("XLEN")
 }
 
-/// The consumer names of the default group.
-fn consumers(redis_url: &str) -> Vec<String> {
-    let mut connection = redis::Client::open(redis_url)
-        .expect("Redis URL")
-        .get_connection()
-        .expect("connects to Redis");
-    let infos: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg("hotwasm:jobs")
-        .arg("hotwasm")
-        .query(&mut connection)
-        .expect("XINFO CONSUMERS");
-    infos
-        .into_iter()
-        .filter_map(|info| info.get("name").cloned())
-        .filter_map(|name| redis::from_redis_value::<String>(name).ok())
-        .collect()
+/// Two servers on `redis` and a client submitting `JOBS` mixed jobs (and a
+/// poison one), once the servers have given 300 verdicts.
+fn two_servers_under_way(redis: &RedisServer, dir: &Path, jobs: u64) -> ([Serve; 2], Child) {
+    let servers = [
+        Serve::start(&redis.url(), "a"),
+        Serve::start(&redis.url(), "b"),
+    ];
+    let jobs = jobs_file(dir, "mixed", jobs);
+    let client = submit(&redis.url(), &jobs);
+    wait_until("the run is under way", PATIENCE, || {
+        servers
+            .iter()
+            .map(|server| stats(&server.grpc).verdicts)
+            .sum::<u64>()
+            >= 300
+    });
+    (servers, client)
 }
 
 /// Redis killed (`SIGKILL`) mid-run and restarted from its append-only file
@@ -359,19 +358,7 @@ fn redis_killed_and_restarted_mid_run_loses_no_job() {
             .to_vec(),
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let servers = [
-        Serve::start(&redis.url(), "a"),
-        Serve::start(&redis.url(), "b"),
-    ];
-    let jobs = jobs_file(dir.path(), "mixed", JOBS);
-    let client = submit(&redis.url(), &jobs);
-    wait_until("the run is under way", PATIENCE, || {
-        servers
-            .iter()
-            .map(|server| stats(&server.grpc).verdicts)
-            .sum::<u64>()
-            >= 300
-    });
+    let (servers, client) = two_servers_under_way(&redis, dir.path(), JOBS);
     redis.restart();
     let restarted = Instant::now();
     let summary = finish(client);
@@ -396,10 +383,7 @@ fn redis_killed_and_restarted_mid_run_loses_no_job() {
 fn a_reply_address_that_cannot_work_is_dead_lettered_at_once() {
     let redis = RedisServer::start();
     let server = Serve::start(&redis.url(), "a");
-    let mut connection = redis::Client::open(redis.url())
-        .expect("Redis URL")
-        .get_connection()
-        .expect("connects to Redis");
+    let mut connection = redis_connection(&redis.url());
     let job = r#"{"id":"1","scheme":"schnorr","public_key":"00","signature":"00","message":"00"}"#;
     for reply in ["shm:nobody-reads-this", "shm:../../etc/passwd"] {
         let _: String = redis::cmd("XADD")
@@ -419,12 +403,7 @@ fn a_reply_address_that_cannot_work_is_dead_lettered_at_once() {
             .arg("hotwasm:jobs:dead")
             .arg("-")
             .arg("+")
-            .query(
-                &mut redis::Client::open(redis.url())
-                    .expect("URL")
-                    .get_connection()
-                    .expect("connects"),
-            )
+            .query(&mut redis_connection(&redis.url()))
             .expect("XRANGE")
     };
     wait_until("both are dead-lettered", PATIENCE, || dead().len() == 2);
@@ -564,10 +543,7 @@ fn a_client_killed_and_restarted_resumes_from_its_results_stream() {
     // progress was not saved yet) are answered twice; at most one chunk.
     let total = stats(&server.grpc).verdicts;
     assert!(total <= JOBS + 256, "{total} verdicts for {JOBS} jobs");
-    let mut connection = redis::Client::open(redis.url())
-        .expect("Redis URL")
-        .get_connection()
-        .expect("connects");
+    let mut connection = redis_connection(&redis.url());
     let left: u64 = redis::cmd("EXISTS")
         .arg("hotwasm:results:session-resumed")
         .arg("hotwasm:results:session-resumed:progress")
@@ -620,19 +596,7 @@ fn redis_unresponsive_for_a_while_loses_no_job() {
     const JOBS: u64 = 3_000;
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let servers = [
-        Serve::start(&redis.url(), "a"),
-        Serve::start(&redis.url(), "b"),
-    ];
-    let jobs = jobs_file(dir.path(), "mixed", JOBS);
-    let client = submit(&redis.url(), &jobs);
-    wait_until("the run is under way", PATIENCE, || {
-        servers
-            .iter()
-            .map(|server| stats(&server.grpc).verdicts)
-            .sum::<u64>()
-            >= 300
-    });
+    let (servers, client) = two_servers_under_way(&redis, dir.path(), JOBS);
     let pid = redis.pid().expect("redis runs");
     signal(pid, "-STOP");
     std::thread::sleep(Duration::from_secs(8));

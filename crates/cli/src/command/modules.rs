@@ -1,7 +1,7 @@
 //! `hotwasm modules`: the module registry and the built-in modules, or
 //! with `--server URL` a running server's modules over gRPC.
 
-mod remote;
+pub mod remote;
 mod sign;
 
 use std::path::PathBuf;

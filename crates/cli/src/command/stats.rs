@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hotwasm_client::admin::{AdminClient, ConnectOptions, StatsResponse};
+use hotwasm_client::admin::{AdminClient, StatsResponse};
 
 use crate::command::seconds::Seconds;
 
@@ -31,13 +31,7 @@ pub struct Args {
 
 /// Runs `hotwasm stats`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut options = ConnectOptions::default();
-    if let Some(path) = &args.tls_ca {
-        options.tls_ca_pem = Some(
-            std::fs::read(path)
-                .with_context(|| format!("reading the TLS CA {}", path.display()))?,
-        );
-    }
+    let options = crate::command::modules::remote::connect_options(None, args.tls_ca.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -194,26 +194,38 @@ pub fn wait_until(what: &str, limit: std::time::Duration, mut ready: impl FnMut(
     }
 }
 
-/// How many jobs of the default group `consumer` holds (`XPENDING`).
-pub fn pending_of(redis_url: &str, consumer: &str) -> u64 {
-    let mut connection = redis::Client::open(redis_url)
+/// A connection to the Redis at `redis_url`, for the tests' own queries.
+pub fn redis_connection(redis_url: &str) -> redis::Connection {
+    redis::Client::open(redis_url)
         .expect("Redis URL")
         .get_connection()
-        .expect("connects to Redis");
+        .expect("connects to Redis")
+}
+
+/// The consumers of the default group, with how many jobs each holds
+/// (`XINFO CONSUMERS`; none before the group exists).
+pub fn consumers(redis_url: &str) -> Vec<(String, u64)> {
     let infos: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
         .arg("CONSUMERS")
         .arg("hotwasm:jobs")
         .arg("hotwasm")
-        .query(&mut connection)
+        .query(&mut redis_connection(redis_url))
         .unwrap_or_default();
     infos
         .into_iter()
-        .find(|info| {
-            info.get("name")
-                .and_then(|name| redis::from_redis_value::<String>(name.clone()).ok())
-                .is_some_and(|name| name == consumer)
+        .filter_map(|info| {
+            let field = |name: &str| info.get(name).cloned();
+            let name: String = redis::from_redis_value(field("name")?).ok()?;
+            let pending: u64 = redis::from_redis_value(field("pending")?).ok()?;
+            Some((name, pending))
         })
-        .and_then(|info| info.get("pending").cloned())
-        .and_then(|pending| redis::from_redis_value::<u64>(pending).ok())
+        .collect()
+}
+
+/// How many jobs of the default group `consumer` holds.
+pub fn pending_of(redis_url: &str, consumer: &str) -> u64 {
+    consumers(redis_url)
+        .into_iter()
+        .find_map(|(name, pending)| (name == consumer).then_some(pending))
         .unwrap_or(0)
 }

@@ -38,19 +38,29 @@ pub enum Operation {
     },
 }
 
-/// Performs `operation` on the server `args` name and prints the outcome.
-pub fn run(args: &ServerArgs, operation: Operation) -> anyhow::Result<()> {
-    let url = args.server.as_deref().context("no server URL")?;
+/// How to reach a server: with the admin token in `token_file`, and
+/// trusting the CA certificate in `tls_ca` for an `https://` URL.
+pub fn connect_options(
+    token_file: Option<&std::path::Path>,
+    tls_ca: Option<&std::path::Path>,
+) -> anyhow::Result<ConnectOptions> {
     let mut options = ConnectOptions::default();
-    if let Some(path) = &args.token_file {
+    if let Some(path) = token_file {
         options.token = Some(AdminToken::read(path)?);
     }
-    if let Some(path) = &args.tls_ca {
+    if let Some(path) = tls_ca {
         options.tls_ca_pem = Some(
             std::fs::read(path)
                 .with_context(|| format!("reading the TLS CA {}", path.display()))?,
         );
     }
+    Ok(options)
+}
+
+/// Performs `operation` on the server `args` name and prints the outcome.
+pub fn run(args: &ServerArgs, operation: Operation) -> anyhow::Result<()> {
+    let url = args.server.as_deref().context("no server URL")?;
+    let options = connect_options(args.token_file.as_deref(), args.tls_ca.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
