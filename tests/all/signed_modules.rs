@@ -25,6 +25,7 @@ fn host(dir: &std::path::Path, trust: Trust) -> Result<Arc<ModuleHost>, HostErro
         variant: Some("fast".into()),
         registry: Some(dir.to_path_buf()),
         trust,
+        limits: crate::unhurried(),
         ..HostConfig::new(RuntimeKind::Wasmtime)
     })
 }

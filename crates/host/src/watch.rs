@@ -101,16 +101,8 @@ pub fn watch(
         .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
         .spawn(move || {
             let mut handled: HashMap<PathBuf, Stamp> = HashMap::new();
-            // A file that cannot be stamped is handled (and its error
-            // reported); one seen in this state before is not.
-            let mut changed = |path: &Path| match Stamp::of(path) {
-                Some(stamp) => handled.insert(path.to_path_buf(), stamp) != Some(stamp),
-                None => true,
-            };
             for path in existing {
-                if changed(&path) {
-                    handle(&path, &host, events.as_ref());
-                }
+                handle_if_changed(&path, &mut handled, &host, events.as_ref());
             }
             for batch in receiver {
                 let Ok(batch) = batch else { continue };
@@ -118,9 +110,7 @@ pub fn watch(
                 paths.sort();
                 paths.dedup();
                 for path in paths.iter().filter(|path| is_module_file(path)) {
-                    if changed(path) {
-                        handle(path, &host, events.as_ref());
-                    }
+                    handle_if_changed(path, &mut handled, &host, events.as_ref());
                 }
             }
         })
@@ -158,8 +148,40 @@ fn is_module_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "wasm") && path.is_file()
 }
 
-fn handle(path: &Path, host: &ModuleHost, events: Option<&Sender<WatchEvent>>) {
+/// Handles `path` unless it is as it was when last handled. A file that
+/// changed while it was read (a write under way) and was refused is not
+/// reported: the write's own event brings it back.
+fn handle_if_changed(
+    path: &Path,
+    handled: &mut HashMap<PathBuf, Stamp>,
+    host: &ModuleHost,
+    events: Option<&Sender<WatchEvent>>,
+) {
+    let before = Stamp::of(path);
+    if before.is_some() && handled.get(path) == before.as_ref() {
+        return;
+    }
     let outcome = load_and_activate(path, host);
+    let after = Stamp::of(path);
+    if after != before && outcome.is_err() {
+        handled.remove(path);
+        tracing::debug!(path = %path.display(), "changed while being read; handled again on its next event");
+        return;
+    }
+    match after {
+        Some(stamp) => handled.insert(path.to_path_buf(), stamp),
+        None => handled.remove(path),
+    };
+    report(path, outcome, host, events);
+}
+
+/// Audits, logs and sends what came of a file.
+fn report(
+    path: &Path,
+    outcome: Result<VersionInfo, HostError>,
+    host: &ModuleHost,
+    events: Option<&Sender<WatchEvent>>,
+) {
     let via = format!(
         "watch {}",
         path.parent().unwrap_or_else(|| Path::new("")).display()

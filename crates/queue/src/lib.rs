@@ -190,6 +190,22 @@ pub trait ResultsStreams: Send + Sync + 'static {
         replies: &[Reply],
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 
+    /// Delivers the replies of jobs that `consumer` still owns to the
+    /// results stream `stream` and acknowledges those jobs, as one step:
+    /// each pair is a job's entry id and its reply. A job another consumer
+    /// has reclaimed gets neither (fencing), so a stalled server cannot
+    /// deliver late, and a server killed mid-way leaves no verdict
+    /// delivered and unacknowledged. A stream that no longer exists takes
+    /// nothing, and the owned jobs are acknowledged all the same (nobody
+    /// reads their verdicts). Returns, per pair, whether it was the
+    /// consumer's.
+    fn deliver(
+        &self,
+        stream: &str,
+        consumer: &str,
+        replies: &[(String, Reply)],
+    ) -> impl Future<Output = Result<Vec<bool>, QueueError>> + Send;
+
     /// Replies in `stream` after the entry id `after` (`"0"` from the
     /// start), at most `max`, waiting at most `block` for the first.
     /// Returns them with the id to pass as `after` next time; an entry that

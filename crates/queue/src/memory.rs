@@ -352,6 +352,44 @@ impl ResultsStreams for MemoryQueue {
         Ok(())
     }
 
+    async fn deliver(
+        &self,
+        stream: &str,
+        consumer: &str,
+        replies: &[(String, Reply)],
+    ) -> Result<Vec<bool>, QueueError> {
+        let ids = replies
+            .iter()
+            .map(|(id, _)| parse_id(id))
+            .collect::<Result<Vec<u64>, QueueError>>()?;
+        let mut state = self.lock();
+        let State {
+            pending, results, ..
+        } = &mut *state;
+        let mut stream = results.get_mut(stream);
+        let mut owned = Vec::with_capacity(ids.len());
+        for (id, (_, reply)) in ids.into_iter().zip(replies) {
+            let mine = pending
+                .get(&id)
+                .is_some_and(|entry| entry.consumer == consumer);
+            if mine {
+                pending.remove(&id);
+                if let Some(results) = stream.as_deref_mut() {
+                    results.next_id += 1;
+                    let next = results.next_id;
+                    results.entries.push_back((next, reply.clone()));
+                }
+            }
+            owned.push(mine);
+        }
+        let arrived = stream.map(|results| Arc::clone(&results.arrived));
+        drop(state);
+        if let Some(arrived) = arrived {
+            arrived.notify_waiters();
+        }
+        Ok(owned)
+    }
+
     async fn publish(&self, stream: &str, replies: &[Reply]) -> Result<(), QueueError> {
         let mut state = self.lock();
         let Some(results) = state.results.get_mut(stream) else {

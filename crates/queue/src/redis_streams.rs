@@ -46,7 +46,7 @@ use redis::{Client, Cmd, Pipeline, RedisError, Script, Value};
 use self::connection::{BlockingPool, connect_until};
 use self::entries::{FIELD_JOB, FIELD_REPLY, FIELD_SEQ, RawEntry, StreamId};
 use crate::memory::too_many_deliveries;
-use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats};
+use crate::{Delivery, Envelope, JobQueue, QueueError, QueueStats, Reply};
 
 /// Commands per pipelined round trip in `submit`, `publish` and `ack`:
 /// bounds the memory one request takes, not the batch a caller passes.
@@ -92,6 +92,8 @@ struct Shared {
     renew: Script,
     /// Removal of consumers long gone.
     forget: Script,
+    /// Fenced delivery of results-stream replies with their XACK.
+    deliver: Script,
 }
 
 impl RedisQueue {
@@ -164,6 +166,7 @@ impl RedisQueue {
                 take: take::script(),
                 renew: lease::renew_script(),
                 forget: lease::forget_script(),
+                deliver: lease::deliver_script(),
             }),
         };
         queue.ensure_group().await?;
@@ -537,6 +540,41 @@ impl RedisQueue {
             }
             Err(e) => tracing::warn!("removing idle consumers failed: {e}"),
         }
+    }
+
+    /// One `DELIVER` script call for `pairs` (see `redis_streams/lease.rs`).
+    pub(crate) async fn deliver_chunk(
+        &self,
+        stream: &str,
+        consumer: &str,
+        pairs: &[(String, Reply)],
+    ) -> Result<Vec<bool>, QueueError> {
+        let options = &self.shared.options;
+        let flags: Vec<u8> = self
+            .with_group(|| async {
+                let mut call = self.shared.deliver.key(&options.stream);
+                call.key(stream).arg(&options.group).arg(consumer);
+                for (id, reply) in pairs {
+                    call.arg(id).arg(reply.encode());
+                }
+                call.invoke_async(&mut self.shared.commands.clone())
+                    .await
+                    .map_err(|source| QueueError::Redis {
+                        command: "EVALSHA (deliver)",
+                        source,
+                    })
+            })
+            .await?;
+        if flags.len() != pairs.len() {
+            return Err(shape_error(
+                "EVALSHA (deliver)",
+                format!("{} answers for {} replies", flags.len(), pairs.len()),
+            ));
+        }
+        let owned: Vec<bool> = flags.into_iter().map(|flag| flag == 1).collect();
+        self.count_acks(owned.iter().filter(|o| **o).count() as u64)
+            .await;
+        Ok(owned)
     }
 
     /// Counts the acknowledgements and trims when enough have piled up.

@@ -5,9 +5,12 @@
 //! quiet queue gives small batches and low latency), hands it to a task and
 //! fetches the next while the workers verify, keeping at most
 //! [`ConsumeOptions::in_flight`] batches in flight. A batch task waits for
-//! its verdicts, writes them through the [`ReplySinks`] (a results stream,
-//! or a shared-memory ring, picked by each job's reply address), and
-//! acknowledges exactly the jobs whose verdicts were written. A job
+//! its verdicts and sends each where its job's reply address says: into a
+//! results stream together with the job's acknowledgement, in one step
+//! that also checks this server still owns the job
+//! ([`ResultsStreams::deliver`]), or into a shared-memory ring through its
+//! [`ReplySinks`] sink, then acknowledging exactly the jobs whose verdicts
+//! were written. A job
 //! whose verdict could not be written stays pending; after
 //! [`ConsumeOptions::min_idle`] any server reclaims it, and after
 //! [`ConsumeOptions::max_deliveries`] it goes to the dead-letter stream. So
@@ -38,7 +41,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use hotwasm_auth::MacKey;
 use hotwasm_jobs::Verdict;
-use hotwasm_queue::reply::{ReplyError, ReplySinks, RingSink, StreamSink};
+use hotwasm_queue::reply::{ReplySinks, RingSink};
 use hotwasm_queue::{Delivery, EntryError, JobQueue, Reply, ReplyKind, ReplyTo, ResultsStreams};
 use tokio::sync::{Notify, Semaphore, watch};
 use tracing::Instrument as _;
@@ -113,12 +116,12 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     });
     let permits = Arc::new(Semaphore::new(options.in_flight.max(1)));
     let sinks = Arc::new(
-        ReplySinks::new()
-            .with(StreamSink::new(Arc::clone(&queue)))
-            .with(
-                RingSink::new(options.ring_dir.clone(), options.ring_timeout)
-                    .signing(options.reply_key.clone()),
-            ),
+        // Results streams are written with their acknowledgements in one
+        // step (`Batch::deliver_to_stream`); only rings go through a sink.
+        ReplySinks::new().with(
+            RingSink::new(options.ring_dir.clone(), options.ring_timeout)
+                .signing(options.reply_key.clone()),
+        ),
     );
     let reply_key = options.reply_key.clone().map(Arc::new);
     let mut backoff = RETRY.build();
@@ -291,7 +294,7 @@ struct Batch<Q> {
     retry_for: Duration,
 }
 
-impl<Q: JobQueue> Batch<Q> {
+impl<Q: JobQueue + ResultsStreams> Batch<Q> {
     async fn run(&self, deliveries: Vec<Delivery>) {
         let collector = Collector::new();
         let mut out: Vec<Option<Answer>> = Vec::with_capacity(deliveries.len());
@@ -421,27 +424,26 @@ impl<Q: JobQueue> Batch<Q> {
         }
         self.ack_retrying(&written, give_up).await;
     }
-    /// Writes one client's verdicts. Returns the ids of the jobs written,
-    /// and what is left to try again when the transport failed (Redis
-    /// away); jobs no write can ever deliver are dead-lettered, and the
-    /// others (a full or stalled ring) stay pending for redelivery.
+    /// Writes one client's verdicts. Returns the ids of the jobs written
+    /// that still need their acknowledgement, and what is left to try
+    /// again when the transport failed (Redis away). A results stream's
+    /// verdicts go with their acknowledgements in one step
+    /// ([`ResultsStreams::deliver`]); a ring's are written, then
+    /// acknowledged. Jobs no write can ever deliver are dead-lettered, and
+    /// the others (a full or stalled ring) stay pending for redelivery.
     async fn write_group(
         &self,
         to: ReplyTo,
         replies: Vec<Reply>,
         mut deliveries: Vec<Delivery>,
     ) -> (Vec<String>, Option<(ReplyTo, Vec<Reply>, Vec<Delivery>)>) {
-        // Only a results stream fails for a while and comes back (Redis
-        // away): keep a copy of those replies to try again.
-        let mut kept = (to.kind() == ReplyKind::Stream).then(|| replies.clone());
+        if to.kind() == ReplyKind::Stream {
+            return self.deliver_to_stream(to, replies, deliveries).await;
+        }
         let Err(failure) = self.sinks.write(&to, replies).await else {
             return (deliveries.into_iter().map(|d| d.id).collect(), None);
         };
-        let cut = failure.written.min(deliveries.len());
-        let rest = deliveries.split_off(cut);
-        let rest_replies = kept
-            .as_mut()
-            .map(|kept| kept.split_off(cut.min(kept.len())));
+        let rest = deliveries.split_off(failure.written.min(deliveries.len()));
         let done = deliveries.into_iter().map(|d| d.id).collect();
         if failure.reason.is_permanent() {
             // No retry can succeed: dead-letter them now, with the reason,
@@ -457,12 +459,6 @@ impl<Q: JobQueue> Batch<Q> {
             }
             return (done, None);
         }
-        if let Some(rest_replies) = rest_replies
-            && matches!(&failure.reason, ReplyError::Queue(e) if e.is_transient())
-        {
-            tracing::debug!(to = %to.to_field(), jobs = rest.len(), "writing verdicts failed, trying again: {}", failure.reason);
-            return (done, Some((to, rest_replies, rest)));
-        }
         tracing::warn!(
             to = %to.to_field(),
             jobs = rest.len(),
@@ -470,6 +466,55 @@ impl<Q: JobQueue> Batch<Q> {
             failure.reason
         );
         (done, None)
+    }
+
+    /// A results stream's verdicts, delivered with their acknowledgements
+    /// in one step for the jobs this server still owns; the others are
+    /// fenced. Nothing is left to acknowledge afterwards.
+    async fn deliver_to_stream(
+        &self,
+        to: ReplyTo,
+        replies: Vec<Reply>,
+        deliveries: Vec<Delivery>,
+    ) -> (Vec<String>, Option<(ReplyTo, Vec<Reply>, Vec<Delivery>)>) {
+        let pairs: Vec<(String, Reply)> = deliveries
+            .iter()
+            .map(|d| d.id.clone())
+            .zip(replies)
+            .collect();
+        match self
+            .queue
+            .deliver(to.name(), self.server.name(), &pairs)
+            .await
+        {
+            Ok(owned) => {
+                let fenced = owned.iter().filter(|owned| !**owned).count();
+                if fenced > 0 {
+                    tracing::warn!(
+                        jobs = fenced,
+                        "verdicts dropped: another server took these jobs over and answers them"
+                    );
+                    self.server
+                        .stats()
+                        .fenced
+                        .fetch_add(fenced as u64, Ordering::Relaxed);
+                }
+                (Vec::new(), None)
+            }
+            Err(e) if e.is_transient() => {
+                tracing::debug!(to = %to.to_field(), jobs = pairs.len(), "delivering verdicts failed, trying again: {e}");
+                let replies = pairs.into_iter().map(|(_, reply)| reply).collect();
+                (Vec::new(), Some((to, replies, deliveries)))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    to = %to.to_field(),
+                    jobs = pairs.len(),
+                    "verdicts not delivered, jobs left pending for redelivery: {e}"
+                );
+                (Vec::new(), None)
+            }
+        }
     }
 
     /// Of the groups left to write, the jobs this server still owns (lease

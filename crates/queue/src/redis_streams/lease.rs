@@ -10,6 +10,10 @@
 //! reclaims them for another reclaim period, and the verdicts of the
 //! others are dropped.
 //!
+//! Results-stream replies go further: the ownership check, the `XADD` of
+//! the reply and the `XACK` of its job are one script (`DELIVER`), so
+//! neither a stall nor a kill between them can deliver a verdict twice.
+//!
 //! Forgetting a consumer happens in a script too: checking that it has
 //! nothing pending and removing it must be one step, or a consumer that
 //! took jobs in between would lose them from the pending list.
@@ -49,6 +53,33 @@ for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return gone
 ";
+
+/// KEYS: job stream, results stream. ARGV: group, consumer, then pairs of
+/// entry id and encoded reply. For each pair the consumer owns, appends
+/// the reply (when the results stream exists) and acknowledges the job;
+/// returns one integer per pair, 1 if it was the consumer's.
+const DELIVER: &str = r"
+local exists = redis.call('EXISTS', KEYS[2]) == 1
+local owned = {}
+for i = 3, #ARGV, 2 do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if pending[1] and pending[1][2] == ARGV[2] then
+    if exists then
+      redis.call('XADD', KEYS[2], 'NOMKSTREAM', '*', 'reply', ARGV[i + 1])
+    end
+    redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+    owned[#owned + 1] = 1
+  else
+    owned[#owned + 1] = 0
+  end
+end
+return owned
+";
+
+/// Delivery of owned jobs' replies with their acknowledgement, in one step.
+pub(crate) fn deliver_script() -> Script {
+    Script::new(DELIVER)
+}
 
 /// The ownership check and lease renewal.
 pub(crate) fn renew_script() -> Script {

@@ -64,6 +64,20 @@ impl ResultsStreams for RedisQueue {
         Ok(())
     }
 
+    async fn deliver(
+        &self,
+        stream: &str,
+        consumer: &str,
+        replies: &[(String, Reply)],
+    ) -> Result<Vec<bool>, QueueError> {
+        check_ids(replies.iter().map(|(id, _)| id.as_str()))?;
+        let mut owned = Vec::with_capacity(replies.len());
+        for chunk in replies.chunks(PIPELINE_CHUNK) {
+            owned.extend(self.deliver_chunk(stream, consumer, chunk).await?);
+        }
+        Ok(owned)
+    }
+
     async fn read_replies(
         &self,
         stream: &str,

@@ -190,6 +190,72 @@ pub async fn a_consumer_reads_back_its_own_pending_jobs<Q: JobQueue>(queue: Q) {
     );
 }
 
+/// Delivery with acknowledgement in one step: a consumer delivers only the
+/// replies of jobs it still owns; a job another consumer reclaimed is
+/// neither written nor acknowledged by it; a gone stream takes nothing
+/// but the owned jobs are acknowledged.
+pub async fn delivery_writes_and_acknowledges_only_owned_jobs<Q: JobQueue + ResultsStreams>(
+    queue: Q,
+) {
+    const IDLE: Duration = Duration::from_secs(1);
+    let stream = "hotwasm:results:deliver";
+    queue.create_stream(stream).await.unwrap();
+    queue
+        .submit(&(0..4).map(envelope).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let stalled = queue.fetch("stalled", 3, Duration::ZERO).await.unwrap();
+    assert_eq!(stalled.len(), 3);
+    tokio::time::sleep(IDLE * 2).await;
+    let taken = queue.reclaim("other", IDLE, 5, 1).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let pairs: Vec<(String, Reply)> = stalled
+        .iter()
+        .map(|d| (d.id.clone(), reply(d.envelope.as_ref().unwrap().seq)))
+        .collect();
+    let owned = queue.deliver(stream, "stalled", &pairs).await.unwrap();
+    assert_eq!(
+        owned,
+        stalled
+            .iter()
+            .map(|d| d.id != taken[0].id)
+            .collect::<Vec<_>>()
+    );
+    let (written, _) = queue
+        .read_replies(stream, "0", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 2, "only the owned jobs' replies");
+    // The stalled consumer's owned jobs are acknowledged; the reclaimed
+    // one is still pending, for its new owner to deliver.
+    assert_eq!(queue.stats().await.unwrap().pending, 1);
+    let again = queue.deliver(stream, "stalled", &pairs).await.unwrap();
+    assert_eq!(again, [false, false, false], "nothing is delivered twice");
+    let theirs = [(taken[0].id.clone(), reply(9))];
+    assert_eq!(
+        queue.deliver(stream, "other", &theirs).await.unwrap(),
+        [true]
+    );
+    assert_eq!(queue.stats().await.unwrap().pending, 0);
+
+    // A stream its client deleted takes nothing; the job is acknowledged.
+    let last = queue.fetch("stalled", 1, Duration::ZERO).await.unwrap();
+    let gone = [(last[0].id.clone(), reply(3))];
+    assert_eq!(
+        queue
+            .deliver("hotwasm:results:gone", "stalled", &gone)
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(queue.stats().await.unwrap().pending, 0);
+    let (nothing, _) = queue
+        .read_replies("hotwasm:results:gone", "0", 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(nothing.is_empty());
+}
+
 /// A resumable client's progress is saved, read back and forgotten.
 pub async fn progress_is_kept_until_forgotten<Q: ResultsStreams>(queue: Q) {
     let stream = "hotwasm:results:session-test";
@@ -434,6 +500,12 @@ macro_rules! contract_tests {
         async fn a_reclaimed_job_is_no_longer_its_first_consumers() {
             let (queue, _guard) = $make.await;
             $crate::contract::a_reclaimed_job_is_no_longer_its_first_consumers(queue).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn delivery_writes_and_acknowledges_only_owned_jobs() {
+            let (queue, _guard) = $make.await;
+            $crate::contract::delivery_writes_and_acknowledges_only_owned_jobs(queue).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,13 @@ impl Setup {
         let audit_log = audit_dir.path().join("audit.jsonl");
         config.modules.audit_log = Some(audit_log.clone());
         config.modules.trust = self.trust;
+        // Honest calls and self-tests never come near these on a loaded
+        // machine; no test here is about guest deadlines.
+        config.modules.limits = hotwasm_runtime::Limits {
+            call_timeout: Duration::from_secs(10),
+            init_timeout: Duration::from_secs(10),
+            ..hotwasm_runtime::Limits::default()
+        };
         let server = tokio::task::spawn_blocking(move || Server::start(config))
             .await
             .expect("start task")
