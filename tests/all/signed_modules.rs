@@ -142,7 +142,8 @@ fn unsigned_tampered_and_wrong_key_files_are_refused_by_the_watched_directory() 
     }
     let v2 = signed(&second_version(fast_schnorr().bytes, "watched"));
     std::fs::write(&path, &v2).expect("write");
-    assert!(matches!(next(), WatchEvent::Activated { .. }));
+    let event = next();
+    assert!(matches!(event, WatchEvent::Activated { .. }), "{event:?}");
     assert_eq!(
         host.serving()["schnorr"],
         hotwasm_modules::module_id("schnorr", &v2)

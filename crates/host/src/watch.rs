@@ -5,11 +5,14 @@
 //! if `name` is a scheme it serves from the next call on. A file that fails
 //! validation is refused with a logged reason; the active version stays.
 //! Files already in the directory are loaded when watching starts. Events
-//! are debounced by `notify-debouncer-mini`, so a file still being written
-//! is read once it has been quiet for [`SETTLE`]. A file is handled again
-//! only when it changed (device, inode, size or modification time): reading
-//! it raises events of its own, and a refused file is not refused again
-//! every time someone reads it.
+//! are taken from the file system (`notify`, inotify on Linux) when a
+//! file is complete: when the writer closes it after writing (`cp`, an
+//! editor, `std::fs::write`) or when it is renamed into the directory
+//! (`mv`, the safe way to publish). A file is handled again only when it
+//! changed (device, inode, size or modification time): reading it raises
+//! events of its own, and a refused file is not refused again every time
+//! someone reads it. A file hard-linked into the directory raises no such
+//! event; touch it or move it in.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -17,16 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use hotwasm_registry::{RegistryError, VersionInfo};
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::{AuditEntry, HostError, ModuleHost};
-
-/// Quiet time after the last event for a file before it is read.
-pub const SETTLE: Duration = Duration::from_millis(100);
 
 /// What the watcher did with a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,14 +48,14 @@ pub enum WatchEvent {
 
 /// A running directory watch; stops when dropped.
 pub struct DirectoryWatcher {
-    debouncer: Option<Debouncer<RecommendedWatcher>>,
+    watcher: Option<RecommendedWatcher>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for DirectoryWatcher {
     fn drop(&mut self) {
-        // Dropping the debouncer closes the channel, which ends the thread.
-        drop(self.debouncer.take());
+        // Dropping the watcher closes the channel, which ends the thread.
+        drop(self.watcher.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -84,10 +83,15 @@ pub fn watch(
         path: dir.to_path_buf(),
         source,
     };
-    let (sender, receiver) = mpsc::channel::<DebounceEventResult>();
-    let mut debouncer = new_debouncer(SETTLE, sender).map_err(|e| io(std::io::Error::other(e)))?;
-    debouncer
-        .watcher()
+    let (sender, receiver) = mpsc::channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if let Some(path) = complete_file(&event) {
+            let _ = sender.send(path.to_path_buf());
+        }
+    })
+    .map_err(|e| io(std::io::Error::other(e)))?;
+    watcher
         .watch(dir, RecursiveMode::NonRecursive)
         .map_err(|e| io(std::io::Error::other(e)))?;
     let existing: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -104,21 +108,29 @@ pub fn watch(
             for path in existing {
                 handle_if_changed(&path, &mut handled, &host, events.as_ref());
             }
-            for batch in receiver {
-                let Ok(batch) = batch else { continue };
-                let mut paths: Vec<PathBuf> = batch.into_iter().map(|e| e.path).collect();
-                paths.sort();
-                paths.dedup();
-                for path in paths.iter().filter(|path| is_module_file(path)) {
-                    handle_if_changed(path, &mut handled, &host, events.as_ref());
+            for path in receiver {
+                if is_module_file(&path) {
+                    handle_if_changed(&path, &mut handled, &host, events.as_ref());
                 }
             }
         })
         .map_err(io)?;
     Ok(DirectoryWatcher {
-        debouncer: Some(debouncer),
+        watcher: Some(watcher),
         thread: Some(thread),
     })
+}
+
+/// The file an event says is complete: closed by a writer, or renamed
+/// into the directory.
+fn complete_file(event: &notify::Event) -> Option<&Path> {
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            event.paths.last().map(PathBuf::as_path)
+        }
+        _ => None,
+    }
 }
 
 /// One state of a file: device, inode, size and modification time.
