@@ -76,13 +76,14 @@ impl QueueError {
     pub fn is_transient(&self) -> bool {
         match self {
             QueueError::Unreachable { .. } | QueueError::NoAnswer { .. } => true,
-            QueueError::Redis { source, .. } => {
-                source.is_io_error()
-                    || source.is_connection_dropped()
-                    || source.is_connection_refusal()
-                    || source.is_timeout()
-                    || matches!(source.code(), Some("LOADING" | "TRYAGAIN" | "BUSY"))
-            }
+            // Redis's own refusals carry a code; an error without one is
+            // the client's side of the conversation failing (I/O, a
+            // timeout, a dropped or refused connection, a reconnect that
+            // gave up).
+            QueueError::Redis { source, .. } => match source.code() {
+                None => true,
+                Some(code) => matches!(code, "LOADING" | "TRYAGAIN" | "BUSY" | "MASTERDOWN"),
+            },
             QueueError::UnexpectedReply { .. }
             | QueueError::InvalidUrl { .. }
             | QueueError::InvalidId { .. }

@@ -135,14 +135,25 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     // whose reply was lost on the way left such jobs, and nobody else
     // would touch them before the reclaim time. The cursor pages through
     // them.
+    // The same look comes before every reclaim: a fetch whose reply was
+    // lost can be executed by Redis after the look that followed its error
+    // (a command buffered on a dropped connection).
     let mut recovering: Option<String> = Some("0".to_string());
+    let mut looked_before_reclaim = false;
     let working = Arc::new(InFlight::default());
     while !*stop.borrow() {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
-        let reclaiming =
-            recovering.is_none() && (sweeping || last_reclaim.elapsed() >= options.reclaim_every);
+        let due = last_reclaim.elapsed() >= options.reclaim_every;
+        if due && !sweeping && recovering.is_none() && !looked_before_reclaim {
+            recovering = Some("0".to_string());
+            looked_before_reclaim = true;
+        }
+        let reclaiming = recovering.is_none() && (sweeping || due);
+        if reclaiming {
+            looked_before_reclaim = false;
+        }
         let fetched = if let Some(after) = &recovering {
             queue
                 .own_pending(server.name(), after, options.max_deliveries, options.batch)

@@ -92,7 +92,17 @@ impl Serve {
             .output()
             .expect("admin-token runs");
         assert!(made.status.success(), "{}", stderr(&made));
-        let mut child = hotwasm()
+        // HOTWASM_TEST_SERVER_LOGS=DIR keeps each server's log there, at
+        // debug for the server, to look into a run afterwards.
+        let keep_logs = std::env::var_os("HOTWASM_TEST_SERVER_LOGS").map(std::path::PathBuf::from);
+        let mut command = hotwasm();
+        if keep_logs.is_some() {
+            command.env(
+                "HOTWASM_LOG",
+                "info,hotwasm_server=debug,hotwasm_queue=debug",
+            );
+        }
+        let mut child = command
             .args(["serve", "--redis", redis, "--grpc", "127.0.0.1:0"])
             .args(["--name", name])
             .arg("--admin-token")
@@ -106,7 +116,16 @@ impl Serve {
             .expect("hotwasm serve starts");
         let (grpc, reader) = grpc_address(child.stderr.take().expect("piped stderr"));
         // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || for _ in reader.lines() {});
+        let log = keep_logs.map(|dir| dir.join(format!("{name}-{}.log", child.id())));
+        std::thread::spawn(move || {
+            let mut file = log.and_then(|path| std::fs::File::create(path).ok());
+            for line in reader.lines() {
+                if let (Some(file), Ok(line)) = (file.as_mut(), line) {
+                    use std::io::Write as _;
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
         Serve {
             child,
             registry,
