@@ -212,6 +212,9 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
         }
         if reclaiming {
             sweeping = deliveries.len() >= options.batch;
+            // This server's own jobs, idle because it was stalled, are
+            // being worked on here already: not taken over twice.
+            deliveries.retain(|d| !working.contains(&d.id));
             swept += deliveries.len();
             server
                 .stats()

@@ -22,19 +22,35 @@ pub(crate) const FIELD_TOO_LARGE: &str = "hotwasm:too-large";
 pub(crate) const FIELD_LIMIT: &str = "hotwasm:limit";
 
 /// KEYS: job stream. ARGV: mode (`new`, `own` or `claim`), group,
-/// consumer, count, max entry bytes; for `own` also the id to read after;
+/// consumer, count, max entry bytes; for `own` also the id to read after
+/// (`0` from the start; delivery counts are left alone);
 /// for `claim` also min idle ms and the cursor. Returns what `XREADGROUP`
 /// (nil or `[[stream, entries]]`) or `XAUTOCLAIM` (`[cursor, entries,
 /// deleted]`) returns, with the fields of too-large entries replaced.
 const SOURCE: &str = r"
 local reply, entries
-if ARGV[1] == 'new' or ARGV[1] == 'own' then
-  local from = '>'
-  if ARGV[1] == 'own' then from = ARGV[6] end
+if ARGV[1] == 'new' then
   reply = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
-                     'STREAMS', KEYS[1], from)
+                     'STREAMS', KEYS[1], '>')
   if not reply then return false end
   entries = reply[1][2]
+elseif ARGV[1] == 'own' then
+  -- The consumer's pending entries after the given id, read with XPENDING
+  -- and XRANGE: reading its history with XREADGROUP would count one more
+  -- delivery of each, every time.
+  local from = '-'
+  if ARGV[6] ~= '0' then from = '(' .. ARGV[6] end
+  entries = {}
+  for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[2], from, '+',
+                                      ARGV[4], ARGV[3])) do
+    local found = redis.call('XRANGE', KEYS[1], pending[1], pending[1])
+    if found[1] then
+      entries[#entries + 1] = found[1]
+    else
+      entries[#entries + 1] = {pending[1], false}
+    end
+  end
+  reply = {{KEYS[1], entries}}
 else
   reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[2], ARGV[3], ARGV[6], ARGV[7],
                      'COUNT', ARGV[4])
