@@ -111,6 +111,14 @@ fn finish(mut child: Child) -> serde_json::Value {
     summary(&output)
 }
 
+/// Every job has its verdict, none is missing, and every checked verdict
+/// is right.
+fn assert_every_job_answered(summary: &serde_json::Value, jobs: u64) {
+    assert_eq!(summary["verdicts"], jobs, "{summary}");
+    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+}
+
 /// The signing keys these tests' servers trust.
 fn keys(dir: &Path) -> String {
     let (_, public) = hotwasm_tests::signing::write_keys(dir);
@@ -206,10 +214,8 @@ fn a_stalled_servers_late_verdicts_are_fenced_off() {
     signal(b.child.id(), "-CONT");
 
     let summary = finish(client);
-    assert_eq!(summary["verdicts"], 101, "{summary}");
-    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_every_job_answered(&summary, 101);
     assert_eq!(summary["duplicates"], 0, "{summary}");
-    assert_eq!(summary["mismatch_count"], 0, "{summary}");
     let per_module = summary["per_module"].as_object().expect("per_module");
     assert_eq!(
         per_module.keys().collect::<Vec<_>>(),
@@ -305,10 +311,8 @@ fn a_killed_servers_jobs_are_all_taken_over_in_one_sweep() {
     );
     let summary = finish(client);
     let recovered = killed.elapsed();
-    assert_eq!(summary["verdicts"], JOBS + 1, "{summary}");
-    assert_eq!(summary["missing"], 0, "{summary}");
+    assert_every_job_answered(&summary, JOBS + 1);
     assert_eq!(summary["duplicates"], 0, "a wrote nothing: {summary}");
-    assert_eq!(summary["mismatch_count"], 0, "{summary}");
     assert_eq!(stats(&b.grpc).reclaimed, JOBS + 1);
     eprintln!(
         "kill -9: {} orphaned jobs all answered {:.1} s after the kill \
@@ -364,9 +368,7 @@ fn redis_killed_and_restarted_mid_run_loses_no_job() {
     redis.restart();
     let restarted = Instant::now();
     let summary = finish(client);
-    assert_eq!(summary["verdicts"], JOBS + 1, "{summary}");
-    assert_eq!(summary["missing"], 0, "{summary}");
-    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    assert_every_job_answered(&summary, JOBS + 1);
     eprintln!(
         "Redis restart: all {} verdicts in {:.1} s after the restart, {} duplicates dropped by the client",
         JOBS + 1,
@@ -538,9 +540,7 @@ fn a_client_killed_and_restarted_resumes_from_its_results_stream() {
         .spawn()
         .expect("submit starts again");
     let summary = finish(second);
-    assert_eq!(summary["verdicts"], JOBS, "{summary}");
-    assert_eq!(summary["missing"], 0, "{summary}");
-    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    assert_every_job_answered(&summary, JOBS);
     // Jobs submitted twice (the last chunk before the kill, if its
     // progress was not saved yet) are answered twice; at most one chunk.
     let total = stats(&server.grpc).verdicts;
@@ -605,9 +605,7 @@ fn redis_unresponsive_for_a_while_loses_no_job() {
     signal(pid, "-CONT");
     let back = Instant::now();
     let summary = finish(client);
-    assert_eq!(summary["verdicts"], JOBS + 1, "{summary}");
-    assert_eq!(summary["missing"], 0, "{summary}");
-    assert_eq!(summary["mismatch_count"], 0, "{summary}");
+    assert_every_job_answered(&summary, JOBS + 1);
     eprintln!(
         "Redis unresponsive 8 s: all {} verdicts {:.1} s after it answered again, {} duplicates dropped by the client",
         JOBS + 1,
