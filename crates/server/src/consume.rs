@@ -130,14 +130,13 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     // so a dead server's jobs are all taken over in one sweep.
     let mut sweeping = false;
     let mut swept = 0usize;
-    // After an outage (and at start) this server first takes back what is
-    // pending under its own name and not being worked on here: a fetch
-    // whose reply was lost on the way left such jobs, and nobody else
-    // would touch them before the reclaim time. The cursor pages through
-    // them.
-    // The same look comes before every reclaim: a fetch whose reply was
-    // lost can be executed by Redis after the look that followed its error
-    // (a command buffered on a dropped connection).
+    // At start, after an outage and before every reclaim, this server
+    // takes back what is pending under its own name and not being worked
+    // on here: a fetch whose reply was lost on the way left such jobs, and
+    // nobody else would touch them before the reclaim time. (Looking
+    // before every reclaim too: Redis can execute a lost fetch after the
+    // look that followed its error, from a dropped connection's buffer.)
+    // The cursor pages through them.
     let mut recovering: Option<String> = Some("0".to_string());
     let mut looked_before_reclaim = false;
     let working = Arc::new(InFlight::default());
