@@ -407,14 +407,11 @@ impl<'a> Tally<'a> {
         if let Some(key) = self.key
             && !reply.verify(key)
         {
-            if summary.forged == 0 {
-                tracing::warn!(
-                    seq = reply.seq,
-                    server = %reply.server,
-                    "a reply not signed with the reply key was dropped (forged, or a server without the key); more are counted in the summary"
-                );
-            }
-            summary.forged += 1;
+            dropped(
+                &mut summary.forged,
+                &reply,
+                "a reply not signed with the reply key was dropped (forged, or a server without the key)",
+            );
             return;
         }
         let Some(index) = usize::try_from(reply.seq)
@@ -428,14 +425,11 @@ impl<'a> Tally<'a> {
         // A verdict for another job under this sequence number: a job that
         // named this client's reply address, or a forgery.
         if reply.job_digest.as_deref() != Some(Reply::digest_of(&self.jobs[index].line).as_str()) {
-            if summary.misdirected == 0 {
-                tracing::warn!(
-                    seq = reply.seq,
-                    server = %reply.server,
-                    "a reply that answers another job than the one sent under its sequence number was dropped; more are counted in the summary"
-                );
-            }
-            summary.misdirected += 1;
+            dropped(
+                &mut summary.misdirected,
+                &reply,
+                "a reply that answers another job than the one sent under its sequence number was dropped",
+            );
             return;
         }
         if std::mem::replace(&mut self.answered[index], true) {
@@ -449,6 +443,19 @@ impl<'a> Tally<'a> {
         }
         count(summary, index, self.jobs[index].expect, reply);
     }
+}
+
+/// Counts a reply dropped for `why` in `counter`; the first one of its
+/// kind is logged, the rest only counted.
+fn dropped(counter: &mut u64, reply: &Reply, why: &str) {
+    if *counter == 0 {
+        tracing::warn!(
+            seq = reply.seq,
+            server = %reply.server,
+            "{why}; more are counted in the summary"
+        );
+    }
+    *counter += 1;
 }
 
 fn count(summary: &mut Summary, index: usize, expect: Option<bool>, reply: Reply) {

@@ -139,7 +139,7 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
     // The cursor pages through them.
     let mut recovering: Option<String> = Some("0".to_string());
     let mut looked_before_reclaim = false;
-    let working = Arc::new(InFlight::default());
+    let working = Arc::new(Working::default());
     while !*stop.borrow() {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
@@ -262,9 +262,9 @@ pub async fn consume<Q: JobQueue + ResultsStreams>(
 
 /// The entry ids of the jobs this server's batches are working on.
 #[derive(Debug, Default)]
-struct InFlight(Mutex<std::collections::HashSet<String>>);
+struct Working(Mutex<std::collections::HashSet<String>>);
 
-impl InFlight {
+impl Working {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
         self.0
             .lock()
@@ -364,12 +364,15 @@ impl<Q: JobQueue + ResultsStreams> Batch<Q> {
         }
 
         // The pool stopped before answering some: leave those pending.
-        let answered: Vec<Answer> = out
+        let (to_streams, to_rings): (Vec<Answer>, Vec<Answer>) = out
             .into_iter()
             .flatten()
             .filter(|answer| answer.verdict.is_some())
-            .collect();
-        let answered = self.still_owned(answered).await;
+            .partition(|answer| answer.reply.kind() == ReplyKind::Stream);
+        // A results stream's delivery checks ownership itself; a ring's
+        // write is preceded by the check.
+        let mut answered = to_streams;
+        answered.extend(self.still_owned(to_rings).await);
 
         // Group by reply address, write, and acknowledge what was written.
         let mut by_reply: Groups = BTreeMap::new();
@@ -394,13 +397,14 @@ impl<Q: JobQueue + ResultsStreams> Batch<Q> {
         // Each client's verdicts are written concurrently, so a slow or
         // gone reader delays only its own jobs' acknowledgements. While the
         // transport is away (Redis restarting) the server keeps the
-        // verdicts and tries again, ownership checked each time, for half
-        // a reclaim period: a short outage then costs no re-verification.
+        // verdicts and tries again (only results streams fail that way,
+        // and their delivery checks ownership each time), for half a
+        // reclaim period: a short outage then costs no re-verification.
         let give_up = Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(50);
         let mut to_write: Groups = by_reply;
         let mut written: Vec<String> = Vec::new();
-        'writing: loop {
+        loop {
             let outcomes = futures::future::join_all(
                 to_write
                     .into_iter()
@@ -417,23 +421,17 @@ impl<Q: JobQueue + ResultsStreams> Batch<Q> {
             if retry.is_empty() {
                 break;
             }
-            // Wait, then confirm which of the rest are still ours; while
-            // that fails too (Redis still away), wait on.
-            to_write = loop {
-                if Instant::now() + pause >= give_up {
-                    let jobs: usize = retry.values().map(|(_, d)| d.len()).sum();
-                    tracing::warn!(
-                        jobs,
-                        "verdicts not written, jobs left pending for redelivery"
-                    );
-                    break 'writing;
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-                if let Some(owned) = self.keep_owned(&retry).await {
-                    break owned;
-                }
-            };
+            if Instant::now() + pause >= give_up {
+                let jobs: usize = retry.values().map(|(_, d)| d.len()).sum();
+                tracing::warn!(
+                    jobs,
+                    "verdicts not written, jobs left pending for redelivery"
+                );
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+            to_write = retry;
         }
         self.ack_retrying(&written, give_up).await;
     }
@@ -530,38 +528,6 @@ impl<Q: JobQueue + ResultsStreams> Batch<Q> {
         }
     }
 
-    /// Of the groups left to write, the jobs this server still owns (lease
-    /// renewed); `None` while the check itself fails.
-    async fn keep_owned(&self, groups: &Groups) -> Option<Groups> {
-        let ids: Vec<String> = groups
-            .values()
-            .flat_map(|(_, deliveries)| deliveries.iter().map(|d| d.id.clone()))
-            .collect();
-        let owned = self.queue.renew(self.server.name(), &ids).await.ok()?;
-        let mut owned = owned.into_iter();
-        let mut kept: Groups = BTreeMap::new();
-        let mut fenced = 0u64;
-        for (to, (replies, deliveries)) in groups {
-            let entry = kept.entry(to.clone()).or_default();
-            for (reply, delivery) in replies.iter().zip(deliveries) {
-                if owned.next().unwrap_or(false) {
-                    entry.0.push(reply.clone());
-                    entry.1.push(delivery.clone());
-                } else {
-                    fenced += 1;
-                }
-            }
-        }
-        if fenced > 0 {
-            self.server
-                .stats()
-                .fenced
-                .fetch_add(fenced, Ordering::Relaxed);
-        }
-        kept.retain(|_, (replies, _)| !replies.is_empty());
-        Some(kept)
-    }
-
     /// Acknowledges the jobs whose verdicts were written, trying again
     /// while the transport fails until `give_up`; jobs left unacknowledged
     /// are redelivered, and the client drops the duplicate verdicts.
@@ -638,8 +604,8 @@ impl<Q: JobQueue + ResultsStreams> Batch<Q> {
         }
     }
 
-    /// Fencing: of a batch's answered jobs, the ones this server still
-    /// owns, their lease renewed (`JobQueue::renew`). A job another server
+    /// Fencing before a ring write: of a batch's answered jobs, the ones
+    /// this server still owns, their lease renewed (`JobQueue::renew`). A job another server
     /// has reclaimed while this one was stalled gets its verdict from that
     /// server; this one's is dropped and counted. While the check itself
     /// fails (Redis away) it is tried again for [`Batch::retry_for`]; then
