@@ -422,6 +422,33 @@ impl ModuleHost {
         Ok(version)
     }
 
+    /// Validates `wasm` (trust, compile through the artifact cache,
+    /// self-test) as a candidate for `scheme` and prewarms it, without
+    /// serving it or storing it in the registry: what a shadow or canary
+    /// trial runs beside the serving version. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::NoRegistry`] (the cache lives in the registry), and
+    /// the refusal with its reason, as [`ModuleHost::load`].
+    pub fn candidate(&self, scheme: Scheme, wasm: Vec<u8>) -> Result<Staged, HostError> {
+        let registry = self.registry()?;
+        let validated = self.validate(registry, scheme.as_str(), wasm)?;
+        Ok(self.stage(scheme, self.scheme_module(&validated)))
+    }
+
+    /// Validates `wasm` as a version of `name` into the artifact cache,
+    /// ahead of its activation (compiling is the slow part of a swap);
+    /// nothing is stored or served. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModuleHost::candidate`].
+    pub fn prepare(&self, name: &str, wasm: Vec<u8>) -> Result<(), HostError> {
+        let registry = self.registry()?;
+        self.validate(registry, name, wasm).map(drop)
+    }
+
     /// The registry's versions.
     ///
     /// # Errors

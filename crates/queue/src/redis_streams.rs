@@ -109,7 +109,7 @@ impl RedisQueue {
     /// group fails.
     pub async fn connect(options: RedisOptions) -> Result<RedisQueue, QueueError> {
         let shown = redact_url(&options.url);
-        let client = client(&options).map_err(|e| QueueError::InvalidUrl {
+        let client = options.client().map_err(|e| QueueError::InvalidUrl {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
@@ -617,7 +617,7 @@ pub struct GroupStats {
 
 /// A client for `options`: the URL, with the user, password and CA of the
 /// options applied.
-fn client(options: &RedisOptions) -> Result<Client, RedisError> {
+pub(crate) fn client(options: &RedisOptions) -> Result<Client, RedisError> {
     use redis::IntoConnectionInfo as _;
     let mut info = options.url.as_str().into_connection_info()?;
     let mut settings = info.redis_settings().clone();

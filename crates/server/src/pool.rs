@@ -190,6 +190,19 @@ fn work(set: &Arc<ModuleSet>, receiver: &Receiver<Task>, counters: &Counters) {
         counters
             .valid
             .fetch_add(u64::from(verdict.valid), Ordering::Relaxed);
+        // A shadow candidate runs after the verdict has gone on its way.
+        let shadowed = set
+            .trial(task.job.scheme)
+            .is_some_and(|trial| trial.is_shadow())
+            .then(|| verdict.clone());
         (task.done)(verdict);
+        if let Some(delivered) = shadowed
+            && std::panic::catch_unwind(AssertUnwindSafe(|| {
+                worker.shadow(&task.job, &delivered);
+            }))
+            .is_err()
+        {
+            worker = Worker::new(set);
+        }
     }
 }

@@ -12,15 +12,19 @@
 //! - [`Worker`]: instances, routing, verdicts (`worker.rs`).
 //! - [`CallHealth`]: how each version's calls go, failing versions
 //!   reported (`health.rs`).
+//! - [`Trial`]: a candidate version shadowing the serving one, or serving
+//!   a share of jobs as a canary (`trial.rs`).
 //! - [`stream`]: JSON Lines in, verdict lines out, a [`stream::Summary`].
 
 pub mod health;
 pub mod modules;
 pub mod stream;
+pub mod trial;
 pub mod worker;
 
 pub use health::{CallHealth, DURATION_BUCKETS, FAILING_AFTER, FAILURE_KINDS, HealthReport};
 pub use modules::{ModuleSet, SchemeModule};
+pub use trial::{Disagreement, Trial, TrialMode, TrialSnapshot};
 pub use worker::Worker;
 
 /// A module set that could not be assembled.

@@ -19,7 +19,7 @@ use hotwasm_abi::Scheme;
 use hotwasm_jobs::Generator;
 use hotwasm_runtime::{CompiledModule, Instance, Limits, Runtime, RuntimeKind};
 
-use crate::{CallHealth, WorkerError};
+use crate::{CallHealth, Trial, WorkerError};
 
 /// One compiled module version and its id.
 pub struct SchemeModule {
@@ -67,6 +67,7 @@ impl SchemeModule {
 pub struct ModuleSet {
     runtime: Arc<dyn Runtime>,
     slots: BTreeMap<Scheme, ArcSwapOption<SchemeModule>>,
+    trials: BTreeMap<Scheme, ArcSwapOption<Trial>>,
     live_instances: Arc<AtomicUsize>,
     workers: AtomicUsize,
 }
@@ -77,6 +78,10 @@ impl ModuleSet {
         Arc::new(ModuleSet {
             runtime,
             slots: Scheme::ALL
+                .into_iter()
+                .map(|scheme| (scheme, ArcSwapOption::empty()))
+                .collect(),
+            trials: Scheme::ALL
                 .into_iter()
                 .map(|scheme| (scheme, ArcSwapOption::empty()))
                 .collect(),
@@ -244,6 +249,18 @@ impl ModuleSet {
         let module = self.compile(name, wasm)?;
         self.activate(scheme, Arc::clone(&module));
         Ok(module)
+    }
+
+    /// Puts `trial` beside the module serving `scheme` (or ends the one
+    /// there with `None`), atomically; returns the trial it replaces.
+    /// Workers look at it at the start of every job.
+    pub fn set_trial(&self, scheme: Scheme, trial: Option<Arc<Trial>>) -> Option<Arc<Trial>> {
+        self.trials[&scheme].swap(trial)
+    }
+
+    /// The trial running beside `scheme`'s module, if any.
+    pub fn trial(&self, scheme: Scheme) -> Option<Arc<Trial>> {
+        self.trials[&scheme].load_full()
     }
 
     /// The runtime the modules are compiled for.

@@ -9,7 +9,7 @@ use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, Verdict};
 use hotwasm_runtime::Instance;
 
-use crate::{ModuleSet, SchemeModule};
+use crate::{ModuleSet, SchemeModule, Trial};
 
 /// Runs jobs on instances of the modules active in a [`ModuleSet`]. Owned
 /// by one thread; any number of workers share one set.
@@ -18,6 +18,8 @@ pub struct Worker {
     instances: Arc<AtomicUsize>,
     runtime: String,
     slots: BTreeMap<Scheme, Slots>,
+    /// Instances of the candidates of trials ([`Trial`]), per scheme.
+    candidates: BTreeMap<Scheme, Slot>,
     /// An instance whose memory grew past this is dropped after its call.
     keep_instance_bytes: usize,
 }
@@ -45,6 +47,18 @@ struct Slot {
     instance: Option<Counted>,
 }
 
+impl Slot {
+    /// A slot for `module`, with a warmed instance if one is waiting.
+    fn fresh(module: &Arc<SchemeModule>, counter: &Arc<AtomicUsize>) -> Slot {
+        Slot {
+            module: Arc::clone(module),
+            instance: module
+                .take_warm()
+                .map(|instance| Counted::new(instance, counter)),
+        }
+    }
+}
+
 /// An instance, counted in [`ModuleSet::live_instances`].
 struct Counted(Box<dyn Instance>, Arc<AtomicUsize>);
 
@@ -70,6 +84,7 @@ impl Worker {
             instances: set.instance_counter(),
             set: Arc::clone(set),
             slots: BTreeMap::new(),
+            candidates: BTreeMap::new(),
             keep_instance_bytes: set.runtime_handle().limits().keep_instance_bytes,
         }
     }
@@ -80,71 +95,152 @@ impl Worker {
     }
 
     /// Verifies one job on the module active for its scheme when the call
-    /// starts. Never fails: every problem becomes a verdict with
-    /// `valid: false` and a reason.
+    /// starts — or, when a canary [`Trial`] runs beside it and selects the
+    /// job, on the candidate, falling back to the active module if the
+    /// candidate's call fails. Never fails: every problem becomes a verdict
+    /// with `valid: false` and a reason.
     pub fn verify(&mut self, job: &Job) -> Verdict {
-        let slot = match switch_to_active(&self.set, &mut self.slots, job.scheme, &self.instances) {
-            Some(slot) => slot,
-            None => {
-                return Verdict::error(
-                    Some(job.id.clone()),
-                    &self.runtime,
-                    format!("no module serves {} jobs", job.scheme),
-                );
+        if let Some(trial) = self
+            .set
+            .trial(job.scheme)
+            .filter(|trial| !trial.is_shadow() && trial.selects(&job.id))
+        {
+            let (verdict, failed) = self.run_candidate(&trial, job);
+            if !failed {
+                trial.counts.served.fetch_add(1, Ordering::Relaxed);
+                return verdict;
             }
-        };
-        let module = Some(slot.module.id.clone());
-        let instance = match &mut slot.instance {
-            Some(instance) => instance,
-            empty => match slot.module.compiled.instantiate() {
-                Ok(instance) => empty.insert(Counted::new(instance, &self.instances)),
-                Err(e) => {
-                    let reason = e.to_string();
-                    slot.module
-                        .health
-                        .failed(&slot.module.id, "instantiate", &reason);
-                    return Verdict {
-                        module,
-                        ..Verdict::error(Some(job.id.clone()), &self.runtime, reason)
-                    };
-                }
-            },
-        };
-        let started = Instant::now();
-        let outcome = hotwasm_runtime::verify(instance.0.as_mut(), &job.request());
-        let seconds = started.elapsed().as_secs_f64();
-        slot.module.health.timed(seconds);
-        let micros = seconds * 1e6;
-        // A guest that grew its memory gives it back with its instance; the
-        // next call starts a fresh one.
-        if instance.0.memory_bytes() > self.keep_instance_bytes {
-            slot.instance = None;
+            trial.counts.errors.fetch_add(1, Ordering::Relaxed);
+            trial.counts.fell_back.fetch_add(1, Ordering::Relaxed);
         }
-        let (valid, reason) = match outcome {
-            Ok(response) => {
-                slot.module.health.answered(response.valid);
-                (response.valid, response.reason)
-            }
-            Err(e) => {
-                if e.poisons_instance() {
-                    slot.instance = None;
+        let Some(slot) = switch_to_active(&self.set, &mut self.slots, job.scheme, &self.instances)
+        else {
+            return Verdict::error(
+                Some(job.id.clone()),
+                &self.runtime,
+                format!("no module serves {} jobs", job.scheme),
+            );
+        };
+        run(
+            slot,
+            job,
+            &self.runtime,
+            &self.instances,
+            self.keep_instance_bytes,
+        )
+        .0
+    }
+
+    /// When a shadow [`Trial`] runs beside `job`'s scheme and selects it,
+    /// runs the candidate on `job` and compares its verdict with
+    /// `delivered` (the one the serving version gave, already handed
+    /// over). Call after the delivered verdict has gone on its way.
+    pub fn shadow(&mut self, job: &Job, delivered: &Verdict) {
+        let Some(trial) = self
+            .set
+            .trial(job.scheme)
+            .filter(|trial| trial.is_shadow() && trial.selects(&job.id))
+        else {
+            return;
+        };
+        let (verdict, failed) = self.run_candidate(&trial, job);
+        if failed {
+            trial.counts.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        trial.compare(job, delivered, verdict);
+    }
+
+    /// Runs `job` on the trial's candidate, in this worker's instance of
+    /// it; `true` beside the verdict when the call gave no answer.
+    fn run_candidate(&mut self, trial: &Trial, job: &Job) -> (Verdict, bool) {
+        let module = &trial.candidate;
+        let slot = match self.candidates.entry(job.scheme) {
+            std::collections::btree_map::Entry::Occupied(entry) => {
+                let slot = entry.into_mut();
+                if !Arc::ptr_eq(&slot.module, module) {
+                    *slot = Slot::fresh(module, &self.instances);
                 }
+                slot
+            }
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(Slot::fresh(module, &self.instances))
+            }
+        };
+        let (verdict, failed) = run(
+            slot,
+            job,
+            &self.runtime,
+            &self.instances,
+            self.keep_instance_bytes,
+        );
+        trial.latency.record(verdict.micros);
+        (verdict, failed)
+    }
+}
+
+/// Runs `job` on the slot's module (instantiating it if needed); `true`
+/// beside the verdict when the call gave no answer (no instance, trap,
+/// deadline, malformed or oversized answer).
+fn run(
+    slot: &mut Slot,
+    job: &Job,
+    runtime: &str,
+    counter: &Arc<AtomicUsize>,
+    keep_instance_bytes: usize,
+) -> (Verdict, bool) {
+    let module = Some(slot.module.id.clone());
+    let instance = match &mut slot.instance {
+        Some(instance) => instance,
+        empty => match slot.module.compiled.instantiate() {
+            Ok(instance) => empty.insert(Counted::new(instance, counter)),
+            Err(e) => {
                 let reason = e.to_string();
                 slot.module
                     .health
-                    .failed(&slot.module.id, e.kind(), &reason);
-                (false, Some(reason))
+                    .failed(&slot.module.id, "instantiate", &reason);
+                let verdict = Verdict {
+                    module,
+                    ..Verdict::error(Some(job.id.clone()), runtime, reason)
+                };
+                return (verdict, true);
             }
-        };
-        Verdict {
-            id: Some(job.id.clone()),
-            valid,
-            reason: reason.map(bounded),
-            runtime: self.runtime.clone(),
-            module,
-            micros: (micros * 10.0).round() / 10.0,
-        }
+        },
+    };
+    let started = Instant::now();
+    let outcome = hotwasm_runtime::verify(instance.0.as_mut(), &job.request());
+    let seconds = started.elapsed().as_secs_f64();
+    slot.module.health.timed(seconds);
+    let micros = seconds * 1e6;
+    // A guest that grew its memory gives it back with its instance; the
+    // next call starts a fresh one.
+    if instance.0.memory_bytes() > keep_instance_bytes {
+        slot.instance = None;
     }
+    let (valid, reason, failed) = match outcome {
+        Ok(response) => {
+            slot.module.health.answered(response.valid);
+            (response.valid, response.reason, false)
+        }
+        Err(e) => {
+            if e.poisons_instance() {
+                slot.instance = None;
+            }
+            let reason = e.to_string();
+            slot.module
+                .health
+                .failed(&slot.module.id, e.kind(), &reason);
+            (false, Some(reason), true)
+        }
+    };
+    let verdict = Verdict {
+        id: Some(job.id.clone()),
+        valid,
+        reason: reason.map(bounded),
+        runtime: runtime.to_string(),
+        module,
+        micros: (micros * 10.0).round() / 10.0,
+    };
+    (verdict, failed)
 }
 
 /// Longest reason a verdict carries, in bytes: reasons are for people, and
@@ -179,12 +275,7 @@ fn switch_to_active<'a>(
     };
     // A new version starts with a warmed instance if the activator made
     // one, else with none (instantiated at its first call).
-    let fresh = || Slot {
-        module: Arc::clone(active),
-        instance: active
-            .take_warm()
-            .map(|instance| Counted::new(instance, counter)),
-    };
+    let fresh = || Slot::fresh(active, counter);
     let slots = slots.entry(scheme).or_insert_with(|| Slots {
         current: fresh(),
         replaced: None,

@@ -1,6 +1,7 @@
 //! `hotwasm modules`: the module registry and the built-in modules, or
 //! with `--server URL` a running server's modules over gRPC.
 
+pub mod fleet;
 pub mod remote;
 mod sign;
 
@@ -15,7 +16,11 @@ use hotwasm_modules::VARIANTS;
 use hotwasm_registry::{ModuleRegistry, RegistryError, VersionInfo};
 use hotwasm_runtime::RuntimeKind;
 
+use crate::command::modules::fleet::FleetArgs;
+use crate::command::seconds::Seconds;
 use crate::command::trust::TrustArgs;
+use hotwasm_rollout::commands::TrialParams;
+use hotwasm_rollout::state::Mode;
 
 /// `writeln!` into a `String`, which cannot fail.
 macro_rules! outln {
@@ -129,15 +134,25 @@ pub enum Command {
     /// Tell whether a module's signature verifies with the trusted keys.
     VerifySignature(sign::VerifyArgs),
     /// Make NAME@HASH (a unique hash prefix of 4+ digits) the active version.
+    ///
+    /// With --redis, on every server of the fleet at once (a version
+    /// published with `modules publish`, or a built-in one).
     Activate {
         /// `name@hash`.
         spec: String,
+        /// With --redis: wait until every live server serves it, at most
+        /// SECONDS, and say how long the last one took.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<Seconds>,
         #[command(flatten)]
         registry: RegistryArgs,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
-    /// Re-activate the version that was active before the current one.
+    /// Re-activate the version that was active before the current one
+    /// (with --redis: the fleet's previous version, on every server).
     Rollback {
         /// Module name.
         name: String,
@@ -145,7 +160,154 @@ pub enum Command {
         registry: RegistryArgs,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
+    /// Store a module in the fleet's Redis, under its SHA-256, for
+    /// `activate`, `shadow` and `canary --redis`. Servers compile it ahead.
+    Publish {
+        /// The .wasm file (signed, if the servers trust keys).
+        file: PathBuf,
+        /// Module name [default: the file stem].
+        #[arg(long)]
+        name: Option<String>,
+        /// A detached signature of FILE, embedded before publishing.
+        #[arg(long, value_name = "SIG")]
+        signature: Option<PathBuf>,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Run a candidate after the active version on a sample of live jobs
+    /// on every server, comparing verdicts; the delivered verdicts stay the
+    /// active version's. Any disagreement or failed call stops it; after
+    /// --promote-after agreeing jobs it becomes active everywhere.
+    Shadow {
+        /// `name@hash` of the candidate (published or built in).
+        spec: String,
+        /// Fraction of jobs compared (0 < S ≤ 1).
+        #[arg(long, default_value_t = 1.0, value_parser = fraction)]
+        sample: f64,
+        /// Agreeing jobs (fleet-wide) after which it is promoted.
+        #[arg(long, default_value_t = 100_000)]
+        promote_after: u64,
+        /// Also count two invalid verdicts with different reasons as a
+        /// disagreement.
+        #[arg(long)]
+        compare_reason: bool,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Serve a share of jobs (chosen by job id, so a retried job goes the
+    /// same way) with a candidate on every server; a failed candidate call
+    /// falls back to the active version. Rolled back by itself past its
+    /// error budget or p99 bound; promoted after --promote-after jobs.
+    Canary {
+        /// `name@hash` of the candidate (published or built in).
+        spec: String,
+        /// Percent of jobs it serves (0 < P ≤ 100).
+        #[arg(long, default_value_t = 5.0, value_parser = percent)]
+        percent: f64,
+        /// Largest share of its calls that may fail over the window
+        /// (--promote-after jobs); past it, rolled back at once.
+        #[arg(long, default_value_t = 0.001)]
+        max_error_rate: f64,
+        /// Largest p99 of its calls on any server, in milliseconds (after
+        /// 100 calls there); past it, rolled back.
+        #[arg(long, value_name = "MS")]
+        max_p99_ms: Option<f64>,
+        /// Jobs it serves (fleet-wide) before it is promoted.
+        #[arg(long, default_value_t = 100_000)]
+        promote_after: u64,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// End the shadow or canary of NAME on every server; the active
+    /// version stays.
+    Abort {
+        /// Module name.
+        name: String,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// The fleet: each scheme's active version and trial, and each server's
+    /// versions, trial counts, last swap and refusals.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// The jobs on which a candidate and the active version disagreed,
+    /// with both verdicts (the fleet keeps about the last 1,000).
+    Disagreements {
+        /// How many, newest.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Every change of the fleet's modules: who, when, from and to which
+    /// version, why (the fleet keeps about the last 10,000).
+    History {
+        /// How many, newest.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+}
+
+/// A fraction in (0, 1].
+fn fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in (0, 1]"))
+    }
+}
+
+/// A percentage in (0, 100].
+fn percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if value > 0.0 && value <= 100.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in (0, 100]"))
+    }
+}
+
+/// Reads a module file, with a detached signature embedded if given.
+fn read_module(
+    file: &std::path::Path,
+    signature: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    if let Some(signature) = signature {
+        let detached =
+            std::fs::read(signature).with_context(|| format!("reading {}", signature.display()))?;
+        wasm = hotwasm_trust::attach_signature(&wasm, &detached)
+            .with_context(|| format!("attaching {}", signature.display()))?;
+    }
+    Ok(wasm)
+}
+
+/// The name a module file gives, unless `--name` says otherwise.
+fn module_name(file: &std::path::Path, name: Option<String>) -> anyhow::Result<String> {
+    match name {
+        Some(name) => Ok(name),
+        None => file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .context("the file has no name to use; pass --name"),
+    }
 }
 
 /// Runs a `modules` subcommand.
@@ -171,21 +333,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             server,
             trust,
         } => {
-            let mut wasm =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            if let Some(signature) = signature {
-                let detached = std::fs::read(&signature)
-                    .with_context(|| format!("reading {}", signature.display()))?;
-                wasm = hotwasm_trust::attach_signature(&wasm, &detached)
-                    .with_context(|| format!("attaching {}", signature.display()))?;
-            }
-            let name = match name {
-                Some(name) => name,
-                None => file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .context("the file has no name to use; pass --name")?,
-            };
+            let wasm = read_module(&file, signature.as_deref())?;
+            let name = module_name(&file, name)?;
             if server.server.is_some() {
                 anyhow::ensure!(
                     !trust.allow_unsigned,
@@ -224,6 +373,72 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                 version.size,
                 state(&version)
             ))?;
+        }
+        Command::Activate {
+            spec, wait, fleet, ..
+        } if fleet.given() => {
+            let wait = wait.map(|seconds| seconds.0);
+            fleet::run(&fleet, fleet::Operation::Activate { spec, wait })?;
+        }
+        Command::Rollback { name, fleet, .. } if fleet.given() => {
+            fleet::run(&fleet, fleet::Operation::Rollback { name })?;
+        }
+        Command::Publish {
+            file,
+            name,
+            signature,
+            fleet,
+        } => {
+            let wasm = read_module(&file, signature.as_deref())?;
+            let name = module_name(&file, name)?;
+            fleet::run(&fleet, fleet::Operation::Publish { name, wasm })?;
+        }
+        Command::Shadow {
+            spec,
+            sample,
+            promote_after,
+            compare_reason,
+            fleet,
+        } => {
+            let params = TrialParams {
+                mode: Mode::Shadow { sample },
+                promote_after: promote_after.max(1),
+                max_error_rate: 0.0,
+                max_p99_ms: None,
+                compare_reason,
+            };
+            fleet::run(&fleet, fleet::Operation::Trial { spec, params })?;
+        }
+        Command::Canary {
+            spec,
+            percent,
+            max_error_rate,
+            max_p99_ms,
+            promote_after,
+            fleet,
+        } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&max_error_rate),
+                "--max-error-rate is a share of calls, in [0, 1]"
+            );
+            let params = TrialParams {
+                mode: Mode::Canary {
+                    fraction: percent / 100.0,
+                },
+                promote_after: promote_after.max(1),
+                max_error_rate,
+                max_p99_ms,
+                compare_reason: false,
+            };
+            fleet::run(&fleet, fleet::Operation::Trial { spec, params })?;
+        }
+        Command::Abort { name, fleet } => fleet::run(&fleet, fleet::Operation::Abort { name })?,
+        Command::Status { json, fleet } => fleet::run(&fleet, fleet::Operation::Status { json })?,
+        Command::Disagreements { count, json, fleet } => {
+            fleet::run(&fleet, fleet::Operation::Disagreements { count, json })?;
+        }
+        Command::History { count, json, fleet } => {
+            fleet::run(&fleet, fleet::Operation::History { count, json })?;
         }
         Command::Activate {
             spec,

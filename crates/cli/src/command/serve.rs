@@ -113,6 +113,16 @@ pub struct Args {
     /// 127.0.0.1:9100; port 0 picks one). Off by default.
     #[arg(long, value_name = "ADDR", env = "HOTWASM_METRICS")]
     metrics: Option<std::net::SocketAddr>,
+    /// The key prefix of the fleet's module records in Redis: with
+    /// --redis, the server follows the fleet's module changes (`hotwasm
+    /// modules activate|shadow|canary --redis`) and reports to it.
+    #[arg(long, value_name = "PREFIX", default_value = hotwasm_rollout::DEFAULT_PREFIX, env = "HOTWASM_FLEET")]
+    fleet: String,
+    /// With --redis, do not follow the fleet's module changes: this
+    /// server's modules change only through its own registry, gRPC and
+    /// --modules-dir.
+    #[arg(long)]
+    no_fleet: bool,
     #[command(flatten)]
     reply_key: ReplyKeyArgs,
     #[command(flatten)]
@@ -247,6 +257,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     );
 
+    let fleet = match &queue {
+        Some(queue) if !args.no_fleet => {
+            let fleet = hotwasm_rollout::Fleet::connect(queue.options(), &args.fleet)
+                .await
+                .context("connecting to the fleet's records (--no-fleet runs without them)")?;
+            let agent = hotwasm_rollout::AgentConfig::new(server.name());
+            Some(tokio::spawn(hotwasm_rollout::agent::run(
+                fleet,
+                Arc::clone(server.host()),
+                agent,
+                shutdown.wait(),
+            )))
+        }
+        _ => None,
+    };
     let grpc = tokio::spawn(hotwasm_server::grpc::serve(
         Arc::clone(&server),
         listener,
@@ -269,6 +294,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .await;
     }
     grpc.await.context("the gRPC server stopped")??;
+    if let Some(fleet) = fleet {
+        let _ = fleet.await;
+    }
     eprintln!(
         "hotwasm serve: {} stopped after {} verdicts",
         server.name(),

@@ -57,6 +57,16 @@ pub struct RedisOptions {
 }
 
 impl RedisOptions {
+    /// A client for these options: the URL with the user, password and CA
+    /// applied (for connections of other parts, such as the fleet's).
+    ///
+    /// # Errors
+    ///
+    /// A URL redis-rs cannot use.
+    pub fn client(&self) -> Result<redis::Client, redis::RedisError> {
+        super::client(self)
+    }
+
     /// Options for the Redis at `url`, everything else at its default.
     pub fn new(url: impl Into<String>) -> RedisOptions {
         RedisOptions {
