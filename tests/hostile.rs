@@ -75,6 +75,66 @@ pub fn trojan_module() -> Vec<u8> {
 /// as the real module does, and hangs on a job with a long message. The
 /// attacker's module of the sandbox issue.
 pub fn trojan_of(honest: &[u8]) -> Vec<u8> {
+    use wasm_encoder::{BlockType, Instruction};
+    with_long_request_prologue(honest, |_| {
+        vec![
+            Instruction::Loop(BlockType::Empty),
+            Instruction::Br(0),
+            Instruction::End,
+        ]
+    })
+}
+
+/// `honest` with a bug on one class of job: a request longer than 4096
+/// bytes (a job with a long message) is answered `valid: true` without
+/// looking at it. Passes the self-test and agrees with `honest` on every
+/// other job: the candidate a shadow must catch.
+pub fn liar_of(honest: &[u8]) -> Vec<u8> {
+    use wasm_encoder::{Instruction, MemArg};
+    // `{"valid": true, "reason": nil}` in MessagePack (16 bytes), written
+    // at address 0 (the far end of the guest's stack) as two i64s.
+    let response: &[u8; 16] = b"\x82\xa5valid\xc3\xa6reason\xc0";
+    let word = |at: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&response[at..at + 8]);
+        i64::from_le_bytes(bytes)
+    };
+    let store = MemArg {
+        offset: 0,
+        align: 3,
+        memory_index: 0,
+    };
+    with_long_request_prologue(honest, move |guest_response| {
+        vec![
+            Instruction::I32Const(0),
+            Instruction::I64Const(word(0)),
+            Instruction::I64Store(store),
+            Instruction::I32Const(8),
+            Instruction::I64Const(word(8)),
+            Instruction::I64Store(store),
+            Instruction::I32Const(0),
+            Instruction::I32Const(16),
+            Instruction::Call(guest_response),
+            Instruction::I32Const(1),
+            Instruction::Return,
+        ]
+    })
+}
+
+/// `honest` that traps (`unreachable`) on a request longer than 4096
+/// bytes and answers every other job as `honest` does: the canary that
+/// must roll back by itself.
+pub fn trapping_of(honest: &[u8]) -> Vec<u8> {
+    with_long_request_prologue(honest, |_| vec![wasm_encoder::Instruction::Unreachable])
+}
+
+/// `honest` with `body` run at the start of `__guest_call` when the
+/// request is longer than 4096 bytes. `body` gets the function index of
+/// the `__guest_response` import.
+fn with_long_request_prologue(
+    honest: &[u8],
+    body: impl FnOnce(u32) -> Vec<wasm_encoder::Instruction<'static>>,
+) -> Vec<u8> {
     use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
     use wasm_encoder::{BlockType, CodeSection, Instruction, Module};
     use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
@@ -84,6 +144,7 @@ pub fn trojan_of(honest: &[u8]) -> Vec<u8> {
         target: u32,
         /// The index of the next function body.
         next: u32,
+        body: Vec<Instruction<'static>>,
     }
     impl Reencode for Prologue {
         type Error = std::convert::Infallible;
@@ -99,12 +160,12 @@ pub fn trojan_of(honest: &[u8]) -> Vec<u8> {
                     Instruction::I32Const(4096),
                     Instruction::I32GtU,
                     Instruction::If(BlockType::Empty),
-                    Instruction::Loop(BlockType::Empty),
-                    Instruction::Br(0),
-                    Instruction::End,
-                    Instruction::End,
-                ] {
-                    function.instruction(&instruction);
+                ]
+                .iter()
+                .chain(&self.body)
+                .chain([&Instruction::End])
+                {
+                    function.instruction(instruction);
                 }
             }
             self.next += 1;
@@ -118,12 +179,17 @@ pub fn trojan_of(honest: &[u8]) -> Vec<u8> {
     }
 
     let mut imported = 0;
+    let mut guest_response = None;
     let mut target = None;
     for payload in Parser::new(0).parse_all(honest) {
         match payload.expect("the honest module parses") {
             Payload::ImportSection(imports) => {
                 for import in imports.into_imports() {
-                    if matches!(import.expect("import").ty, TypeRef::Func(_)) {
+                    let import = import.expect("import");
+                    if matches!(import.ty, TypeRef::Func(_)) {
+                        if import.name == "__guest_response" {
+                            guest_response = Some(imported);
+                        }
                         imported += 1;
                     }
                 }
@@ -142,6 +208,7 @@ pub fn trojan_of(honest: &[u8]) -> Vec<u8> {
     let mut pass = Prologue {
         target: target.expect("a waPC guest exports __guest_call"),
         next: imported,
+        body: body(guest_response.expect("a waPC guest imports __guest_response")),
     };
     let mut module = Module::new();
     pass.parse_core_module(&mut module, Parser::new(0), honest)

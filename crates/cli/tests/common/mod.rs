@@ -86,12 +86,15 @@ impl Serve {
     /// before the server takes its first job).
     pub fn start_in(registry: tempfile::TempDir, redis: &str, name: &str, flags: &[&str]) -> Serve {
         let token = registry.path().join("operator.token");
-        let made = hotwasm()
-            .args(["admin-token", "operator", "--out"])
-            .arg(&token)
-            .output()
-            .expect("admin-token runs");
-        assert!(made.status.success(), "{}", stderr(&made));
+        // A server started again on its registry keeps its token.
+        if !token.exists() {
+            let made = hotwasm()
+                .args(["admin-token", "operator", "--out"])
+                .arg(&token)
+                .output()
+                .expect("admin-token runs");
+            assert!(made.status.success(), "{}", stderr(&made));
+        }
         // HOTWASM_TEST_SERVER_LOGS=DIR keeps each server's log there, at
         // debug for the server, to look into a run afterwards.
         let keep_logs = std::env::var_os("HOTWASM_TEST_SERVER_LOGS").map(std::path::PathBuf::from);
