@@ -11,6 +11,7 @@ mod oracle;
 mod pipeline;
 mod registry;
 mod signed_modules;
+mod trials;
 mod vectors;
 
 use std::sync::Arc;

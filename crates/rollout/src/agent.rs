@@ -647,6 +647,7 @@ fn totals_of(snapshot: &TrialSnapshot) -> TrialTotals {
         errors: snapshot.errors,
         served: snapshot.served,
         fell_back: snapshot.fell_back,
+        skipped: snapshot.skipped,
     }
 }
 

@@ -644,15 +644,23 @@ impl Fleet {
 }
 
 /// The hash fields of [`TrialTotals`], in order.
-const FIELDS: [&str; 5] = ["agreed", "disagreed", "errors", "served", "fell_back"];
+const FIELDS: [&str; 6] = [
+    "agreed",
+    "disagreed",
+    "errors",
+    "served",
+    "fell_back",
+    "skipped",
+];
 
-fn fields(totals: &TrialTotals) -> [(&'static str, u64); 5] {
+fn fields(totals: &TrialTotals) -> [(&'static str, u64); 6] {
     [
         (FIELDS[0], totals.agreed),
         (FIELDS[1], totals.disagreed),
         (FIELDS[2], totals.errors),
         (FIELDS[3], totals.served),
         (FIELDS[4], totals.fell_back),
+        (FIELDS[5], totals.skipped),
     ]
 }
 
@@ -664,5 +672,6 @@ fn from_fields(values: &[u64]) -> TrialTotals {
         errors: at(2),
         served: at(3),
         fell_back: at(4),
+        skipped: at(5),
     }
 }

@@ -94,6 +94,10 @@ pub struct TrialTotals {
     pub served: u64,
     /// Canary: jobs the active version answered because the candidate failed.
     pub fell_back: u64,
+    /// Shadow: sampled jobs not compared because the shadow threads were
+    /// behind.
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 /// Why the fleet's state changed.

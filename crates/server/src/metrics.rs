@@ -49,6 +49,7 @@ pub const METRICS: &[&str] = &[
     "hotwasm_module_failing",
     "hotwasm_verify_duration_seconds",
     "hotwasm_module_swaps_total",
+    "hotwasm_trial_jobs_total",
     "hotwasm_module_admin_total",
     "hotwasm_jobs_reclaimed_total",
     "hotwasm_jobs_dead_lettered_total",
@@ -370,6 +371,44 @@ impl Collector for Snapshot {
                     .health
                     .durations()
                     .encode(duration.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut trials = family(
+                &mut encoder,
+                "hotwasm_trial_jobs",
+                "Jobs of a shadow or canary trial on this server, by outcome: \
+                 agreed, disagreed, skipped (shadow), served, fell_back (canary), \
+                 failed (candidate calls that gave no answer).",
+                None,
+                MetricType::Counter,
+            )?;
+            for scheme in hotwasm_abi::Scheme::ALL {
+                let Some(trial) = server.host().modules().trial(scheme) else {
+                    continue;
+                };
+                let counts = trial.snapshot();
+                let mode = if trial.is_shadow() {
+                    "shadow"
+                } else {
+                    "canary"
+                };
+                for (outcome, n) in [
+                    ("agreed", counts.agreed),
+                    ("disagreed", counts.disagreed),
+                    ("failed", counts.errors),
+                    ("served", counts.served),
+                    ("fell_back", counts.fell_back),
+                    ("skipped", counts.skipped),
+                ] {
+                    let labels = [
+                        ("scheme", scheme.to_string()),
+                        ("candidate", trial.candidate.id.clone()),
+                        ("mode", mode.to_string()),
+                        ("outcome", outcome.to_string()),
+                    ];
+                    ConstCounter::new(n).encode(trials.encode_family(&labels)?)?;
+                }
             }
         }
         counter(

@@ -2,6 +2,12 @@
 //! [`Worker`](hotwasm_worker::Worker) (instances are not `Send` on every
 //! runtime), fed through one channel.
 //!
+//! A shadow trial's candidate runs off the delivered verdict's path: a
+//! worker hands a sampled job and its delivered verdict to one of as many
+//! shadow threads, which run at idle priority (`SCHED_IDLE`), so the
+//! candidate takes only CPU time the serving workers leave; when they
+//! fall behind, jobs are skipped (counted), never queued without bound.
+//!
 //! Jobs are handed over with a completion callback, so the caller decides
 //! where a verdict goes (a batch being collected, a gRPC response, a ring)
 //! without the pool knowing. Closing the pool lets queued jobs finish: a
@@ -24,10 +30,17 @@ struct Task {
     done: Done,
 }
 
+/// Sampled jobs waiting for a shadow thread; past this, jobs are skipped.
+pub const SHADOW_QUEUE: usize = 1024;
+
+/// A job and the verdict delivered for it, for the shadow candidate.
+type Shadowed = (Job, Verdict);
+
 /// A fixed set of worker threads over one [`ModuleSet`].
 pub struct WorkerPool {
     sender: Option<Sender<Task>>,
     threads: Vec<JoinHandle<()>>,
+    shadow_threads: Vec<JoinHandle<()>>,
     runtime: String,
     counters: Arc<Counters>,
 }
@@ -49,21 +62,35 @@ impl WorkerPool {
     /// The I/O error when a thread cannot be spawned.
     pub fn start(set: &Arc<ModuleSet>, threads: usize) -> std::io::Result<WorkerPool> {
         let (sender, receiver) = crossbeam_channel::unbounded::<Task>();
+        let (shadow_sender, shadow_receiver) = crossbeam_channel::bounded::<Shadowed>(SHADOW_QUEUE);
         let counters = Arc::new(Counters::default());
         let handles = (0..threads.max(1))
             .map(|index| {
                 let receiver = receiver.clone();
                 let set = Arc::clone(set);
                 let counters = Arc::clone(&counters);
+                let shadow = shadow_sender.clone();
                 std::thread::Builder::new()
                     .name(format!("hotwasm-worker-{index}"))
                     .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
-                    .spawn(move || work(&set, &receiver, &counters))
+                    .spawn(move || work(&set, &receiver, &counters, &shadow))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        drop(shadow_sender);
+        let shadow_threads = (0..threads.max(1))
+            .map(|index| {
+                let receiver = shadow_receiver.clone();
+                let set = Arc::clone(set);
+                std::thread::Builder::new()
+                    .name(format!("hotwasm-shadow-{index}"))
+                    .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+                    .spawn(move || shadow(&set, &receiver))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(WorkerPool {
             sender: Some(sender),
             threads: handles,
+            shadow_threads,
             runtime: set.runtime().to_string(),
             counters,
         })
@@ -158,7 +185,7 @@ impl WorkerPool {
     /// Closes the pool and waits for every queued job to finish.
     pub fn shutdown(mut self) {
         self.close();
-        for thread in self.threads.drain(..) {
+        for thread in self.threads.drain(..).chain(self.shadow_threads.drain(..)) {
             let _ = thread.join();
         }
     }
@@ -170,7 +197,12 @@ impl Drop for WorkerPool {
     }
 }
 
-fn work(set: &Arc<ModuleSet>, receiver: &Receiver<Task>, counters: &Counters) {
+fn work(
+    set: &Arc<ModuleSet>,
+    receiver: &Receiver<Task>,
+    counters: &Counters,
+    shadow: &Sender<Shadowed>,
+) {
     let mut worker = Worker::new(set);
     for task in receiver {
         // A panic in a backend must cost one verdict, not the worker thread.
@@ -190,19 +222,47 @@ fn work(set: &Arc<ModuleSet>, receiver: &Receiver<Task>, counters: &Counters) {
         counters
             .valid
             .fetch_add(u64::from(verdict.valid), Ordering::Relaxed);
-        // A shadow candidate runs after the verdict has gone on its way.
-        let shadowed = set
+        // A shadow candidate runs after the verdict has gone on its way,
+        // on a shadow thread.
+        let trial = set
             .trial(task.job.scheme)
-            .is_some_and(|trial| trial.is_shadow())
-            .then(|| verdict.clone());
+            .filter(|trial| trial.is_shadow() && trial.selects(&task.job.id));
+        let delivered = trial.as_ref().map(|_| verdict.clone());
         (task.done)(verdict);
-        if let Some(delivered) = shadowed
-            && std::panic::catch_unwind(AssertUnwindSafe(|| {
-                worker.shadow(&task.job, &delivered);
-            }))
-            .is_err()
+        if let (Some(trial), Some(delivered)) = (trial, delivered)
+            && shadow.try_send((task.job, delivered)).is_err()
         {
-            worker = Worker::new(set);
+            trial.counts.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A shadow thread: at idle priority, runs the shadow candidate on the
+/// jobs the workers hand over.
+fn shadow(set: &Arc<ModuleSet>, receiver: &Receiver<Shadowed>) {
+    idle_priority();
+    let mut worker = Worker::beside(set);
+    for (job, delivered) in receiver {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| worker.shadow(&job, &delivered))).is_err() {
+            worker = Worker::beside(set);
+        }
+    }
+}
+
+/// Puts the calling thread in `SCHED_IDLE`: it runs only on CPU time no
+/// other thread wants. Best effort: a failure leaves it at normal priority.
+fn idle_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid pointer
+        // for the duration of the call.
+        let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) };
+        if set != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "shadow thread at normal priority"
+            );
         }
     }
 }

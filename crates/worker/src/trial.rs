@@ -75,6 +75,9 @@ pub struct TrialCounts {
     /// Canary: jobs selected for the candidate that the serving version
     /// answered because the candidate failed.
     pub fell_back: AtomicU64,
+    /// Shadow: sampled jobs not compared because the shadow threads were
+    /// behind (the serving workers keep the CPU first).
+    pub skipped: AtomicU64,
 }
 
 /// A snapshot of [`TrialCounts`].
@@ -90,6 +93,8 @@ pub struct TrialSnapshot {
     pub served: u64,
     /// See [`TrialCounts::fell_back`].
     pub fell_back: u64,
+    /// See [`TrialCounts::skipped`].
+    pub skipped: u64,
 }
 
 impl TrialSnapshot {
@@ -101,6 +106,7 @@ impl TrialSnapshot {
             errors: self.errors.saturating_sub(earlier.errors),
             served: self.served.saturating_sub(earlier.served),
             fell_back: self.fell_back.saturating_sub(earlier.fell_back),
+            skipped: self.skipped.saturating_sub(earlier.skipped),
         }
     }
 
@@ -182,6 +188,7 @@ impl Trial {
             errors: c.errors.load(Ordering::Relaxed),
             served: c.served.load(Ordering::Relaxed),
             fell_back: c.fell_back.load(Ordering::Relaxed),
+            skipped: c.skipped.load(Ordering::Relaxed),
         }
     }
 

@@ -22,11 +22,16 @@ pub struct Worker {
     candidates: BTreeMap<Scheme, Slot>,
     /// An instance whose memory grew past this is dropped after its call.
     keep_instance_bytes: usize,
+    /// Counted in [`ModuleSet::workers`] (prewarming makes an instance
+    /// for each): serving workers are, shadow workers not.
+    counted: bool,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.set.worker_counter().fetch_sub(1, Ordering::Relaxed);
+        if self.counted {
+            self.set.worker_counter().fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -79,7 +84,16 @@ impl Worker {
     /// A worker for `set`; instances are created on first use.
     pub fn new(set: &Arc<ModuleSet>) -> Worker {
         set.worker_counter().fetch_add(1, Ordering::Relaxed);
+        let mut worker = Worker::beside(set);
+        worker.counted = true;
+        worker
+    }
+
+    /// A worker that runs trial candidates beside the serving workers
+    /// ([`Worker::shadow`]), not counted among them.
+    pub fn beside(set: &Arc<ModuleSet>) -> Worker {
         Worker {
+            counted: false,
             runtime: set.runtime().to_string(),
             instances: set.instance_counter(),
             set: Arc::clone(set),
@@ -105,8 +119,8 @@ impl Worker {
             .trial(job.scheme)
             .filter(|trial| !trial.is_shadow() && trial.selects(&job.id))
         {
-            let (verdict, failed) = self.run_candidate(&trial, job);
-            if !failed {
+            let (verdict, failure) = self.run_candidate(&trial, job);
+            if failure.is_none() {
                 trial.counts.served.fetch_add(1, Ordering::Relaxed);
                 return verdict;
             }
@@ -143,16 +157,31 @@ impl Worker {
         else {
             return;
         };
-        let (verdict, failed) = self.run_candidate(&trial, job);
-        if failed {
+        let cpu_before = thread_cpu_time();
+        let started = Instant::now();
+        let (verdict, failure) = self.run_candidate(&trial, job);
+        if failure == Some("deadline")
+            && let (Some(before), Some(after)) = (cpu_before, thread_cpu_time())
+            && after.saturating_sub(before) < started.elapsed() / 2
+        {
+            // Starved, not slow: this thread got less than half the call's
+            // wall time (a shadow thread runs at idle priority), so the
+            // candidate was not given its deadline's worth of time. Not
+            // judged; a candidate that loops burns its deadline in CPU
+            // once the machine has time for it, and is caught then.
+            trial.counts.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if failure.is_some() {
             trial.counts.errors.fetch_add(1, Ordering::Relaxed);
         }
         trial.compare(job, delivered, verdict);
     }
 
     /// Runs `job` on the trial's candidate, in this worker's instance of
-    /// it; `true` beside the verdict when the call gave no answer.
-    fn run_candidate(&mut self, trial: &Trial, job: &Job) -> (Verdict, bool) {
+    /// it; beside the verdict, the kind of failure when the call gave no
+    /// answer.
+    fn run_candidate(&mut self, trial: &Trial, job: &Job) -> (Verdict, Option<&'static str>) {
         let module = &trial.candidate;
         let slot = match self.candidates.entry(job.scheme) {
             std::collections::btree_map::Entry::Occupied(entry) => {
@@ -166,7 +195,7 @@ impl Worker {
                 entry.insert(Slot::fresh(module, &self.instances))
             }
         };
-        let (verdict, failed) = run(
+        let (verdict, failure) = run(
             slot,
             job,
             &self.runtime,
@@ -174,20 +203,20 @@ impl Worker {
             self.keep_instance_bytes,
         );
         trial.latency.record(verdict.micros);
-        (verdict, failed)
+        (verdict, failure)
     }
 }
 
-/// Runs `job` on the slot's module (instantiating it if needed); `true`
-/// beside the verdict when the call gave no answer (no instance, trap,
-/// deadline, malformed or oversized answer).
+/// Runs `job` on the slot's module (instantiating it if needed); beside
+/// the verdict, the kind of failure (`instantiate`, `trap`, `deadline`,
+/// ...: [`crate::FAILURE_KINDS`]) when the call gave no answer.
 fn run(
     slot: &mut Slot,
     job: &Job,
     runtime: &str,
     counter: &Arc<AtomicUsize>,
     keep_instance_bytes: usize,
-) -> (Verdict, bool) {
+) -> (Verdict, Option<&'static str>) {
     let module = Some(slot.module.id.clone());
     let instance = match &mut slot.instance {
         Some(instance) => instance,
@@ -202,7 +231,7 @@ fn run(
                     module,
                     ..Verdict::error(Some(job.id.clone()), runtime, reason)
                 };
-                return (verdict, true);
+                return (verdict, Some("instantiate"));
             }
         },
     };
@@ -216,10 +245,10 @@ fn run(
     if instance.0.memory_bytes() > keep_instance_bytes {
         slot.instance = None;
     }
-    let (valid, reason, failed) = match outcome {
+    let (valid, reason, failure) = match outcome {
         Ok(response) => {
             slot.module.health.answered(response.valid);
-            (response.valid, response.reason, false)
+            (response.valid, response.reason, None)
         }
         Err(e) => {
             if e.poisons_instance() {
@@ -229,7 +258,7 @@ fn run(
             slot.module
                 .health
                 .failed(&slot.module.id, e.kind(), &reason);
-            (false, Some(reason), true)
+            (false, Some(reason), Some(e.kind()))
         }
     };
     let verdict = Verdict {
@@ -240,7 +269,23 @@ fn run(
         module,
         micros: (micros * 10.0).round() / 10.0,
     };
-    (verdict, failed)
+    (verdict, failure)
+}
+
+/// CPU time the calling thread has used, where the platform tells.
+fn thread_cpu_time() -> Option<std::time::Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    let read = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut now) };
+    (read == 0).then(|| {
+        std::time::Duration::new(
+            u64::try_from(now.tv_sec).unwrap_or(0),
+            u32::try_from(now.tv_nsec).unwrap_or(0),
+        )
+    })
 }
 
 /// Longest reason a verdict carries, in bytes: reasons are for people, and

@@ -368,11 +368,12 @@ async fn status(fleet: &Fleet, json: bool) -> anyhow::Result<String> {
         for trial in &server.trials {
             outln!(
                 out,
-                "      {} {}: {} agreed, {} disagreed, {} failed, {} served, {} fell back{}",
+                "      {} {}: {} agreed, {} disagreed, {} skipped, {} failed, {} served, {} fell back{}",
                 trial.rollout,
                 trial.candidate,
                 trial.counts.agreed,
                 trial.counts.disagreed,
+                trial.counts.skipped,
                 trial.counts.errors,
                 trial.counts.served,
                 trial.counts.fell_back,
@@ -425,8 +426,12 @@ fn describe_scheme(
             .unwrap_or_default();
         let progress = match rollout.mode {
             Mode::Shadow { .. } => format!(
-                "{}/{} agreeing, {} disagreements, {} failed calls",
-                totals.agreed, rollout.promote_after, totals.disagreed, totals.errors
+                "{}/{} agreeing, {} disagreements, {} failed calls, {} skipped (shadow threads behind)",
+                totals.agreed,
+                rollout.promote_after,
+                totals.disagreed,
+                totals.errors,
+                totals.skipped
             ),
             Mode::Canary { .. } => format!(
                 "{}/{} jobs, {} failed calls (budget {})",
