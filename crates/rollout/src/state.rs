@@ -74,9 +74,11 @@ impl Mode {
 
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Percentages to two decimals, without trailing zeros: 25%, 0.5%.
+        let percent = |share: f64| (share * 10_000.0).round() / 100.0;
         match self {
-            Mode::Shadow { sample } => write!(f, "shadow on {:.4}% of jobs", sample * 100.0),
-            Mode::Canary { fraction } => write!(f, "canary on {:.4}% of jobs", fraction * 100.0),
+            Mode::Shadow { sample } => write!(f, "shadow on {}% of jobs", percent(*sample)),
+            Mode::Canary { fraction } => write!(f, "canary on {}% of jobs", percent(*fraction)),
         }
     }
 }

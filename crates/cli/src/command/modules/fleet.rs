@@ -326,8 +326,11 @@ async fn status(fleet: &Fleet, json: bool) -> anyhow::Result<String> {
             .into_iter()
             .map(|(id, totals)| (id, serde_json::to_value(totals).unwrap_or_default()))
             .collect();
+        let published: serde_json::Map<String, serde_json::Value> =
+            fleet.published().await?.into_iter().collect();
         let json = serde_json::json!({
             "prefix": fleet.prefix(),
+            "published": published,
             "schemes": states,
             "trials": trials,
             "servers": servers,
@@ -344,6 +347,18 @@ async fn status(fleet: &Fleet, json: bool) -> anyhow::Result<String> {
     }
     for (scheme, state) in &states {
         describe_scheme(&mut out, scheme, state, &trials);
+    }
+    let published = fleet.published().await?;
+    outln!(out, "\npublished ({}):", published.len());
+    for (spec, meta) in &published {
+        outln!(
+            out,
+            "  {:<26} {:>9} bytes  by {} at {}",
+            short(Some(spec)),
+            meta["bytes"],
+            meta["by"].as_str().unwrap_or("?"),
+            format_ms(meta["at_ms"].as_u64().unwrap_or_default())
+        );
     }
     let now = now_ms();
     outln!(out, "\nservers ({}):", servers.len());
