@@ -326,8 +326,9 @@ fn a_shadow_that_disagrees_is_stopped_and_recorded_and_verdicts_stay_right() {
 }
 
 /// A candidate that behaves as the active version does is promoted on
-/// every server after N agreeing jobs, while jobs flow: no verdict lost
-/// or duplicated.
+/// every server after N agreeing jobs, while jobs flow: runs of jobs are
+/// submitted one after another from before the promotion until after it,
+/// and each run gets every verdict, right and once.
 #[test]
 fn an_agreeing_shadow_is_promoted_everywhere_without_losing_a_verdict() {
     let redis = RedisServer::start();
@@ -339,6 +340,7 @@ fn an_agreeing_shadow_is_promoted_everywhere_without_losing_a_verdict() {
         server(&url, "b", &key),
         server(&url, "c", &key),
     ];
+    let v1 = serving(&servers[0].grpc, "schnorr");
     let v2 = publish(
         &url,
         dir.path(),
@@ -349,32 +351,70 @@ fn an_agreeing_shadow_is_promoted_everywhere_without_losing_a_verdict() {
         &url,
         &["shadow", &v2, "--sample", "1", "--promote-after", "500"],
     );
-
-    let jobs = jobs_file(dir.path(), 3000, 0);
-    let summary = submit(&url, &jobs);
-    assert_every_job_answered(&summary, 3000);
-    assert_eq!(summary["duplicates"], 0, "{summary}");
-
-    wait_until("the candidate is promoted", PATIENCE, || {
-        history(&url).iter().any(|entry| entry["why"] == "promoted")
+    wait_until("all three servers run the shadow", PATIENCE, || {
+        servers_with_trials(&url, 3)
     });
+
+    let jobs = jobs_file(dir.path(), 200, 0);
+    let promoted = || history(&url).iter().any(|entry| entry["why"] == "promoted");
+    let mut modules = std::collections::BTreeSet::new();
+    let mut runs = 0;
+    let started = Instant::now();
+    // Until the promotion, then one run more: the versions' verdicts
+    // before and after it all arrive.
+    let mut after = false;
+    loop {
+        let done = promoted();
+        let summary = submit(&url, &jobs);
+        assert_every_job_answered(&summary, 200);
+        assert_eq!(summary["duplicates"], 0, "{summary}");
+        modules.extend(
+            summary["per_module"]
+                .as_object()
+                .expect("per_module")
+                .keys()
+                .cloned(),
+        );
+        runs += 1;
+        if after {
+            break;
+        }
+        after = done;
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no promotion after {runs} runs"
+        );
+    }
+    println!("{runs} runs of 200 jobs; verdicts from {modules:?}");
     for serve in &servers {
         let grpc = serve.grpc.clone();
         wait_until("every server serves the promoted version", PATIENCE, || {
             is_version(&serving(&grpc, "schnorr"), &v2)
         });
     }
+    assert!(modules.contains(&v1), "{modules:?}");
+    assert!(modules.iter().any(|m| is_version(m, &v2)), "{modules:?}");
     let state = status(&url);
     assert_eq!(
         state["schemes"]["schnorr"]["active"],
         v2.as_str(),
         "{state}"
     );
-    let per_module = summary["per_module"].as_object().expect("per_module");
-    println!("verdicts per module during the promotion: {per_module:?}");
+    assert!(state["schemes"]["schnorr"]["rollout"].is_null(), "{state}");
     for serve in servers {
         assert!(serve.terminate().success());
     }
+}
+
+/// Whether `count` servers report a trial each.
+fn servers_with_trials(url: &str, count: usize) -> bool {
+    status(url)["servers"].as_array().is_some_and(|servers| {
+        servers
+            .iter()
+            .filter(|s| s["trials"].as_array().is_some_and(|t| t.len() == 1))
+            .count()
+            == count
+    })
 }
 
 /// A canary that traps on some jobs rolls back by itself; the client gets
@@ -504,8 +544,12 @@ fn a_server_killed_during_a_rollout_converges_when_restarted() {
         PATIENCE,
         || is_version(&serving(&b.grpc, "schnorr"), &v3),
     );
+    let rollout = status(&url)["schemes"]["schnorr"]["rollout"]["id"]
+        .as_str()
+        .expect("a shadow runs")
+        .to_string();
     wait_until(
-        "the restarted server runs the fleet's trial",
+        "the restarted server runs the fleet's new trial",
         PATIENCE,
         || {
             status(&url)["servers"].as_array().is_some_and(|s| {
@@ -513,6 +557,7 @@ fn a_server_killed_during_a_rollout_converges_when_restarted() {
                     s["name"] == "b"
                         && s["trials"].as_array().is_some_and(|t| {
                             t.len() == 1
+                                && t[0]["rollout"] == rollout.as_str()
                                 && is_version(t[0]["candidate"].as_str().unwrap_or(""), &v2)
                         })
                 })

@@ -78,6 +78,7 @@ pub async fn run(
         last_swap: None,
         trials: BTreeMap::new(),
         last_error: None,
+        started_ms: now_ms(),
     };
     tokio::pin!(shutdown);
     let mut next_resync = Instant::now();
@@ -187,12 +188,18 @@ struct Agent {
     /// fleet's.
     trials: BTreeMap<Scheme, Reporting>,
     last_error: Option<String>,
+    /// When this agent started (Unix ms): with the name, who reports a
+    /// trial's counts, so a restarted server adds to its earlier counts.
+    started_ms: u64,
 }
 
 struct Reporting {
     rollout: Rollout,
     trial: Arc<Trial>,
+    /// The counts last stored in the fleet's records.
     reported: TrialSnapshot,
+    /// The fleet's totals as last read.
+    totals: TrialTotals,
     /// The end this server asked for, once.
     ended: bool,
 }
@@ -391,6 +398,7 @@ impl Agent {
                         rollout: rollout.clone(),
                         trial,
                         reported: TrialSnapshot::default(),
+                        totals: TrialTotals::default(),
                         ended: false,
                     },
                 );
@@ -438,6 +446,7 @@ impl Agent {
             Ok(None) => Err(Unavailable::Refused(format!(
                 "{version} is not published in the fleet"
             ))),
+            Err(e @ FleetError::BadModule(_)) => Err(Unavailable::Refused(e.to_string())),
             Err(e) => Err(Unavailable::Transient(e)),
         }
     }
@@ -490,6 +499,7 @@ impl Agent {
     async fn judge(&mut self) -> Result<(), FleetError> {
         let by = self.by();
         let server = self.config.name.clone();
+        let reporter = format!("{server}@{}", self.started_ms);
         for reporting in self.trials.values_mut() {
             let disagreements = reporting.trial.take_disagreements();
             if !disagreements.is_empty() {
@@ -507,17 +517,22 @@ impl Agent {
                 self.fleet.record_disagreements(&records).await?;
             }
             let now = reporting.trial.snapshot();
-            let delta = now.since(&reporting.reported);
-            if delta.is_empty() || reporting.ended {
+            if now != reporting.reported {
+                reporting.totals = self
+                    .fleet
+                    .report_trial(&reporting.rollout.id, &reporter, &totals_of(&now))
+                    .await?;
+                reporting.reported = now;
+            }
+            if reporting.ended {
                 continue;
             }
-            let totals = self
-                .fleet
-                .add_trial(&reporting.rollout.id, &totals_of(&delta))
-                .await?;
-            reporting.reported = now;
+            // Judged every tick on the last totals, so a decision whose
+            // write failed is made again.
             let p99 = p99_of(&reporting.trial);
-            let Some((why, detail)) = verdict_on(&reporting.rollout, &totals, p99, &server) else {
+            let Some((why, detail)) =
+                verdict_on(&reporting.rollout, &reporting.totals, p99, &server)
+            else {
                 continue;
             };
             let scheme = name_of(&reporting.rollout.candidate).to_string();

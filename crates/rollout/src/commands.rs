@@ -63,9 +63,15 @@ pub async fn activate(fleet: &Fleet, spec: &str, by: &str) -> Result<SchemeState
                 }
                 None => String::new(),
             };
+            // Re-activating the active version (to end a trial) keeps the
+            // version to roll back to.
+            let previous = match &current.active {
+                Some(active) if active != spec => Some(active.clone()),
+                _ => current.previous.clone(),
+            };
             let next = SchemeState {
                 active: Some(spec.to_string()),
-                previous: current.active.clone().or_else(|| current.previous.clone()),
+                previous,
                 rollout: None,
                 ..current.clone()
             };
@@ -146,7 +152,9 @@ pub async fn start_trial(
                 )));
             }
             let rollout = Rollout {
-                id: format!("{scheme}-{}", current.rev + 1),
+                // Unique even if the state is reset and revisions repeat
+                // (a trial's counts outlive it for 30 days).
+                id: format!("{scheme}-{}-{:x}", current.rev + 1, now_ms()),
                 candidate: candidate.to_string(),
                 mode: params.mode,
                 promote_after: params.promote_after,

@@ -42,6 +42,9 @@ const HISTORY_KEPT: u64 = 10_000;
 /// Disagreements kept (approximately).
 const DISAGREEMENTS_KEPT: u64 = 1_000;
 
+/// Compare-and-set attempts of one change before it gives up.
+const UPDATE_ATTEMPTS: u32 = 16;
+
 /// How long a server's report outlives its last heartbeat.
 const REPORT_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -154,22 +157,25 @@ impl Fleet {
         let sha = hotwasm_modules::content_hash(wasm);
         let spec = format!("{name}@{sha}");
         let mut connection = self.connection();
-        let new: bool = redis::cmd("SET")
-            .arg(self.key(&format!("module:{sha}")))
-            .arg(wasm)
-            .arg("NX")
-            .query_async::<Option<String>>(&mut connection)
-            .await
-            .map_err(|e| FleetError::redis("storing the module", e))?
-            .is_some();
         let meta = serde_json::json!({
             "name": name, "bytes": wasm.len(), "by": by, "at_ms": now_ms(),
         });
+        // Bytes and index together: a version is never stored unindexed.
+        let (stored, _): (Option<String>, bool) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key(&format!("module:{sha}")))
+            .arg(wasm)
+            .arg("NX")
+            .cmd("HSETNX")
+            .arg(self.key("modules"))
+            .arg(&sha)
+            .arg(meta.to_string())
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| FleetError::redis("storing the module", e))?;
+        let new = stored.is_some();
         if new {
-            let _: () = connection
-                .hset(self.key("modules"), &sha, meta.to_string())
-                .await
-                .map_err(|e| FleetError::redis("indexing the module", e))?;
             self.record(&HistoryEntry {
                 at_ms: now_ms(),
                 by: by.to_string(),
@@ -195,16 +201,40 @@ impl Fleet {
         Ok((spec, new))
     }
 
-    /// The bytes published under `sha256`, if any.
+    /// The bytes published under `sha256`, if any: at most
+    /// [`MAX_MODULE_BYTES`] (measured before they are read), and checked to
+    /// hash to `sha256`.
     ///
     /// # Errors
     ///
-    /// [`FleetError::Redis`].
+    /// [`FleetError::BadModule`] for a value too large or whose hash is not
+    /// its key (a writer of the records cannot pass one module off as
+    /// another); [`FleetError::Redis`].
     pub async fn module_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>, FleetError> {
-        self.connection()
-            .get(self.key(&format!("module:{sha256}")))
+        let key = self.key(&format!("module:{sha256}"));
+        let mut connection = self.connection();
+        let size: usize = connection
+            .strlen(&key)
             .await
-            .map_err(|e| FleetError::redis("reading a module", e))
+            .map_err(|e| FleetError::redis("measuring a module", e))?;
+        if size > MAX_MODULE_BYTES {
+            return Err(FleetError::BadModule(format!(
+                "the module stored under {sha256} has {size} bytes, over {MAX_MODULE_BYTES}"
+            )));
+        }
+        let wasm: Option<Vec<u8>> = connection
+            .get(&key)
+            .await
+            .map_err(|e| FleetError::redis("reading a module", e))?;
+        match wasm {
+            Some(wasm) if hotwasm_modules::content_hash(&wasm) != sha256 => {
+                Err(FleetError::BadModule(format!(
+                    "the bytes stored under {sha256} hash to {}: not that version",
+                    hotwasm_modules::content_hash(&wasm)
+                )))
+            }
+            wasm => Ok(wasm),
+        }
     }
 
     /// The published versions: `name@sha256` → (size, who, when).
@@ -268,44 +298,67 @@ impl Fleet {
         }
     }
 
-    /// Every scheme's state.
+    /// Every scheme's state. A scheme whose record cannot be read (written
+    /// by another version, damaged) is left out with a warning, so the
+    /// others still converge.
     ///
     /// # Errors
     ///
-    /// [`FleetError::Redis`]; [`FleetError::Corrupt`] for a state that is
-    /// not the JSON this crate writes.
+    /// [`FleetError::Redis`].
     pub async fn states(&self) -> Result<BTreeMap<String, SchemeState>, FleetError> {
         let all: BTreeMap<String, String> = self
             .connection()
             .hgetall(self.key("state"))
             .await
             .map_err(|e| FleetError::redis("reading the fleet state", e))?;
-        all.into_iter()
-            .filter(|(field, _)| !field.ends_with(":rev"))
-            .map(|(scheme, json)| {
-                let state = serde_json::from_str(&json)
-                    .map_err(|e| FleetError::Corrupt(format!("state of {scheme}: {e}")))?;
-                Ok((scheme, state))
-            })
-            .collect()
+        let mut states = BTreeMap::new();
+        for (scheme, json) in all.iter().filter(|(field, _)| !field.ends_with(":rev")) {
+            let rev = all
+                .get(&format!("{scheme}:rev"))
+                .and_then(|rev| rev.parse().ok());
+            match (serde_json::from_str::<SchemeState>(json), rev) {
+                (Ok(mut state), Some(rev)) => {
+                    state.rev = rev;
+                    states.insert(scheme.clone(), state);
+                }
+                (Err(e), _) => {
+                    tracing::warn!(%scheme, error = %e, "unreadable fleet state left out");
+                }
+                (Ok(_), None) => {
+                    tracing::warn!(%scheme, "fleet state without a revision left out");
+                }
+            }
+        }
+        Ok(states)
     }
 
-    /// One scheme's state (the default before any change).
+    /// One scheme's state (the default before any change), with its
+    /// revision as the compare-and-set sees it (the `SCHEME:rev` field).
     ///
     /// # Errors
     ///
     /// As [`Fleet::states`].
     pub async fn state(&self, scheme: &str) -> Result<SchemeState, FleetError> {
-        let json: Option<String> = self
-            .connection()
-            .hget(self.key("state"), scheme)
+        let (json, rev): (Option<String>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.key("state"))
+            .arg(scheme)
+            .arg(format!("{scheme}:rev"))
+            .query_async(&mut self.connection())
             .await
             .map_err(|e| FleetError::redis("reading the fleet state", e))?;
-        match json {
+        let rev = match rev {
+            Some(rev) => rev
+                .parse()
+                .map_err(|_| FleetError::Corrupt(format!("revision of {scheme}: {rev:?}")))?,
+            None => 0,
+        };
+        let mut state: SchemeState = match json {
             Some(json) => serde_json::from_str(&json)
-                .map_err(|e| FleetError::Corrupt(format!("state of {scheme}: {e}"))),
-            None => Ok(SchemeState::default()),
-        }
+                .map_err(|e| FleetError::Corrupt(format!("state of {scheme}: {e}")))?,
+            None => SchemeState::default(),
+        };
+        state.rev = rev;
+        Ok(state)
     }
 
     /// Changes `scheme`'s state with `decide`, which sees the current state
@@ -321,7 +374,10 @@ impl Fleet {
         scheme: &str,
         mut decide: impl FnMut(&SchemeState) -> Result<Option<(SchemeState, HistoryEntry)>, FleetError>,
     ) -> Result<Option<SchemeState>, FleetError> {
-        loop {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
+            }
             let current = self.state(scheme).await?;
             let Some((mut next, entry)) = decide(&current)? else {
                 return Ok(None);
@@ -348,6 +404,9 @@ impl Fleet {
                 return Ok(Some(next));
             }
         }
+        Err(FleetError::Refused(format!(
+            "the fleet state of {scheme} changed under {UPDATE_ATTEMPTS} attempts in a row: try again"
+        )))
     }
 
     /// Appends `entry` to the history.
@@ -387,44 +446,51 @@ impl Fleet {
         Ok(entries)
     }
 
-    /// Adds one server's `delta` to a rollout's totals; returns the totals.
+    /// Stores one reporter's cumulative counts of a rollout (`reporter`
+    /// names a server and its start, so a restarted server adds to what
+    /// it counted before) and returns the fleet's totals: the sum over
+    /// reporters. Storing absolute counts makes a repeated report (an
+    /// answer lost on the way back) harmless.
     ///
     /// # Errors
     ///
     /// [`FleetError::Redis`].
-    pub async fn add_trial(
+    pub async fn report_trial(
         &self,
         rollout: &str,
-        delta: &TrialTotals,
+        reporter: &str,
+        counts: &TrialTotals,
     ) -> Result<TrialTotals, FleetError> {
         let key = self.key(&format!("trial:{rollout}"));
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for (field, value) in fields(delta) {
-            pipe.cmd("HINCRBY").arg(&key).arg(field).arg(value);
+        let mut hset = redis::cmd("HSET");
+        hset.arg(&key);
+        for (field, value) in fields(counts) {
+            hset.arg(format!("{reporter}|{field}")).arg(value);
         }
+        pipe.add_command(hset).ignore();
         pipe.cmd("EXPIRE").arg(&key).arg(30 * 24 * 3600).ignore();
-        let totals: Vec<u64> = pipe
+        pipe.cmd("HGETALL").arg(&key);
+        let (all,): (BTreeMap<String, u64>,) = pipe
             .query_async(&mut self.connection())
             .await
             .map_err(|e| FleetError::redis("counting the trial", e))?;
-        Ok(from_fields(&totals))
+        Ok(sum(&all))
     }
 
-    /// A rollout's totals so far.
+    /// A rollout's totals so far (the sum over its reporters).
     ///
     /// # Errors
     ///
     /// [`FleetError::Redis`].
     pub async fn trial_totals(&self, rollout: &str) -> Result<TrialTotals, FleetError> {
-        let values: Vec<Option<u64>> = redis::cmd("HMGET")
-            .arg(self.key(&format!("trial:{rollout}")))
-            .arg(&FIELDS[..])
-            .query_async(&mut self.connection())
+        let all: BTreeMap<String, u64> = self
+            .connection()
+            .hgetall(self.key(&format!("trial:{rollout}")))
             .await
             .map_err(|e| FleetError::redis("reading the trial", e))?;
-        let values: Vec<u64> = values.into_iter().map(Option::unwrap_or_default).collect();
-        Ok(from_fields(&values))
+        Ok(sum(&all))
     }
 
     /// Stores disagreements (the stream keeps about the last 1,000).
@@ -664,14 +730,22 @@ fn fields(totals: &TrialTotals) -> [(&'static str, u64); 6] {
     ]
 }
 
-fn from_fields(values: &[u64]) -> TrialTotals {
-    let at = |i: usize| values.get(i).copied().unwrap_or_default();
+/// The totals of a trial hash (`REPORTER|FIELD` → count), summed over
+/// reporters; fields this version does not know are ignored.
+fn sum(all: &BTreeMap<String, u64>) -> TrialTotals {
+    let mut values = [0u64; FIELDS.len()];
+    for (name, value) in all {
+        let field = name.rsplit_once('|').map_or(name.as_str(), |(_, f)| f);
+        if let Some(index) = FIELDS.iter().position(|f| *f == field) {
+            values[index] = values[index].saturating_add(*value);
+        }
+    }
     TrialTotals {
-        agreed: at(0),
-        disagreed: at(1),
-        errors: at(2),
-        served: at(3),
-        fell_back: at(4),
-        skipped: at(5),
+        agreed: values[0],
+        disagreed: values[1],
+        errors: values[2],
+        served: values[3],
+        fell_back: values[4],
+        skipped: values[5],
     }
 }

@@ -22,7 +22,7 @@ pub struct SchemeState {
 /// A candidate on trial beside the active version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
-    /// Unique per rollout (`scheme-rev`); the trial's counters live under it.
+    /// Unique per rollout (`SCHEME-REV-TIME`); the trial's counts live under it.
     pub id: String,
     /// `name@sha256` of the candidate.
     pub candidate: String,

@@ -259,6 +259,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     let fleet = match &queue {
         Some(queue) if !args.no_fleet => {
+            if args.trust.allow_unsigned {
+                tracing::warn!(
+                    "INSECURE: --allow-unsigned with the fleet on: whoever can write the fleet's records in Redis can make this server run code of their own (--no-fleet turns the fleet off)"
+                );
+            }
             let fleet = hotwasm_rollout::Fleet::connect(queue.options(), &args.fleet)
                 .await
                 .context("connecting to the fleet's records (--no-fleet runs without them)")?;

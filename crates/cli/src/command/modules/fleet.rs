@@ -291,11 +291,24 @@ fn serves(server: &ServerReport, spec: &str) -> bool {
     let Some((name, sha)) = spec.split_once('@') else {
         return false;
     };
+    // A native server runs built-in code only: it serves a built-in
+    // version, and refuses any other.
+    let built_in = || {
+        hotwasm_modules::built()
+            .iter()
+            .any(|m| m.scheme == name && m.hash() == sha)
+    };
     server
         .serving
         .get(name)
         .and_then(|id| id.split_once('@'))
-        .is_some_and(|(_, hash)| hash == "native" || sha.starts_with(hash))
+        .is_some_and(|(_, hash)| {
+            if hash == "native" {
+                built_in()
+            } else {
+                sha.starts_with(hash)
+            }
+        })
 }
 
 /// The servers heard from recently.
@@ -471,12 +484,15 @@ fn describe_scheme(
 /// `name@sha256` shortened to `name@` and 16 digits, as module ids are.
 fn short(spec: Option<&str>) -> String {
     match spec.and_then(|s| s.split_once('@')) {
-        Some((name, hash)) => format!("{name}@{}", &hash[..hash.len().min(16)]),
+        Some((name, hash)) => format!("{name}@{}", hash.get(..16).unwrap_or(hash)),
         None => spec.unwrap_or("-").to_string(),
     }
 }
 
 /// Unix milliseconds as an RFC 3339 time.
 fn format_ms(ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    // humantime formats up to the end of year 9999.
+    const LAST: u64 = 253_402_300_799_999;
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms.min(LAST)))
+        .to_string()
 }
