@@ -13,7 +13,7 @@
 //! - [`options`]: [`BenchOptions`] and the time [`Budget`] (messages and
 //!   repetitions per table).
 //! - [`progress`]: the [`Progress`] callback and a terminal implementation.
-//! - one file per section: [`machine`], [`throughput`], [`latency`],
+//! - one file per section: [`machine`], [`throughput`], [`limit`], [`latency`],
 //!   [`cold_start`], [`swapping`], [`end_to_end`] (with the injected
 //!   [`PipelineRunner`]), [`draft`], [`method`].
 //! - `measure.rs`: timing, statistics and verdict checks shared by them.
@@ -27,6 +27,7 @@ pub mod draft;
 pub mod end_to_end;
 mod error;
 pub mod latency;
+pub mod limit;
 pub mod machine;
 mod measure;
 pub mod method;
@@ -54,6 +55,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
     let started = Instant::now();
     let machine = machine::describe();
     let throughput = throughput::measure(options, progress)?;
+    let limit = limit::measure(options, &throughput, progress)?;
     let latency = latency::measure(options, progress)?;
     let cold_start = cold_start::measure(options, progress)?;
     let swapping = swapping::measure(options, progress)?;
@@ -72,6 +74,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
         quick: options.quick,
         machine,
         throughput,
+        limit,
         latency,
         cold_start,
         swapping,

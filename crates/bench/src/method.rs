@@ -83,6 +83,12 @@ pub fn describe(options: &BenchOptions) -> Method {
              vector. No I/O, no job generation, no checking.",
         ),
         entry(
+            "2b limit",
+            "The loop of N verifies of the native rows' jobs by libsecp256k1 (key and \
+             signature parsed, ECDSA message hashed, verified), and the native k256 worker's \
+             loop on the same jobs, alternating run by run; verdicts checked after each.",
+        ),
+        entry(
             "3 latency",
             "One `Worker::verify` call per sample, warm worker, mixed schemes; the runtimes \
              take their samples in turn (one verify each, then the next job).",

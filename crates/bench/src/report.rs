@@ -42,6 +42,8 @@ pub struct Report {
     pub machine: Machine,
     /// 2. Throughput.
     pub throughput: ThroughputSection,
+    /// 2b. The limit, natively: libsecp256k1 on the same jobs.
+    pub limit: crate::limit::LimitSection,
     /// 3. Single-message latency.
     pub latency: LatencySection,
     /// 4. Cold start.

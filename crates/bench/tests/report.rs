@@ -7,9 +7,10 @@ use hotwasm_bench::{BenchOptions, Budget};
 use hotwasm_runtime::RuntimeKind;
 use serde_json::Value;
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "machine",
     "throughput",
+    "limit",
     "latency",
     "cold_start",
     "swapping",
@@ -70,6 +71,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     for heading in [
         "## 1. Machine and build",
         "## 2. Throughput",
+        "### The limit: libsecp256k1",
         "## 3. Single-message latency",
         "## 4. Cold start",
         "## 5. Module swapping",
@@ -102,10 +104,39 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     }
 
     check_throughput(&json);
+    check_limit(&json);
     check_latency(&json);
     check_swapping(&json);
     check_end_to_end(&json, true);
     check_draft(&json);
+}
+
+/// libsecp256k1 on every scheme; its ratios recomputable from the
+/// figures: k256 over it, and the best wasmtime row of the throughput
+/// table over it.
+fn check_limit(json: &Value) {
+    let limit = rows(json, "limit");
+    assert_eq!(limit.len(), 3, "{limit:?}");
+    for row in limit {
+        let libsecp = num(row, "/libsecp256k1_us/median");
+        assert!(libsecp > 0.0, "{row}");
+        assert!(close(
+            num(row, "/k256_over_libsecp256k1"),
+            num(row, "/k256_us/median") / libsecp
+        ));
+        let scheme = row["scheme"].as_str().expect("scheme");
+        let best = rows(json, "throughput")
+            .iter()
+            .filter(|r| r["runtime"] == "wasmtime" && r["scheme"] == scheme)
+            .filter_map(|r| measured(&r["result"]).map(|f| num(f, "/micros_per_verify")))
+            .fold(f64::INFINITY, f64::min);
+        if best.is_finite() {
+            assert!(
+                close(num(row, "/wasmtime_over_libsecp256k1"), best / libsecp),
+                "{row}"
+            );
+        }
+    }
 }
 
 fn check_throughput(json: &Value) {

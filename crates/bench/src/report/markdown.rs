@@ -159,6 +159,43 @@ fn throughput(out: &mut String, report: &Report) {
         );
     }
     out.push('\n');
+    limit(out, report);
+}
+
+fn limit(out: &mut String, report: &Report) {
+    let _ = writeln!(
+        out,
+        "### The limit: libsecp256k1
+"
+    );
+    let _ = writeln!(
+        out,
+        "The same jobs as the native rows verified by {} (Bitcoin Core's verifier), \
+         timed in the same rounds as the native k256 code; µs per verify, median (min – max).\n",
+        report.limit.library
+    );
+    let _ = writeln!(
+        out,
+        "| scheme | N × R | libsecp256k1 µs | k256 native µs | k256 ÷ libsecp256k1 | wasmtime (best variant) ÷ libsecp256k1 |\n\
+         |---|---|---|---|---|---|"
+    );
+    for row in &report.limit.rows {
+        let wasmtime = match (&row.wasmtime_variant, row.wasmtime_over_libsecp256k1) {
+            (Some(variant), Some(r)) => format!("{} ({variant})", ratio(r)),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} × {} | {} | {} | {} | {wasmtime} |",
+            row.scheme,
+            row.messages,
+            row.reps,
+            spread_plain(&row.libsecp256k1_us),
+            spread_plain(&row.k256_us),
+            ratio(row.k256_over_libsecp256k1)
+        );
+    }
+    out.push('\n');
 }
 
 fn latency(out: &mut String, report: &Report) {

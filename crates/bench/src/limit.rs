@@ -1,0 +1,189 @@
+//! Section 2b, the limit, natively: libsecp256k1 — the C library Bitcoin
+//! Core verifies with, through the `secp256k1` crate — on the same jobs
+//! as the native rows of the throughput table, timed side by side with the
+//! native k256 code (runs interleaved), every verdict checked. It is the
+//! fastest verifier a user could pick instead of hotwasm; the table gives
+//! k256 native ÷ libsecp256k1 and wasmtime ÷ libsecp256k1 beside the
+//! ratios to native.
+//!
+//! libsecp256k1 does the whole job as the modules do: parse the key and
+//! the signature, hash the message for ECDSA (SHA-256), verify. Policy as
+//! in the test suite's oracle: ECDSA keys with a hybrid prefix (`06`,
+//! `07`) are refused; high-S signatures are refused by libsecp256k1 itself.
+
+use std::time::Instant;
+
+use hotwasm_abi::Scheme;
+use hotwasm_jobs::{Job, Verdict};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_worker::{ModuleSet, Worker};
+use secp256k1::{Message, PublicKey, XOnlyPublicKey, ecdsa, schnorr};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::measure::{check, jobs, spread, timed_run, warm_up};
+use crate::options::BenchOptions;
+use crate::report::Spread;
+use crate::throughput::{SCHEMES, ThroughputSection};
+use crate::{BenchError, Progress};
+
+/// The libsecp256k1 rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitSection {
+    /// The library and its version, as the report names it.
+    pub library: String,
+    /// One row per scheme of the throughput table.
+    pub rows: Vec<LimitRow>,
+}
+
+/// One scheme.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitRow {
+    /// `schnorr`, `ecdsa` or `mixed`.
+    pub scheme: String,
+    /// Jobs per timed run.
+    pub messages: usize,
+    /// Timed runs of each.
+    pub reps: usize,
+    /// libsecp256k1, µs per verify: median, min, max over the runs.
+    pub libsecp256k1_us: Spread,
+    /// The native k256 code on the same jobs, in the same rounds.
+    pub k256_us: Spread,
+    /// `k256_us.median / libsecp256k1_us.median`.
+    pub k256_over_libsecp256k1: f64,
+    /// The fastest wasmtime variant of the throughput table for this
+    /// scheme, if measured.
+    pub wasmtime_variant: Option<String>,
+    /// Its µs per verify over `libsecp256k1_us.median`.
+    pub wasmtime_over_libsecp256k1: Option<f64>,
+}
+
+/// Version of the `secp256k1` crate this build links (its bundled
+/// libsecp256k1 is the one the crate version pins).
+const CRATE: &str = "secp256k1 0.33 (bundled libsecp256k1)";
+
+/// Measures the section; `throughput` gives the wasmtime figures.
+///
+/// # Errors
+///
+/// [`BenchError::WrongVerdict`] when libsecp256k1 or k256 disagrees with a
+/// job's `expect`; [`BenchError::Worker`] when the native runtime cannot
+/// be made.
+pub fn measure(
+    options: &BenchOptions,
+    throughput: &ThroughputSection,
+    progress: &dyn Progress,
+) -> Result<LimitSection, BenchError> {
+    let variant = RuntimeKind::Native.preferred_variant();
+    let set =
+        ModuleSet::built(RuntimeKind::Native, variant).map_err(|source| BenchError::Worker {
+            context: "limit: native".into(),
+            source,
+        })?;
+    let size = options.budget.throughput(RuntimeKind::Native, variant);
+    let mut prepared = Vec::new();
+    for (index, (scheme, choice)) in SCHEMES.into_iter().enumerate() {
+        // The seeds of the throughput table: the same jobs.
+        let jobs = jobs(
+            options.seed + index as u64,
+            choice,
+            options.invalid_ratio,
+            size.messages,
+        );
+        let mut worker = Worker::new(&set);
+        warm_up(&mut worker, &jobs, &format!("limit k256 {scheme}"))?;
+        check(&format!("limit libsecp256k1 {scheme}"), &jobs, &run(&jobs))?;
+        prepared.push((scheme, jobs, worker, Vec::new(), Vec::new()));
+    }
+    progress.start(
+        "the limit: libsecp256k1",
+        (size.reps * SCHEMES.len()) as u64,
+    );
+    for round in 0..size.reps {
+        for (scheme, jobs, worker, k256, libsecp) in &mut prepared {
+            progress.step(&format!("{scheme} run {}/{}", round + 1, size.reps));
+            let (elapsed, verdicts) = timed_run(worker, jobs);
+            check(&format!("limit k256 {scheme}"), jobs, &verdicts)?;
+            k256.push(elapsed.as_secs_f64() * 1e6 / jobs.len() as f64);
+            let started = Instant::now();
+            let verdicts = run(jobs);
+            let elapsed = started.elapsed();
+            check(&format!("limit libsecp256k1 {scheme}"), jobs, &verdicts)?;
+            libsecp.push(elapsed.as_secs_f64() * 1e6 / jobs.len() as f64);
+        }
+    }
+    progress.finish();
+    let rows = prepared
+        .into_iter()
+        .map(|(scheme, jobs, _, k256, libsecp)| {
+            let (k256_us, libsecp256k1_us) = (spread(&k256), spread(&libsecp));
+            let wasmtime = throughput.best(RuntimeKind::Wasmtime.name(), scheme);
+            LimitRow {
+                scheme: scheme.to_string(),
+                messages: jobs.len(),
+                reps: size.reps,
+                k256_over_libsecp256k1: k256_us.median / libsecp256k1_us.median,
+                wasmtime_variant: wasmtime.map(|(variant, _)| variant.to_string()),
+                wasmtime_over_libsecp256k1: wasmtime
+                    .map(|(_, figures)| figures.micros_per_verify / libsecp256k1_us.median),
+                libsecp256k1_us,
+                k256_us,
+            }
+        })
+        .collect();
+    Ok(LimitSection {
+        library: CRATE.to_string(),
+        rows,
+    })
+}
+
+/// libsecp256k1's verdict on every job, in order.
+fn run(jobs: &[Job]) -> Vec<Verdict> {
+    jobs.iter()
+        .map(|job| Verdict {
+            id: Some(job.id.clone()),
+            valid: verify(job),
+            reason: None,
+            runtime: "libsecp256k1".into(),
+            module: None,
+            micros: 0.0,
+        })
+        .collect()
+}
+
+/// Whether libsecp256k1 (with the policy above) finds `job`'s signature
+/// valid.
+pub fn verify(job: &Job) -> bool {
+    match job.scheme {
+        Scheme::Schnorr => {
+            let Some(key) = <[u8; 32]>::try_from(job.public_key.as_slice())
+                .ok()
+                .and_then(|bytes| XOnlyPublicKey::from_byte_array(bytes).ok())
+            else {
+                return false;
+            };
+            let Ok(signature) = <[u8; 64]>::try_from(job.signature.as_slice()) else {
+                return false;
+            };
+            schnorr::verify(
+                &schnorr::Signature::from_byte_array(signature),
+                &job.message,
+                &key,
+            )
+            .is_ok()
+        }
+        Scheme::Ecdsa => {
+            if matches!(job.public_key.first(), Some(0x06 | 0x07)) {
+                return false;
+            }
+            let Ok(key) = PublicKey::from_slice(&job.public_key) else {
+                return false;
+            };
+            let Ok(signature) = ecdsa::Signature::from_der(&job.signature) else {
+                return false;
+            };
+            let digest: [u8; 32] = Sha256::digest(&job.message).into();
+            ecdsa::verify(&signature, Message::from_digest(digest), &key).is_ok()
+        }
+    }
+}
