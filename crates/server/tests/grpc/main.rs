@@ -52,6 +52,19 @@ struct Running {
     stop: oneshot::Sender<()>,
     serving: JoinHandle<Result<(), GrpcError>>,
     _registry: Option<tempfile::TempDir>,
+    _turn: Turn,
+}
+
+/// Tests that measure the whole process (its resident memory) must not
+/// share it with other tests' servers: every server holds a shared turn,
+/// a server started [`Setup::alone`] the only one.
+static TURNS: std::sync::LazyLock<Arc<tokio::sync::RwLock<()>>> =
+    std::sync::LazyLock::new(Arc::default);
+
+/// A server's turn (see [`TURNS`]).
+enum Turn {
+    Shared(#[allow(dead_code, reason = "held, not read")] tokio::sync::OwnedRwLockReadGuard<()>),
+    Alone(#[allow(dead_code, reason = "held, not read")] tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
 struct Setup {
@@ -63,9 +76,16 @@ struct Setup {
     /// `options.admin_tokens` itself.
     token: AdminToken,
     trust: hotwasm_trust::Trust,
+    alone: bool,
 }
 
 impl Setup {
+    /// Runs while no other test of this binary has a server.
+    fn alone(mut self) -> Setup {
+        self.alone = true;
+        self
+    }
+
     fn new(runtime: RuntimeKind) -> Setup {
         let operator = AdminToken::generate("operator").expect("token");
         Setup {
@@ -78,10 +98,17 @@ impl Setup {
             },
             token: operator,
             trust: hotwasm_trust::Trust::default(),
+            alone: false,
         }
     }
 
     async fn start(self) -> Running {
+        let turns = Arc::clone(&TURNS);
+        let turn = if self.alone {
+            Turn::Alone(turns.write_owned().await)
+        } else {
+            Turn::Shared(turns.read_owned().await)
+        };
         let registry = self
             .registry
             .then(|| tempfile::tempdir().expect("temporary registry"));
@@ -126,6 +153,7 @@ impl Setup {
             stop,
             serving,
             _registry: registry,
+            _turn: turn,
         }
     }
 }

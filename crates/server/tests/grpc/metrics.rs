@@ -71,8 +71,31 @@ async fn metrics_count_real_calls_and_the_dashboard_reads_only_exported_names() 
         }),
     );
 
+    // A canary serves every Schnorr job: its series count them.
+    let set = running.server.host().modules();
+    let honest = hotwasm_modules::find("schnorr", "fast")
+        .expect("built")
+        .bytes;
+    let candidate = set
+        .compile("schnorr", &hotwasm_tests::second_version(honest, "canary"))
+        .expect("the candidate compiles");
+    let candidate_id = candidate.id.clone();
+    set.set_trial(
+        hotwasm_abi::Scheme::Schnorr,
+        Some(Arc::new(hotwasm_worker::Trial::new(
+            "metrics",
+            hotwasm_worker::TrialMode::Canary { fraction: 1.0 },
+            candidate,
+            false,
+        ))),
+    );
+
     // 40 jobs over gRPC, and one refused administration call.
     let jobs = jobs(41, SchemeChoice::Mixed, 40);
+    let schnorr = jobs
+        .iter()
+        .filter(|job| job.scheme == hotwasm_abi::Scheme::Schnorr)
+        .count();
     let valid = jobs.iter().filter(|job| job.expect == Some(true)).count();
     let mut client = running.client().await;
     for job in &jobs {
@@ -110,20 +133,24 @@ async fn metrics_count_real_calls_and_the_dashboard_reads_only_exported_names() 
     assert_eq!(value("hotwasm_grpc_in_flight_calls"), 0.0);
     assert_eq!(value("hotwasm_workers"), 2.0);
     assert_eq!(value("hotwasm_queue_lag_entries"), 0.0);
-    // Per version: the calls of the serving versions add up to the
-    // verdicts, and so do their histograms' counts.
+    let served = value(&format!(
+        r#"hotwasm_trial_jobs_total{{scheme="schnorr",candidate="{candidate_id}",mode="canary",outcome="served"}}"#
+    ));
+    assert_eq!(served, schnorr as f64);
+    // Per version: the calls of the serving versions and the canary's add
+    // up to the verdicts, and so do the serving histograms' counts.
     let calls: f64 = samples
         .iter()
         .filter(|(series, _)| name_of(series) == "hotwasm_module_calls_total")
         .map(|(_, v)| v)
         .sum();
-    assert_eq!(calls, jobs.len() as f64);
+    assert_eq!(calls + served, jobs.len() as f64);
     let timed: f64 = samples
         .iter()
         .filter(|(series, _)| name_of(series) == "hotwasm_verify_duration_seconds_count")
         .map(|(_, v)| v)
         .sum();
-    assert_eq!(timed, jobs.len() as f64);
+    assert_eq!(timed + served, jobs.len() as f64);
 
     // Every name the server promises is there.
     let exported: std::collections::BTreeSet<&str> = samples
