@@ -13,7 +13,8 @@
 //! - [`options`]: [`BenchOptions`] and the time [`Budget`] (messages and
 //!   repetitions per table).
 //! - [`progress`]: the [`Progress`] callback and a terminal implementation.
-//! - one file per section: [`machine`], [`throughput`], [`limit`], [`latency`],
+//! - one file per section: [`machine`], [`throughput`], [`limit`],
+//!   [`official_wapc`], [`latency`],
 //!   [`cold_start`], [`swapping`], [`end_to_end`] (with the injected
 //!   [`PipelineRunner`]), [`draft`], [`method`].
 //! - `measure.rs`: timing, statistics and verdict checks shared by them.
@@ -31,6 +32,7 @@ pub mod limit;
 pub mod machine;
 mod measure;
 pub mod method;
+pub mod official_wapc;
 pub mod options;
 pub mod progress;
 pub mod report;
@@ -56,6 +58,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
     let machine = machine::describe();
     let throughput = throughput::measure(options, progress)?;
     let limit = limit::measure(options, &throughput, progress)?;
+    let official_wapc = official_wapc::measure(options, progress)?;
     let latency = latency::measure(options, progress)?;
     let cold_start = cold_start::measure(options, progress)?;
     let swapping = swapping::measure(options, progress)?;
@@ -75,6 +78,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
         machine,
         throughput,
         limit,
+        official_wapc,
         latency,
         cold_start,
         swapping,

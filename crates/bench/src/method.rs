@@ -89,6 +89,12 @@ pub fn describe(options: &BenchOptions) -> Method {
              loop on the same jobs, alternating run by run; verdicts checked after each.",
         ),
         entry(
+            "2c official waPC host",
+            "The loop of N calls of one module through `wapc::WapcHost::call` on a \
+             `wasmtime-provider` engine (request encoding and answer decoding included), and \
+             the same module's N `Worker::verify` calls on our host, alternating run by run.",
+        ),
+        entry(
             "3 latency",
             "One `Worker::verify` call per sample, warm worker, mixed schemes; the runtimes \
              take their samples in turn (one verify each, then the next job).",

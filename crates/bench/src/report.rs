@@ -44,6 +44,8 @@ pub struct Report {
     pub throughput: ThroughputSection,
     /// 2b. The limit, natively: libsecp256k1 on the same jobs.
     pub limit: crate::limit::LimitSection,
+    /// 2c. Our host against the official waPC host.
+    pub official_wapc: crate::official_wapc::OfficialWapcSection,
     /// 3. Single-message latency.
     pub latency: LatencySection,
     /// 4. Cold start.

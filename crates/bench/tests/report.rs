@@ -7,10 +7,11 @@ use hotwasm_bench::{BenchOptions, Budget};
 use hotwasm_runtime::RuntimeKind;
 use serde_json::Value;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "machine",
     "throughput",
     "limit",
+    "official_wapc",
     "latency",
     "cold_start",
     "swapping",
@@ -72,6 +73,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
         "## 1. Machine and build",
         "## 2. Throughput",
         "### The limit: libsecp256k1",
+        "### Our host against the official waPC host",
         "## 3. Single-message latency",
         "## 4. Cold start",
         "## 5. Module swapping",
@@ -105,6 +107,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
 
     check_throughput(&json);
     check_limit(&json);
+    check_official_wapc(&json);
     check_latency(&json);
     check_swapping(&json);
     check_end_to_end(&json, true);
@@ -136,6 +139,24 @@ fn check_limit(json: &Value) {
                 "{row}"
             );
         }
+    }
+}
+
+/// Both schemes through both hosts; the ratio recomputable. (Built
+/// alone, this crate has no official host: the `hotwasm` binary's
+/// `wasmtime` feature brings it, as in a workspace test run.)
+fn check_official_wapc(json: &Value) {
+    let rows = rows(json, "official_wapc");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in rows {
+        if row["result"]["status"] == "not_built" {
+            continue;
+        }
+        let f = measured(&row["result"]).unwrap_or_else(|| panic!("measured: {row}"));
+        assert!(close(
+            num(f, "/official_over_ours"),
+            num(f, "/official_us/median") / num(f, "/ours_us/median")
+        ));
     }
 }
 

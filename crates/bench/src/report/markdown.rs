@@ -160,6 +160,48 @@ fn throughput(out: &mut String, report: &Report) {
     }
     out.push('\n');
     limit(out, report);
+    official_wapc(out, report);
+}
+
+fn official_wapc(out: &mut String, report: &Report) {
+    let section = &report.official_wapc;
+    let _ = writeln!(out, "### Our host against the official waPC host\n");
+    let _ = writeln!(
+        out,
+        "The {} modules, the same jobs, through {} and through ours (the worker path servers \
+         run, with its deadline, memory cap and counters), alternating runs; µs per call, \
+         median (min – max).\n",
+        section.variant, section.official
+    );
+    let _ = writeln!(
+        out,
+        "| scheme | N × R | ours µs | official µs | official ÷ ours |\n|---|---|---|---|---|"
+    );
+    for row in &section.rows {
+        match &row.result {
+            Cell::Measured(f) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} × {} | {} | {} | {} |",
+                    row.scheme,
+                    f.messages,
+                    f.reps,
+                    spread_plain(&f.ours_us),
+                    spread_plain(&f.official_us),
+                    ratio(f.official_over_ours)
+                );
+            }
+            blank => {
+                let _ = writeln!(
+                    out,
+                    "| {} | | {} | | |",
+                    row.scheme,
+                    blank.blank().unwrap_or_default()
+                );
+            }
+        }
+    }
+    out.push('\n');
 }
 
 fn limit(out: &mut String, report: &Report) {
