@@ -127,7 +127,8 @@ pub fn measure(
             Ok(mut host) => {
                 let mut worker = Worker::new(&set);
                 warm_up(&mut worker, &jobs, &context)?;
-                check(&context, &jobs, &host.run(&jobs[..jobs.len().min(16)]))?;
+                let warm = &jobs[..jobs.len().min(16)];
+                check(&context, warm, &host.run(warm))?;
                 prepared.push((rows.len(), jobs, worker, host, Vec::new(), Vec::new()));
                 rows.push(OfficialWapcRow {
                     scheme: scheme.to_string(),
