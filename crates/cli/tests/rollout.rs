@@ -152,9 +152,27 @@ fn server(redis: &str, name: &str, key: &str) -> Serve {
     Serve::start_with(redis, name, &["--workers", "1", "--trusted-key", key])
 }
 
-fn keys(dir: &Path) -> String {
-    let (_, public) = hotwasm_tests::signing::write_keys(dir);
-    public.to_string_lossy().into_owned()
+/// What every test here starts from: a redis-server, a folder for
+/// modules, and the public key (in that folder) the servers trust.
+struct Setup {
+    _redis: RedisServer,
+    url: String,
+    dir: tempfile::TempDir,
+    key: String,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let redis = RedisServer::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (_, public) = hotwasm_tests::signing::write_keys(dir.path());
+        Setup {
+            url: redis.url(),
+            _redis: redis,
+            dir,
+            key: public.to_string_lossy().into_owned(),
+        }
+    }
 }
 
 /// One `activate --redis` swaps three servers; a fourth started afterwards
@@ -162,17 +180,15 @@ fn keys(dir: &Path) -> String {
 /// by each, recorded, and the version before keeps serving.
 #[test]
 fn one_activate_swaps_every_server_and_a_late_server_converges() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = keys(dir.path());
+    let setup = Setup::new();
+    let (url, dir, key) = (setup.url.clone(), setup.dir.path(), setup.key.clone());
     let servers: Vec<Serve> = ["a", "b", "c"]
         .iter()
         .map(|name| server(&url, name, &key))
         .collect();
     let v2 = publish(
         &url,
-        dir.path(),
+        dir,
         "v2.wasm",
         &hotwasm_tests::second_version(honest(), "v2"),
     );
@@ -197,7 +213,7 @@ fn one_activate_swaps_every_server_and_a_late_server_converges() {
 
     // Unsigned: no server trusts it; each refuses and keeps v2.
     let unsigned = hotwasm_tests::second_version(honest(), "unsigned");
-    let path = dir.path().join("unsigned.wasm");
+    let path = dir.join("unsigned.wasm");
     std::fs::write(&path, &unsigned).expect("write");
     fleet(
         &url,
@@ -248,15 +264,13 @@ fn one_activate_swaps_every_server_and_a_late_server_converges() {
 /// stays — and every delivered verdict is right throughout.
 #[test]
 fn a_shadow_that_disagrees_is_stopped_and_recorded_and_verdicts_stay_right() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = keys(dir.path());
+    let setup = Setup::new();
+    let (url, dir, key) = (setup.url.clone(), setup.dir.path(), setup.key.clone());
     let servers = [server(&url, "a", &key), server(&url, "b", &key)];
     let before = serving(&servers[0].grpc, "schnorr");
     let liar = publish(
         &url,
-        dir.path(),
+        dir,
         "liar.wasm",
         &hotwasm_tests::hostile::liar_of(honest()),
     );
@@ -279,7 +293,7 @@ fn a_shadow_that_disagrees_is_stopped_and_recorded_and_verdicts_stay_right() {
         })
     });
 
-    let jobs = jobs_file(dir.path(), 400, 8);
+    let jobs = jobs_file(dir, 400, 8);
     assert_every_job_answered(&submit(&url, &jobs), 408);
 
     wait_until("the shadow is aborted", PATIENCE, || {
@@ -331,10 +345,8 @@ fn a_shadow_that_disagrees_is_stopped_and_recorded_and_verdicts_stay_right() {
 /// and each run gets every verdict, right and once.
 #[test]
 fn an_agreeing_shadow_is_promoted_everywhere_without_losing_a_verdict() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = keys(dir.path());
+    let setup = Setup::new();
+    let (url, dir, key) = (setup.url.clone(), setup.dir.path(), setup.key.clone());
     let servers = [
         server(&url, "a", &key),
         server(&url, "b", &key),
@@ -343,7 +355,7 @@ fn an_agreeing_shadow_is_promoted_everywhere_without_losing_a_verdict() {
     let v1 = serving(&servers[0].grpc, "schnorr");
     let v2 = publish(
         &url,
-        dir.path(),
+        dir,
         "v2.wasm",
         &hotwasm_tests::second_version(honest(), "v2"),
     );
@@ -355,7 +367,7 @@ fn an_agreeing_shadow_is_promoted_everywhere_without_losing_a_verdict() {
         servers_with_trials(&url, 3)
     });
 
-    let jobs = jobs_file(dir.path(), 200, 0);
+    let jobs = jobs_file(dir, 200, 0);
     let promoted = || history(&url).iter().any(|entry| entry["why"] == "promoted");
     let mut modules = std::collections::BTreeSet::new();
     let mut runs = 0;
@@ -421,15 +433,13 @@ fn servers_with_trials(url: &str, count: usize) -> bool {
 /// a right verdict for every job, the trapped ones included.
 #[test]
 fn a_canary_that_traps_rolls_back_by_itself_and_every_job_is_answered_right() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = keys(dir.path());
+    let setup = Setup::new();
+    let (url, dir, key) = (setup.url.clone(), setup.dir.path(), setup.key.clone());
     let servers = [server(&url, "a", &key), server(&url, "b", &key)];
     let before = serving(&servers[0].grpc, "schnorr");
     let trapping = publish(
         &url,
-        dir.path(),
+        dir,
         "trapping.wasm",
         &hotwasm_tests::hostile::trapping_of(honest()),
     );
@@ -454,7 +464,7 @@ fn a_canary_that_traps_rolls_back_by_itself_and_every_job_is_answered_right() {
         })
     });
 
-    let jobs = jobs_file(dir.path(), 300, 30);
+    let jobs = jobs_file(dir, 300, 30);
     let summary = submit(&url, &jobs);
     assert_every_job_answered(&summary, 330);
 
@@ -493,21 +503,19 @@ fn a_canary_that_traps_rolls_back_by_itself_and_every_job_is_answered_right() {
 /// the next trial.
 #[test]
 fn a_server_killed_during_a_rollout_converges_when_restarted() {
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let key = keys(dir.path());
+    let setup = Setup::new();
+    let (url, dir, key) = (setup.url.clone(), setup.dir.path(), setup.key.clone());
     let a = server(&url, "a", &key);
     let b = server(&url, "b", &key);
     let v2 = publish(
         &url,
-        dir.path(),
+        dir,
         "v2.wasm",
         &hotwasm_tests::second_version(honest(), "v2"),
     );
     let v3 = publish(
         &url,
-        dir.path(),
+        dir,
         "v3.wasm",
         &hotwasm_tests::second_version(honest(), "v3"),
     );
