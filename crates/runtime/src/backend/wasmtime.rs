@@ -24,6 +24,11 @@ const NAME: &str = "wasmtime";
 /// scheme, plus the ones being replaced during a swap).
 pub const POOLED_INSTANCES: u32 = 128;
 
+/// Set to `on-demand` to allocate instances one by one instead of from the
+/// pool, without the pool's memory cap: what instruction counting under
+/// valgrind needs, never a server.
+pub const ALLOCATOR_ENV: &str = "HOTWASM_WASMTIME_ALLOCATOR";
+
 /// A wasmtime engine with the waPC host functions linked, and the thread
 /// that advances its epoch.
 pub struct WasmtimeRuntime {
@@ -62,7 +67,15 @@ impl WasmtimeRuntime {
             .total_tables(POOLED_INSTANCES)
             .total_core_instances(POOLED_INSTANCES)
             .max_memory_size(limits.max_memory_bytes);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var(ALLOCATOR_ENV).is_ok_and(|v| v == "on-demand") {
+            // Valgrind (scripts/count-instructions.sh) cannot reserve the
+            // pool's address space; the generated code is the same.
+            tracing::warn!(
+                "INSECURE: {ALLOCATOR_ENV}=on-demand: wasmtime instances are not pooled and their memory is not capped; for measurement only"
+            );
+        } else {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine {
             runtime: NAME,
             message: format!("{e:#}"),
