@@ -25,7 +25,7 @@ enum Command {
     Generate(command::generate::Args),
     /// Verify JSON Lines jobs and write one verdict line per job.
     Verify(command::verify::Args),
-    /// Manage modules: the local registry, or a running server (`--server`).
+    /// Manage modules: the local registry, a running server (`--server`), or every server of a fleet (`--redis`).
     #[command(subcommand)]
     Modules(command::modules::Command),
     /// Keys that sign modules (`hotwasm modules sign`) and that servers trust (`--trusted-key`).

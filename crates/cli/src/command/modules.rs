@@ -133,7 +133,8 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Tell whether a module's signature verifies with the trusted keys.
     VerifySignature(sign::VerifyArgs),
-    /// Make NAME@HASH (a unique hash prefix of 4+ digits) the active version.
+    /// Make NAME@HASH (a unique hash prefix of 4+ digits) the active version
+    /// (with --redis: on every server of the fleet).
     ///
     /// With --redis, on every server of the fleet at once (a version
     /// published with `modules publish`, or a built-in one).
