@@ -14,7 +14,7 @@
 //!   repetitions per table).
 //! - [`progress`]: the [`Progress`] callback and a terminal implementation.
 //! - one file per section: [`machine`], [`throughput`], [`limit`],
-//!   [`official_wapc`], [`latency`],
+//!   [`official_wapc`], [`open_loop`], [`latency`],
 //!   [`cold_start`], [`swapping`], [`end_to_end`] (with the injected
 //!   [`PipelineRunner`]), [`draft`], [`method`].
 //! - `measure.rs`: timing, statistics and verdict checks shared by them.
@@ -33,6 +33,7 @@ pub mod machine;
 mod measure;
 pub mod method;
 pub mod official_wapc;
+pub mod open_loop;
 pub mod options;
 pub mod progress;
 pub mod report;
@@ -63,6 +64,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
     let cold_start = cold_start::measure(options, progress)?;
     let swapping = swapping::measure(options, progress)?;
     let end_to_end = end_to_end::measure(options, progress)?;
+    let open_loop = open_loop::measure(options, &latency, progress)?;
     let draft = draft::compare(&throughput, &latency, &swapping);
     let method = method::describe(options);
     Ok(Report {
@@ -83,6 +85,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
         cold_start,
         swapping,
         end_to_end,
+        open_loop,
         draft,
         method,
     })

@@ -95,6 +95,13 @@ pub fn describe(options: &BenchOptions) -> Method {
              the same module's N `Worker::verify` calls on our host, alternating run by run.",
         ),
         entry(
+            "6b open loop",
+            "From each request's scheduled send time to its verdict over gRPC (loopback, \
+             in-process server); requests are spawned on schedule whether or not earlier ones \
+             have returned, so queueing behind a stalled server is charged to the requests it \
+             held up. Capacity: 2 × workers clients calling back to back.",
+        ),
+        entry(
             "3 latency",
             "One `Worker::verify` call per sample, warm worker, mixed schemes; the runtimes \
              take their samples in turn (one verify each, then the next job).",

@@ -54,6 +54,8 @@ pub struct Report {
     pub swapping: SwappingSection,
     /// 6. End to end.
     pub end_to_end: EndToEndSection,
+    /// 6b. Latency under load, open loop.
+    pub open_loop: crate::open_loop::OpenLoopSection,
     /// 7. Against the draft.
     pub draft: DraftSection,
     /// 8. Method.

@@ -7,7 +7,7 @@ use hotwasm_bench::{BenchOptions, Budget};
 use hotwasm_runtime::RuntimeKind;
 use serde_json::Value;
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "machine",
     "throughput",
     "limit",
@@ -16,6 +16,7 @@ const SECTIONS: [&str; 10] = [
     "cold_start",
     "swapping",
     "end_to_end",
+    "open_loop",
     "draft",
     "method",
 ];
@@ -74,6 +75,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
         "## 2. Throughput",
         "### The limit: libsecp256k1",
         "### Our host against the official waPC host",
+        "### Latency under load (open loop, gRPC `Verify`)",
         "## 3. Single-message latency",
         "## 4. Cold start",
         "## 5. Module swapping",
@@ -111,6 +113,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     check_latency(&json);
     check_swapping(&json);
     check_end_to_end(&json, true);
+    check_open_loop(&json);
     check_draft(&json);
 }
 
@@ -159,6 +162,30 @@ fn check_official_wapc(json: &Value) {
             num(f, "/official_us/median") / num(f, "/ours_us/median")
         ));
     }
+}
+
+/// Four loads, rates as shares of the capacity, percentiles in order, the
+/// ratio at 50% recomputable.
+fn check_open_loop(json: &Value) {
+    let f = measured(&json["open_loop"]["result"]).expect("open loop measured");
+    let capacity = num(f, "/capacity_per_s");
+    let rows = f["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        let load = num(row, "/load_percent");
+        assert!(
+            close(num(row, "/rate_per_s"), capacity * load / 100.0),
+            "{row}"
+        );
+        assert!(num(row, "/p50_us") <= num(row, "/p99_us"), "{row}");
+        assert!(num(row, "/p99_us") <= num(row, "/p999_us"), "{row}");
+        assert!(num(row, "/p999_us") <= num(row, "/max_us"), "{row}");
+    }
+    let half = rows.iter().find(|r| r["load_percent"] == 50).expect("50%");
+    assert!(close(
+        num(f, "/p99_at_half_over_single"),
+        num(half, "/p99_us") / num(f, "/single_verify_p99_us")
+    ));
 }
 
 fn check_throughput(json: &Value) {

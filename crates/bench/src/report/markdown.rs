@@ -34,6 +34,7 @@ pub fn tables(report: &Report) -> String {
     cold_start(&mut out, report);
     swapping(&mut out, report);
     end_to_end(&mut out, report);
+    open_loop(&mut out, report);
     draft(&mut out, report);
     out
 }
@@ -474,6 +475,58 @@ fn end_to_end(out: &mut String, report: &Report) {
                 );
             }
         }
+    }
+    out.push('\n');
+}
+
+fn open_loop(out: &mut String, report: &Report) {
+    let section = &report.open_loop;
+    let _ = writeln!(out, "### Latency under load (open loop, gRPC `Verify`)\n");
+    let Cell::Measured(f) = &section.result else {
+        let _ = writeln!(
+            out,
+            "{}: {}\n",
+            section.runtime,
+            section.result.blank().unwrap_or_default()
+        );
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "A server in this process ({}, {} workers) answering `Verify` over loopback; requests \
+         sent on a fixed schedule at shares of its capacity ({} verifies/s with {} clients \
+         calling back to back), {} s per rate, latency from each request's scheduled send \
+         time (no coordinated omission).\n",
+        section.runtime,
+        section.workers,
+        number(f.capacity_per_s),
+        2 * section.workers,
+        f.seconds_per_rate
+    );
+    let _ = writeln!(
+        out,
+        "| load | rate / s | requests | p50 µs | p99 µs | p99.9 µs | max µs |\n|---|---|---|---|---|---|---|"
+    );
+    for row in &f.rows {
+        let _ = writeln!(
+            out,
+            "| {}% | {} | {} | {} | {} | {} | {} |",
+            row.load_percent,
+            number(row.rate_per_s),
+            row.requests,
+            number(row.p50_us),
+            number(row.p99_us),
+            number(row.p999_us),
+            number(row.max_us)
+        );
+    }
+    if let (Some(single), Some(over)) = (f.single_verify_p99_us, f.p99_at_half_over_single) {
+        let _ = writeln!(
+            out,
+            "\np99 at 50% of capacity: {} a single verify's p99 ({} µs, section 3).",
+            ratio(over),
+            number(single)
+        );
     }
     out.push('\n');
 }

@@ -1,0 +1,298 @@
+//! Section 6b, latency under load without coordinated omission: a server
+//! in this process answering gRPC `Verify` on a loopback socket, requests
+//! sent on a fixed schedule (open loop, as wrk2 and ghz do) at shares of
+//! the capacity measured first, each request's latency taken from the
+//! time it was *scheduled* to be sent, so a stalled server is charged for
+//! the requests it held up.
+//!
+//! Capacity: 2 × workers clients calling back to back for a fixed time.
+//! Rates: 25, 50, 75 and 90% of it, one after another, each for the plan's
+//! duration; p50, p99 and p99.9 per rate, and p99 over a single verify's
+//! p99 (the latency section's, same runtime) at 50%.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotwasm_client::admin::AdminClient;
+use hotwasm_jobs::{Job, SchemeChoice};
+use hotwasm_runtime::RuntimeKind;
+use hotwasm_server::grpc::GrpcOptions;
+use hotwasm_server::{Server, ServerConfig};
+use serde::Serialize;
+
+use crate::latency::LatencySection;
+use crate::measure::jobs;
+use crate::options::BenchOptions;
+use crate::report::Cell;
+use crate::{BenchError, Progress};
+
+/// The shares of capacity measured, in percent.
+pub const LOADS: [u32; 4] = [25, 50, 75, 90];
+
+/// The section.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoopSection {
+    /// The runtime and variant the server ran.
+    pub runtime: String,
+    /// Worker threads of the server.
+    pub workers: usize,
+    /// The figures, or why there are none.
+    pub result: Cell<OpenLoopFigures>,
+}
+
+/// Capacity and one row per load.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoopFigures {
+    /// Verifies per second with clients calling back to back.
+    pub capacity_per_s: f64,
+    /// Seconds each rate ran.
+    pub seconds_per_rate: f64,
+    /// One row per share of capacity.
+    pub rows: Vec<OpenLoopRow>,
+    /// A single verify's p99 on the same runtime (latency section), µs.
+    pub single_verify_p99_us: Option<f64>,
+    /// p99 at 50% of capacity over `single_verify_p99_us`.
+    pub p99_at_half_over_single: Option<f64>,
+}
+
+/// One rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLoopRow {
+    /// Percent of capacity.
+    pub load_percent: u32,
+    /// Requests per second scheduled.
+    pub rate_per_s: f64,
+    /// Requests sent.
+    pub requests: usize,
+    /// Latency from the scheduled send time, µs.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// 99.9th percentile, µs.
+    pub p999_us: f64,
+    /// Largest, µs.
+    pub max_us: f64,
+}
+
+/// Measures the section on wasmtime (else native), with `latency` for the
+/// single-verify reference.
+///
+/// # Errors
+///
+/// [`BenchError::Pipeline`] when the server cannot start or a call fails;
+/// [`BenchError::WrongVerdict`] on a wrong verdict.
+pub fn measure(
+    options: &BenchOptions,
+    latency: &LatencySection,
+    progress: &dyn Progress,
+) -> Result<OpenLoopSection, BenchError> {
+    let kind = if options.runtimes.contains(&RuntimeKind::Wasmtime) {
+        RuntimeKind::Wasmtime
+    } else {
+        RuntimeKind::Native
+    };
+    let section = |result| OpenLoopSection {
+        runtime: format!("{kind}/{}", kind.preferred_variant()),
+        workers: options.workers,
+        result,
+    };
+    if !options.pipelines {
+        return Ok(section(Cell::NotRun {
+            reason: "pipelines not run (--no-pipelines)".into(),
+        }));
+    }
+    let seconds = if options.quick { 0.5 } else { 2.0 };
+    let pool = jobs(
+        options.seed + 200,
+        SchemeChoice::Mixed,
+        options.invalid_ratio,
+        512,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| pipeline_error(format!("async runtime: {e}")))?;
+    let mut config = ServerConfig::new(kind);
+    config.workers = options.workers.max(1);
+    let figures = runtime.block_on(run(config, &pool, seconds, progress))?;
+    let single = latency.find(kind.name()).map(|f| f.latency.p99_us);
+    let at_half = figures
+        .iter()
+        .find(|row| row.load_percent == 50)
+        .map(|row| row.p99_us);
+    let (capacity, rows) = (figures.capacity, figures.rows);
+    Ok(section(Cell::Measured(OpenLoopFigures {
+        capacity_per_s: capacity,
+        seconds_per_rate: seconds,
+        p99_at_half_over_single: single.zip(at_half).map(|(single, half)| half / single),
+        single_verify_p99_us: single,
+        rows,
+    })))
+}
+
+struct Measured {
+    capacity: f64,
+    rows: Vec<OpenLoopRow>,
+}
+
+impl Measured {
+    fn iter(&self) -> impl Iterator<Item = &OpenLoopRow> {
+        self.rows.iter()
+    }
+}
+
+fn pipeline_error(reason: String) -> BenchError {
+    BenchError::Pipeline {
+        config: "open-loop latency over gRPC".into(),
+        message: reason,
+    }
+}
+
+async fn run(
+    config: ServerConfig,
+    pool: &[Job],
+    seconds: f64,
+    progress: &dyn Progress,
+) -> Result<Measured, BenchError> {
+    let workers = config.workers;
+    let server = tokio::task::spawn_blocking(move || Server::start(config))
+        .await
+        .map_err(|e| pipeline_error(e.to_string()))?
+        .map_err(|e| pipeline_error(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| pipeline_error(format!("binding a port: {e}")))?;
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map_err(|e| pipeline_error(e.to_string()))?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(hotwasm_server::grpc::serve(
+        Arc::clone(&server),
+        listener,
+        GrpcOptions::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let clients = 2 * workers;
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        connections.push(
+            AdminClient::connect(&url)
+                .await
+                .map_err(|e| pipeline_error(e.to_string()))?,
+        );
+    }
+    let pool: Arc<Vec<Job>> = Arc::new(pool.to_vec());
+    progress.start("open-loop latency", 1 + LOADS.len() as u64);
+    progress.step("capacity");
+    let capacity = closed_loop(&connections, &pool, seconds).await?;
+    let mut rows = Vec::new();
+    for load in LOADS {
+        progress.step(&format!("{load}% of capacity"));
+        let rate = capacity * f64::from(load) / 100.0;
+        rows.push(open_loop(&connections, &pool, rate, seconds, load).await?);
+    }
+    progress.finish();
+    let _ = stop.send(());
+    let _ = serving.await;
+    Ok(Measured { capacity, rows })
+}
+
+/// Verifies per second with every client calling back to back.
+async fn closed_loop(
+    connections: &[AdminClient],
+    pool: &Arc<Vec<Job>>,
+    seconds: f64,
+) -> Result<f64, BenchError> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for (index, connection) in connections.iter().enumerate() {
+        let mut connection = connection.clone();
+        let pool = Arc::clone(pool);
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            let mut next = index;
+            while Instant::now() < until {
+                let job = &pool[next % pool.len()];
+                call(&mut connection, job).await?;
+                done += 1;
+                next += connections_step();
+            }
+            Ok::<usize, BenchError>(done)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.map_err(|e| pipeline_error(e.to_string()))??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The stride between the jobs one client takes from the pool.
+const fn connections_step() -> usize {
+    7
+}
+
+/// Requests at `rate` per second for `seconds`, each charged from its
+/// scheduled send time.
+async fn open_loop(
+    connections: &[AdminClient],
+    pool: &Arc<Vec<Job>>,
+    rate: f64,
+    seconds: f64,
+    load: u32,
+) -> Result<OpenLoopRow, BenchError> {
+    let count = ((rate * seconds) as usize).max(1);
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        let scheduled = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled).await;
+        let mut connection = connections[i % connections.len()].clone();
+        let pool = Arc::clone(pool);
+        tasks.push(tokio::spawn(async move {
+            call(&mut connection, &pool[i % pool.len()]).await?;
+            Ok::<f64, BenchError>(scheduled.elapsed().as_secs_f64() * 1e6)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for task in tasks {
+        latencies.push(task.await.map_err(|e| pipeline_error(e.to_string()))??);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| hotwasm_jobs::stats::percentile(&latencies, q).unwrap_or(f64::NAN);
+    Ok(OpenLoopRow {
+        load_percent: load,
+        rate_per_s: rate,
+        requests: count,
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+        p999_us: at(0.999),
+        max_us: latencies.last().copied().unwrap_or(f64::NAN),
+    })
+}
+
+/// One `Verify`, its verdict checked against the job's `expect`.
+async fn call(connection: &mut AdminClient, job: &Job) -> Result<(), BenchError> {
+    let verdict = connection
+        .verify(job)
+        .await
+        .map_err(|e| pipeline_error(e.to_string()))?;
+    match job.expect {
+        Some(expected) if expected != verdict.valid => Err(BenchError::WrongVerdict {
+            context: "open-loop latency".into(),
+            id: job.id.clone(),
+            expected,
+            got: verdict.valid,
+            reason: verdict.reason.clone().unwrap_or_else(|| "-".into()),
+        }),
+        _ => Ok(()),
+    }
+}
