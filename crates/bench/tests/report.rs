@@ -183,8 +183,8 @@ fn check_open_loop(json: &Value) {
     }
     let half = rows.iter().find(|r| r["load_percent"] == 50).expect("50%");
     assert!(close(
-        num(f, "/p99_at_half_over_single"),
-        num(half, "/p99_us") / num(f, "/single_verify_p99_us")
+        num(f, "/p99_at_half_over_unloaded"),
+        num(half, "/p99_us") / num(f, "/unloaded_p99_us")
     ));
 }
 

@@ -520,12 +520,16 @@ fn open_loop(out: &mut String, report: &Report) {
             number(row.max_us)
         );
     }
-    if let (Some(single), Some(over)) = (f.single_verify_p99_us, f.p99_at_half_over_single) {
+    if let Some(over) = f.p99_at_half_over_unloaded {
         let _ = writeln!(
             out,
-            "\np99 at 50% of capacity: {} a single verify's p99 ({} µs, section 3).",
+            "\np99 at 50% of capacity: {} the p99 of single calls one after another on the same \
+             path ({} µs; the verify alone: {} µs, section 3).",
             ratio(over),
-            number(single)
+            number(f.unloaded_p99_us),
+            f.single_verify_p99_us
+                .map(number)
+                .unwrap_or_else(|| "-".into())
         );
     }
     out.push('\n');
