@@ -123,6 +123,7 @@ pub fn measure(
     let figures = runtime.block_on(run(config, &pool, seconds, progress))?;
     let single = latency.find(kind.name()).map(|f| f.latency.p99_us);
     let at_half = figures
+        .rows
         .iter()
         .find(|row| row.load_percent == 50)
         .map(|row| row.p99_us);
@@ -141,12 +142,6 @@ struct Measured {
     capacity: f64,
     unloaded: f64,
     rows: Vec<OpenLoopRow>,
-}
-
-impl Measured {
-    fn iter(&self) -> impl Iterator<Item = &OpenLoopRow> {
-        self.rows.iter()
-    }
 }
 
 fn pipeline_error(reason: String) -> BenchError {
@@ -251,7 +246,7 @@ async fn closed_loop(
                 let job = &pool[next % pool.len()];
                 call(&mut connection, job).await?;
                 done += 1;
-                next += connections_step();
+                next += STRIDE;
             }
             Ok::<usize, BenchError>(done)
         }));
@@ -264,9 +259,7 @@ async fn closed_loop(
 }
 
 /// The stride between the jobs one client takes from the pool.
-const fn connections_step() -> usize {
-    7
-}
+const STRIDE: usize = 7;
 
 /// Requests at `rate` per second for `seconds`, each charged from its
 /// scheduled send time.

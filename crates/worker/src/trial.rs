@@ -97,25 +97,6 @@ pub struct TrialSnapshot {
     pub skipped: u64,
 }
 
-impl TrialSnapshot {
-    /// The counts of `self` not in `earlier`.
-    pub fn since(&self, earlier: &TrialSnapshot) -> TrialSnapshot {
-        TrialSnapshot {
-            agreed: self.agreed.saturating_sub(earlier.agreed),
-            disagreed: self.disagreed.saturating_sub(earlier.disagreed),
-            errors: self.errors.saturating_sub(earlier.errors),
-            served: self.served.saturating_sub(earlier.served),
-            fell_back: self.fell_back.saturating_sub(earlier.fell_back),
-            skipped: self.skipped.saturating_sub(earlier.skipped),
-        }
-    }
-
-    /// Whether nothing was counted.
-    pub fn is_empty(&self) -> bool {
-        *self == TrialSnapshot::default()
-    }
-}
-
 /// One job on which the two versions gave different verdicts (or the
 /// candidate gave none).
 #[derive(Debug, Clone)]
