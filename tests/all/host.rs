@@ -387,3 +387,139 @@ fn a_watched_file_over_the_module_limit_is_refused_unread() {
     );
     assert_eq!(host.swaps(), 0);
 }
+
+/// A wasmtime host with a registry in `dir` and tiered activation from
+/// Winch.
+fn tiered_host(dir: &std::path::Path) -> Arc<ModuleHost> {
+    ModuleHost::start(HostConfig {
+        limits: crate::unhurried(),
+        variant: Some("fast".into()),
+        registry: Some(dir.to_path_buf()),
+        trust: signing::trust(),
+        first_tier: Some(RuntimeKind::WasmtimeWinch),
+        ..HostConfig::new(RuntimeKind::Wasmtime)
+    })
+    .expect("host starts")
+}
+
+/// Waits (at most a minute: compiling, never a race) for the tier-ups.
+fn tier_ups_done(host: &ModuleHost) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while host.tier_ups_pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "tier-up never ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn tiered_activation_serves_from_winch_then_from_cranelift() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = tiered_host(dir.path());
+    let events = host.subscribe();
+    let mut worker = hotwasm_worker::Worker::new(host.modules());
+    let jobs: Vec<hotwasm_jobs::Job> =
+        hotwasm_jobs::Generator::new(31, hotwasm_jobs::SchemeChoice::Schnorr, 0.5)
+            .take(40)
+            .collect();
+    let check = |worker: &mut hotwasm_worker::Worker| -> Vec<String> {
+        jobs.iter()
+            .map(|job| {
+                let verdict = worker.verify(job);
+                assert_eq!(Some(verdict.valid), job.expect, "{verdict:?}");
+                verdict.runtime
+            })
+            .collect()
+    };
+
+    // `default` has no wide-arithmetic: Winch compiles it and it serves
+    // at once; the Cranelift build replaces it, same version.
+    let v2 = signed(&second_version(schnorr("default"), "tiered"));
+    let loaded = host
+        .load("schnorr", v2.clone(), "test", true)
+        .expect("load");
+    let runtimes = check(&mut worker);
+    assert!(
+        runtimes
+            .iter()
+            .all(|r| r == "wasmtime-winch" || r == "wasmtime"),
+        "{runtimes:?}"
+    );
+    let event = next_event(&events);
+    assert_eq!(
+        (event.to.as_str(), &event.cause),
+        (
+            loaded.id.as_str(),
+            &Cause::Load {
+                source: "test".into()
+            }
+        )
+    );
+    let event = next_event(&events);
+    assert_eq!(event.to, loaded.id);
+    assert_eq!(event.from.as_deref(), Some(loaded.id.as_str()));
+    assert_eq!(
+        event.cause,
+        Cause::TierUp {
+            from_runtime: "wasmtime-winch"
+        }
+    );
+    tier_ups_done(&host);
+    assert!(check(&mut worker).iter().all(|r| r == "wasmtime"));
+    assert_eq!(host.serving()["schnorr"], loaded.id);
+    assert_eq!(host.swaps(), 2, "the load and the tier-up");
+
+    // Cranelift has it cached now: activated again, it is compiled by
+    // Cranelift before it serves, with no tier-up.
+    let fast = host.activate(
+        &hotwasm_modules::find("schnorr", "fast")
+            .expect("built")
+            .id(),
+    );
+    fast.expect("back to the built-in version");
+    host.activate(&loaded.id).expect("again");
+    assert_eq!(host.tier_ups_pending(), 0);
+    assert!(check(&mut worker).iter().all(|r| r == "wasmtime"));
+
+    // `fast` uses wide-arithmetic, which Winch refuses: compiled by
+    // Cranelift before it serves, as without tiering.
+    let v3 = signed(&second_version(schnorr("fast"), "no-winch"));
+    host.load("schnorr", v3, "test", true).expect("load");
+    assert_eq!(host.tier_ups_pending(), 0);
+    assert!(check(&mut worker).iter().all(|r| r == "wasmtime"));
+    while let Ok(event) = events.try_recv() {
+        assert!(!matches!(event.cause, Cause::TierUp { .. }), "{event:?}");
+    }
+}
+
+#[test]
+fn a_tier_up_never_replaces_a_newer_version() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = tiered_host(dir.path());
+    let mut worker = hotwasm_worker::Worker::new(host.modules());
+    let job = hotwasm_jobs::Generator::new(32, hotwasm_jobs::SchemeChoice::Schnorr, 0.0).job();
+    // Two versions back to back: the first one's tier-up ends before or
+    // after the second load, and must not bring the first one back.
+    let a = host
+        .load(
+            "schnorr",
+            signed(&second_version(schnorr("default"), "a")),
+            "test",
+            true,
+        )
+        .expect("load a");
+    let b = host
+        .load(
+            "schnorr",
+            signed(&second_version(schnorr("default"), "b")),
+            "test",
+            true,
+        )
+        .expect("load b");
+    assert_ne!(a.id, b.id);
+    tier_ups_done(&host);
+    assert_eq!(host.serving()["schnorr"], b.id);
+    let verdict = worker.verify(&job);
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.module.as_deref(), Some(b.id.as_str()));
+    assert_eq!(verdict.runtime, "wasmtime");
+}

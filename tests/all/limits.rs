@@ -13,8 +13,10 @@ use hotwasm_runtime::{GUEST_THREAD_STACK_BYTES, Limits, RuntimeError, RuntimeKin
 use hotwasm_tests::hostile;
 use hotwasm_worker::{ModuleSet, Worker};
 
-const WASM_RUNTIMES: [RuntimeKind; 3] = [
+const WASM_RUNTIMES: [RuntimeKind; 5] = [
     RuntimeKind::Wasmtime,
+    RuntimeKind::WasmtimeWinch,
+    RuntimeKind::WasmtimePulley,
     RuntimeKind::Wasmi,
     RuntimeKind::Wasm3,
 ];
@@ -125,13 +127,18 @@ fn looping_start_function_never_finishes_instantiating() {
         panic!("wasm3 loaded a module with a start function");
     };
     assert!(refused.to_string().contains("start function"), "{refused}");
-    // wasmtime stops it at the start deadline, wasmi when its start fuel
-    // runs out.
-    for kind in [RuntimeKind::Wasmtime, RuntimeKind::Wasmi] {
+    // wasmtime (every tier) stops it at the start deadline, wasmi when its
+    // start fuel runs out.
+    for kind in [
+        RuntimeKind::Wasmtime,
+        RuntimeKind::WasmtimeWinch,
+        RuntimeKind::WasmtimePulley,
+        RuntimeKind::Wasmi,
+    ] {
         let set = set_with_schnorr(kind, &hostile::looping_start_module());
         let module = set.get(Scheme::Schnorr).expect("active");
         match module.compiled.instantiate() {
-            Err(RuntimeError::InitDeadline { .. }) if kind == RuntimeKind::Wasmtime => {}
+            Err(RuntimeError::InitDeadline { .. }) if kind.is_wasmtime() => {}
             Err(RuntimeError::Instantiate { message, .. }) if kind == RuntimeKind::Wasmi => {
                 assert!(message.contains("fuel"), "{message}");
             }

@@ -143,7 +143,9 @@ fn libsecp256k1_and_every_runtime_agree_on_every_class() {
 
     let (loaded, refused) = loadable_combinations();
     for reason in &refused {
-        eprintln!("does not load (expected for wasm3 with post-MVP variants): {reason}");
+        eprintln!(
+            "does not load (expected: wasm3 runs MVP only, Winch lacks wide-arithmetic): {reason}"
+        );
     }
     assert!(loaded.len() >= 8, "too few runtimes load: {refused:?}");
     // (runtime/variant, class) -> (count, first example)

@@ -160,7 +160,7 @@ impl Budget {
     /// The throughput size of `kind` running `variant`.
     pub fn throughput(&self, kind: RuntimeKind, variant: &str) -> Size {
         match kind {
-            RuntimeKind::Native | RuntimeKind::Wasmtime => self.compiled,
+            _ if !kind.is_interpreter() => self.compiled,
             _ if variant == kind.preferred_variant() => self.interpreter_preferred,
             _ => self.interpreter_other,
         }
@@ -194,9 +194,10 @@ impl Budget {
     }
 }
 
-/// wasmi and wasm3 get smaller sizes: they are 20–60x slower.
+/// The interpreters (wasmi, wasm3, Pulley) get smaller sizes: they are
+/// 8–60x slower.
 pub(crate) fn is_interpreter(kind: RuntimeKind) -> bool {
-    matches!(kind, RuntimeKind::Wasmi | RuntimeKind::Wasm3)
+    kind.is_interpreter()
 }
 
 /// Everything a bench run needs.

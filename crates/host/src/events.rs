@@ -28,6 +28,13 @@ pub enum Cause {
     /// Swapped in directly by a tool (`hotwasm verify --swap-every`,
     /// `hotwasm demo`, the benchmark).
     Swap,
+    /// Tiered activation: the same version, now compiled by the host's own
+    /// runtime, replaces the build of the faster-compiling tier it started
+    /// serving from ([`crate::HostConfig::first_tier`]).
+    TierUp {
+        /// The runtime whose build it replaces (`wasmtime-winch`).
+        from_runtime: &'static str,
+    },
 }
 
 /// One commit: `to` serves `scheme` from the next call on.

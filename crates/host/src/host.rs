@@ -3,16 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::Receiver;
 use hotwasm_abi::Scheme;
 use hotwasm_registry::{
     ArtifactCache, ModuleRegistry, RegistryError, Validated, VersionInfo, VersionState,
 };
-use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_runtime::{Limits, Runtime, RuntimeKind};
 use hotwasm_trust::Trust;
 use hotwasm_worker::{HealthReport, ModuleSet, SchemeModule};
 
@@ -56,6 +56,16 @@ pub struct HostConfig {
     /// version, rollback, the registry's active version at start). The
     /// built-in modules are always trusted; the default trusts no key.
     pub trust: Trust,
+    /// Tiered activation: a version about to serve that `runtime` has not
+    /// compiled before (no artifact in the registry's cache) serves first
+    /// as compiled by this faster-compiling runtime — `wasmtime-winch`,
+    /// typically — after the same trust check and self-test, and is
+    /// swapped for `runtime`'s build in the background once that has
+    /// compiled, passed its self-test and been prewarmed
+    /// ([`Cause::TierUp`]). A version this runtime refuses (Winch and
+    /// wide-arithmetic) is compiled by `runtime` before it serves, as
+    /// without tiering. `None` (the default): always so.
+    pub first_tier: Option<RuntimeKind>,
 }
 
 impl HostConfig {
@@ -72,6 +82,7 @@ impl HostConfig {
             prewarm: 1,
             audit_log: None,
             trust: Trust::default(),
+            first_tier: None,
         }
     }
 }
@@ -111,7 +122,13 @@ struct Registry {
 
 /// Which module serves each scheme; shared as `Arc<ModuleHost>`.
 pub struct ModuleHost {
+    /// This host, for the threads it starts (tier-ups).
+    this: Weak<ModuleHost>,
     set: Arc<ModuleSet>,
+    /// The faster-compiling runtime of tiered activation, if on.
+    first_tier: Option<Arc<dyn Runtime>>,
+    /// Tier-ups started and not finished.
+    tier_ups: AtomicUsize,
     variant: String,
     startup: Startup,
     registry: Option<Registry>,
@@ -159,7 +176,18 @@ impl ModuleHost {
             })?,
             None => AuditLog::log_only(),
         };
-        let host = ModuleHost {
+        let first_tier = match config.first_tier {
+            Some(kind) if kind == config.runtime => None,
+            Some(kind) => Some(
+                kind.create_with(config.limits)
+                    .map_err(HostError::Runtime)?,
+            ),
+            None => None,
+        };
+        let host = Arc::new_cyclic(|this| ModuleHost {
+            this: this.clone(),
+            first_tier,
+            tier_ups: AtomicUsize::new(0),
             set: ModuleSet::new(runtime),
             variant: config
                 .variant
@@ -172,7 +200,7 @@ impl ModuleHost {
             swaps: AtomicU64::new(0),
             subscribers: Subscribers::default(),
             audit,
-        };
+        });
         for scheme in Scheme::ALL {
             let module = match host.registry_active(scheme)? {
                 Some(validated) => host.scheme_module(&validated),
@@ -182,7 +210,7 @@ impl ModuleHost {
             let _commit = host.lock_commits();
             host.publish(scheme, module, Cause::Startup);
         }
-        Ok(Arc::new(host))
+        Ok(host)
     }
 
     /// A host serving the built-in modules of `variant` on `kind`, without
@@ -296,8 +324,9 @@ impl ModuleHost {
         activate: bool,
     ) -> Result<VersionInfo, HostError> {
         let registry = self.registry()?;
-        let validated = self.validate(registry, name, wasm)?;
         let will_serve = activate || self.lock_registry(registry).active(name).is_none();
+        let serves = Scheme::from_name(name).is_some() && will_serve;
+        let (validated, tier_up) = self.validate_to_serve(registry, name, wasm, serves)?;
         let staged = Scheme::from_name(name)
             .filter(|_| will_serve)
             .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
@@ -317,8 +346,12 @@ impl ModuleHost {
                 module: self.scheme_module(&validated),
                 prewarmed: 0,
             });
+            let serving = Arc::clone(&staged.module);
             let source = source.to_string();
             self.commit_locked(staged, Cause::Load { source });
+            if let Some(wasm) = tier_up {
+                self.start_tier_up(scheme, serving, wasm);
+            }
         }
         Ok(version)
     }
@@ -356,7 +389,7 @@ impl ModuleHost {
         };
         // A spec that names no stored version may name a built-in one.
         let mut missing = None;
-        let stored = self.validate_stored(registry, |state| match state.resolve_version(spec) {
+        let stored = self.read_stored(registry, |state| match state.resolve_version(spec) {
             Ok(version) => Ok(Some(version)),
             Err(error @ (RegistryError::NotFound(_) | RegistryError::BadSpec(_))) => {
                 missing = Some(error);
@@ -364,17 +397,19 @@ impl ModuleHost {
             }
             Err(error) => Err(error),
         })?;
-        let (validated, source) = match stored {
-            Some((_, validated)) => (validated, None),
+        let (name, wasm, source) = match stored {
+            Some((version, wasm)) => (version.name, wasm, None),
             None => {
                 let Some(built) = builtin::find(spec, self.runtime(), &self.variant)? else {
                     let error = missing.unwrap_or_else(|| RegistryError::NotFound(spec.into()));
                     return Err(error.into());
                 };
-                let validated = self.validate(registry, built.scheme, built.bytes.to_vec())?;
-                (validated, Some(builtin::source(built)))
+                let source = builtin::source(built);
+                (built.scheme.to_string(), built.bytes.to_vec(), Some(source))
             }
         };
+        let serves = Scheme::from_name(&name).is_some();
+        let (validated, tier_up) = self.validate_to_serve(registry, &name, wasm, serves)?;
         let staged = Scheme::from_name(validated.name())
             .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
         let _commit = self.lock_commits();
@@ -385,7 +420,11 @@ impl ModuleHost {
         let version = state.activate(&validated.spec())?;
         drop(state);
         if let Some(staged) = staged {
+            let (scheme, serving) = (staged.scheme, Arc::clone(&staged.module));
             self.commit_locked(staged, Cause::Activate);
+            if let Some(wasm) = tier_up {
+                self.start_tier_up(scheme, serving, wasm);
+            }
         }
         Ok(version)
     }
@@ -561,18 +600,146 @@ impl ModuleHost {
         registry: &Registry,
         pick: impl FnOnce(&ModuleRegistry) -> Result<Option<VersionInfo>, RegistryError>,
     ) -> Result<Option<(VersionInfo, Validated)>, HostError> {
-        let stored = {
-            let state = self.lock_registry(registry);
-            match pick(&state)? {
-                Some(version) => Some((state.bytes(&version)?, version)),
-                None => None,
-            }
-        };
-        let Some((wasm, version)) = stored else {
+        let Some((version, wasm)) = self.read_stored(registry, pick)? else {
             return Ok(None);
         };
         let validated = self.validate(registry, &version.name, wasm)?;
         Ok(Some((version, validated)))
+    }
+
+    /// The stored version `pick` chooses and its bytes, read under the
+    /// registry lock.
+    fn read_stored(
+        &self,
+        registry: &Registry,
+        pick: impl FnOnce(&ModuleRegistry) -> Result<Option<VersionInfo>, RegistryError>,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, HostError> {
+        let state = self.lock_registry(registry);
+        Ok(match pick(&state)? {
+            Some(version) => {
+                let wasm = state.bytes(&version)?;
+                Some((version, wasm))
+            }
+            None => None,
+        })
+    }
+
+    /// Validates a version about to serve (`serves`): on the first tier
+    /// when tiered activation is on, the host's runtime has no cached
+    /// build of it, and the first tier accepts it — then with the bytes
+    /// to compile again for the tier-up — else on the host's runtime.
+    fn validate_to_serve(
+        &self,
+        registry: &Registry,
+        name: &str,
+        wasm: Vec<u8>,
+        serves: bool,
+    ) -> Result<(Validated, Option<Vec<u8>>), HostError> {
+        let first = self.first_tier.as_ref().filter(|_| serves);
+        let Some(first) = first.filter(|_| !self.is_cached(registry, &wasm)) else {
+            return Ok((self.validate(registry, name, wasm)?, None));
+        };
+        let started = Instant::now();
+        match hotwasm_registry::validate(
+            &registry.cache,
+            name,
+            wasm.clone(),
+            first.as_ref(),
+            &self.trust,
+        ) {
+            Ok(validated) => {
+                tracing::info!(
+                    module = %validated.spec(),
+                    tier = %first.kind(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "tiered activation: validated on the first tier"
+                );
+                Ok((validated, Some(wasm)))
+            }
+            // Not trusted is not trusted on any tier.
+            Err(error @ RegistryError::Untrusted { .. }) => Err(error.into()),
+            Err(error) => {
+                tracing::info!(
+                    tier = %first.kind(),
+                    "tiered activation: the first tier refuses {name} ({error}); compiling on {} before serving",
+                    self.runtime()
+                );
+                Ok((self.validate(registry, name, wasm)?, None))
+            }
+        }
+    }
+
+    /// Whether the host's runtime has a cached build of `wasm`.
+    fn is_cached(&self, registry: &Registry, wasm: &[u8]) -> bool {
+        self.set
+            .runtime_handle()
+            .artifact_fingerprint()
+            .is_some_and(|fingerprint| registry.cache.entry_path(&fingerprint, wasm).is_file())
+    }
+
+    /// Starts compiling `wasm` on the host's runtime in the background, to
+    /// replace `serving` (its first tier's build) once validated and
+    /// prewarmed, if it still serves `scheme` then.
+    fn start_tier_up(&self, scheme: Scheme, serving: Arc<SchemeModule>, wasm: Vec<u8>) {
+        let Some(host) = self.this.upgrade() else {
+            return;
+        };
+        self.tier_ups.fetch_add(1, Ordering::SeqCst);
+        let id = serving.id.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tier-up".into())
+            .stack_size(hotwasm_runtime::GUEST_THREAD_STACK_BYTES)
+            .spawn(move || {
+                host.tier_up(scheme, &serving, wasm);
+                host.tier_ups.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            self.tier_ups.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!(module = %id, "cannot start the tier-up thread ({error}): the first tier's build keeps serving");
+        }
+    }
+
+    /// The tier-up itself (on its own thread).
+    fn tier_up(&self, scheme: Scheme, serving: &Arc<SchemeModule>, wasm: Vec<u8>) {
+        let started = Instant::now();
+        let from_runtime = serving.compiled.runtime().name();
+        let validated = match self
+            .registry()
+            .and_then(|registry| self.validate(registry, scheme.as_str(), wasm))
+        {
+            Ok(validated) => validated,
+            Err(error) => {
+                tracing::error!(
+                    module = %serving.id,
+                    "tier-up refused by {}: {error}; the {from_runtime} build keeps serving",
+                    self.runtime()
+                );
+                return;
+            }
+        };
+        let staged = self.stage(scheme, self.scheme_module(&validated));
+        let _commit = self.lock_commits();
+        let still_serving = self
+            .set
+            .get(scheme)
+            .is_some_and(|current| Arc::ptr_eq(&current, serving));
+        if !still_serving {
+            tracing::info!(module = %serving.id, "tier-up dropped: another version serves {scheme} now");
+            return;
+        }
+        tracing::info!(
+            module = %serving.id,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "tiered activation: {} build replaces the {from_runtime} one",
+            self.runtime()
+        );
+        self.commit_locked(staged, Cause::TierUp { from_runtime });
+    }
+
+    /// Tier-ups started and not yet finished (swapped in, dropped or
+    /// refused).
+    pub fn tier_ups_pending(&self) -> usize {
+        self.tier_ups.load(Ordering::SeqCst)
     }
 
     /// Checks that `wasm` is trusted, then compiles (through the registry's

@@ -13,7 +13,8 @@
 //!
 //! - [`Runtime`], [`CompiledModule`], [`Instance`]: the contract.
 //! - [`RuntimeKind`]: the backends by name; [`RuntimeKind::create`] makes one.
-//! - [`backend`]: `native`, `wasmtime`, `wasmi`, `wasm3`.
+//! - [`backend`]: `native`, `wasmtime` (three tiers: Cranelift, Winch,
+//!   Pulley), `wasmi`, `wasm3`.
 //! - [`wapc`]: the waPC host protocol over a guest's linear memory.
 //! - [`error`]: [`RuntimeError`] (compile, instantiate) and [`CallError`].
 //! - [`limits`]: [`Limits`], what a guest may use, enforced by every backend.
@@ -107,6 +108,9 @@ pub trait Runtime: Send + Sync {
 
 /// A compiled module, shareable across threads; makes instances.
 pub trait CompiledModule: Send + Sync {
+    /// The runtime that compiled it (what its verdicts name).
+    fn runtime(&self) -> RuntimeKind;
+
     /// Creates a fresh instance and runs the guest's `wapc_init`.
     ///
     /// # Errors
@@ -148,6 +152,12 @@ pub enum RuntimeKind {
     Native,
     /// wasmtime: Cranelift ahead-of-time compiler.
     Wasmtime,
+    /// wasmtime with Winch, its single-pass baseline compiler: compiles
+    /// several times faster than Cranelift, runs slower.
+    WasmtimeWinch,
+    /// wasmtime with Pulley, its portable interpreter: Cranelift compiles
+    /// to Pulley bytecode instead of machine code.
+    WasmtimePulley,
     /// wasmi: a register-machine interpreter written in Rust.
     Wasmi,
     /// wasm3: a threaded-code interpreter written in C.
@@ -156,9 +166,11 @@ pub enum RuntimeKind {
 
 impl RuntimeKind {
     /// Every backend, baseline first.
-    pub const ALL: [RuntimeKind; 4] = [
+    pub const ALL: [RuntimeKind; 6] = [
         RuntimeKind::Native,
         RuntimeKind::Wasmtime,
+        RuntimeKind::WasmtimeWinch,
+        RuntimeKind::WasmtimePulley,
         RuntimeKind::Wasmi,
         RuntimeKind::Wasm3,
     ];
@@ -168,17 +180,41 @@ impl RuntimeKind {
         match self {
             RuntimeKind::Native => "native",
             RuntimeKind::Wasmtime => "wasmtime",
+            RuntimeKind::WasmtimeWinch => "wasmtime-winch",
+            RuntimeKind::WasmtimePulley => "wasmtime-pulley",
             RuntimeKind::Wasmi => "wasmi",
             RuntimeKind::Wasm3 => "wasm3",
         }
     }
 
     /// The module variant this backend runs fastest of those it can load.
+    /// (Winch does not implement the wide-arithmetic proposal `fast` uses.)
     pub fn preferred_variant(self) -> &'static str {
         match self {
             RuntimeKind::Wasm3 => "compat",
-            RuntimeKind::Native | RuntimeKind::Wasmtime | RuntimeKind::Wasmi => "fast",
+            RuntimeKind::WasmtimeWinch => "default",
+            RuntimeKind::Native
+            | RuntimeKind::Wasmtime
+            | RuntimeKind::WasmtimePulley
+            | RuntimeKind::Wasmi => "fast",
         }
+    }
+
+    /// Whether this backend interprets wasm (wasmi, wasm3, Pulley) rather
+    /// than running machine code compiled from it.
+    pub fn is_interpreter(self) -> bool {
+        matches!(
+            self,
+            RuntimeKind::Wasmi | RuntimeKind::Wasm3 | RuntimeKind::WasmtimePulley
+        )
+    }
+
+    /// Whether this is one of wasmtime's tiers (Cranelift, Winch, Pulley).
+    pub fn is_wasmtime(self) -> bool {
+        matches!(
+            self,
+            RuntimeKind::Wasmtime | RuntimeKind::WasmtimeWinch | RuntimeKind::WasmtimePulley
+        )
     }
 
     /// Creates the backend with the default [`Limits`].
@@ -202,6 +238,16 @@ impl RuntimeKind {
             RuntimeKind::Native => Arc::new(backend::native::NativeRuntime),
             #[cfg(feature = "wasmtime")]
             RuntimeKind::Wasmtime => Arc::new(backend::wasmtime::WasmtimeRuntime::new(limits)?),
+            #[cfg(feature = "wasmtime-winch")]
+            RuntimeKind::WasmtimeWinch => Arc::new(backend::wasmtime::WasmtimeRuntime::with_tier(
+                backend::wasmtime::Tier::Winch,
+                limits,
+            )?),
+            #[cfg(feature = "wasmtime-pulley")]
+            RuntimeKind::WasmtimePulley => Arc::new(backend::wasmtime::WasmtimeRuntime::with_tier(
+                backend::wasmtime::Tier::Pulley,
+                limits,
+            )?),
             #[cfg(feature = "wasmi")]
             RuntimeKind::Wasmi => Arc::new(backend::wasmi::WasmiRuntime::new(limits)),
             #[cfg(feature = "wasm3")]
@@ -216,11 +262,14 @@ impl RuntimeKind {
     }
 
     /// Whether this build includes the backend (cargo features `wasmtime`,
-    /// `wasmi`, `wasm3`; native is always built).
+    /// `wasmtime-winch`, `wasmtime-pulley`, `wasmi`, `wasm3`; native is
+    /// always built).
     pub fn is_built(self) -> bool {
         match self {
             RuntimeKind::Native => true,
             RuntimeKind::Wasmtime => cfg!(feature = "wasmtime"),
+            RuntimeKind::WasmtimeWinch => cfg!(feature = "wasmtime-winch"),
+            RuntimeKind::WasmtimePulley => cfg!(feature = "wasmtime-pulley"),
             RuntimeKind::Wasmi => cfg!(feature = "wasmi"),
             RuntimeKind::Wasm3 => cfg!(feature = "wasm3"),
         }
@@ -243,7 +292,9 @@ impl fmt::Display for RuntimeKind {
 
 /// An unknown runtime name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown runtime {0:?} (expected one of: native, wasmtime, wasmi, wasm3)")]
+#[error(
+    "unknown runtime {0:?} (expected one of: native, wasmtime, wasmtime-winch, wasmtime-pulley, wasmi, wasm3)"
+)]
 pub struct UnknownRuntime(pub String);
 
 impl FromStr for RuntimeKind {

@@ -135,14 +135,7 @@ impl Worker {
                 format!("no module serves {} jobs", job.scheme),
             );
         };
-        run(
-            slot,
-            job,
-            &self.runtime,
-            &self.instances,
-            self.keep_instance_bytes,
-        )
-        .0
+        run(slot, job, &self.instances, self.keep_instance_bytes).0
     }
 
     /// When a shadow [`Trial`] runs beside `job`'s scheme and selects it,
@@ -195,13 +188,7 @@ impl Worker {
                 entry.insert(Slot::fresh(module, &self.instances))
             }
         };
-        let (verdict, failure) = run(
-            slot,
-            job,
-            &self.runtime,
-            &self.instances,
-            self.keep_instance_bytes,
-        );
+        let (verdict, failure) = run(slot, job, &self.instances, self.keep_instance_bytes);
         trial.latency.record(verdict.micros);
         (verdict, failure)
     }
@@ -213,11 +200,13 @@ impl Worker {
 fn run(
     slot: &mut Slot,
     job: &Job,
-    runtime: &str,
     counter: &Arc<AtomicUsize>,
     keep_instance_bytes: usize,
 ) -> (Verdict, Option<&'static str>) {
     let module = Some(slot.module.id.clone());
+    // The module's own runtime: during a tiered activation a version
+    // serves first from a faster-compiling tier than the worker's.
+    let runtime = slot.module.compiled.runtime().name();
     let instance = match &mut slot.instance {
         Some(instance) => instance,
         empty => match slot.module.compiled.instantiate() {

@@ -27,7 +27,7 @@ use crate::command::submit::{JobArgs, bar};
 pub struct Args {
     #[command(flatten)]
     jobs: JobArgs,
-    /// native, wasmtime, wasmi or wasm3.
+    /// native, wasmtime, wasmtime-winch, wasmtime-pulley, wasmi or wasm3.
     #[arg(long, default_value = "wasmtime", env = "HOTWASM_RUNTIME")]
     runtime: RuntimeKind,
     /// Built-in module variant [default: the runtime's fastest that loads].

@@ -37,13 +37,21 @@ pub struct Args {
     /// Address of the gRPC API (port 0 picks a free port; the address is logged).
     #[arg(long, env = "HOTWASM_GRPC", default_value = "127.0.0.1:50051")]
     grpc: SocketAddr,
-    /// native, wasmtime, wasmi or wasm3.
+    /// native, wasmtime, wasmtime-winch, wasmtime-pulley, wasmi or wasm3.
     #[arg(long, default_value = "wasmtime", env = "HOTWASM_RUNTIME")]
     runtime: RuntimeKind,
     /// Built-in module variant for schemes the registry has no active
     /// module for [default: the runtime's fastest that loads].
     #[arg(long)]
     variant: Option<String>,
+    /// Tiered activation (--runtime wasmtime only): a new version serves
+    /// within milliseconds as compiled by Winch, wasmtime's baseline
+    /// compiler, and is swapped for its Cranelift build once that is
+    /// compiled and prewarmed. Versions Winch refuses (the `fast`
+    /// variant's wide-arithmetic) are compiled by Cranelift first, as
+    /// without it.
+    #[arg(long, env = "HOTWASM_TIERED")]
+    tiered: bool,
     /// Worker threads [default: one per core].
     #[arg(long, env = "HOTWASM_WORKERS")]
     workers: Option<usize>,
@@ -137,6 +145,12 @@ pub struct Args {
 
 /// Runs the server until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.tiered && args.runtime != RuntimeKind::Wasmtime {
+        anyhow::bail!(
+            "--tiered starts new versions on wasmtime-winch and moves them to Cranelift: it needs --runtime wasmtime, not {}",
+            args.runtime
+        );
+    }
     let runtime = hotwasm_server::async_runtime().context("starting the async runtime")?;
     runtime.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
@@ -176,6 +190,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let mut config = ServerConfig::new(args.runtime);
     config.modules.variant = args.variant.clone();
+    if args.tiered {
+        config.modules.first_tier = Some(RuntimeKind::WasmtimeWinch);
+    }
     config.modules.registry = Some(args.registry.dir());
     config.modules.limits = args.guest.limits();
     config.modules.audit_log = args.audit_log.clone();

@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Arguments of `hotwasm verify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// native, wasmtime, wasmi or wasm3.
+    /// native, wasmtime, wasmtime-winch, wasmtime-pulley, wasmi or wasm3.
     #[arg(long, default_value = "wasmtime", env = "HOTWASM_RUNTIME")]
     runtime: RuntimeKind,
     /// Module variant (see `hotwasm modules list`); defaults to the fastest

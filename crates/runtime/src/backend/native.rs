@@ -27,6 +27,10 @@ impl Runtime for NativeRuntime {
 struct NativeModule;
 
 impl CompiledModule for NativeModule {
+    fn runtime(&self) -> RuntimeKind {
+        RuntimeKind::Native
+    }
+
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
         Ok(Box::new(NativeInstance))
     }

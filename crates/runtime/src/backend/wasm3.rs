@@ -133,6 +133,10 @@ fn environment() -> Result<Environment, Wasm3Error> {
 }
 
 impl CompiledModule for Wasm3Module {
+    fn runtime(&self) -> RuntimeKind {
+        RuntimeKind::Wasm3
+    }
+
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
         let failed = |e: Wasm3Error| RuntimeError::Instantiate {
             runtime: NAME,

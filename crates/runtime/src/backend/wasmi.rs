@@ -104,6 +104,10 @@ struct WasmiModule {
 }
 
 impl CompiledModule for WasmiModule {
+    fn runtime(&self) -> RuntimeKind {
+        RuntimeKind::Wasmi
+    }
+
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
         Ok(Box::new(self.new_instance()?))
     }

@@ -1,4 +1,8 @@
-//! The `wasmtime` backend: Cranelift-compiled native code.
+//! The `wasmtime` backends: one engine per [`Tier`] — Cranelift-compiled
+//! machine code (`wasmtime`), Winch's baseline machine code
+//! (`wasmtime-winch`), or Cranelift-compiled Pulley bytecode run by
+//! wasmtime's interpreter (`wasmtime-pulley`). Same host functions, limits
+//! and pooling on each.
 //!
 //! Compilation makes an [`InstancePre`] (imports resolved once), so
 //! instantiation is only allocation and initialisation.
@@ -11,14 +15,43 @@ use std::time::Duration;
 
 use wasmtime::{
     Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Memory,
-    Module, OptLevel, PoolingAllocationConfig, Store, Trap, TypedFunc,
+    Module, OptLevel, PoolingAllocationConfig, Store, Strategy, Trap, TypedFunc,
 };
 
 use crate::backend::check_wapc_shape;
 use crate::wapc::{self, Fault, WapcHost};
 use crate::{CallError, CompiledModule, Instance, Limits, Runtime, RuntimeError, RuntimeKind};
 
-const NAME: &str = "wasmtime";
+/// How a wasmtime engine turns wasm into something it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Cranelift, the optimising compiler: the fastest code.
+    Cranelift,
+    /// Winch, the single-pass baseline compiler: compiles fastest, runs
+    /// slower; x86-64 and aarch64 only, no wide-arithmetic.
+    Winch,
+    /// Pulley: Cranelift compiles to wasmtime's portable bytecode, which
+    /// an interpreter runs (no machine code is generated).
+    Pulley,
+}
+
+impl Tier {
+    /// The runtime this tier is.
+    pub fn kind(self) -> RuntimeKind {
+        match self {
+            Tier::Cranelift => RuntimeKind::Wasmtime,
+            Tier::Winch => RuntimeKind::WasmtimeWinch,
+            Tier::Pulley => RuntimeKind::WasmtimePulley,
+        }
+    }
+}
+
+/// The Pulley target matching this host's pointer width.
+const PULLEY_TARGET: &str = if cfg!(target_pointer_width = "64") {
+    "pulley64"
+} else {
+    "pulley32"
+};
 
 /// Instances one engine can hold at once (each worker holds one per
 /// scheme, plus the ones being replaced during a swap).
@@ -32,6 +65,7 @@ pub const ALLOCATOR_ENV: &str = "HOTWASM_WASMTIME_ALLOCATOR";
 /// A wasmtime engine with the waPC host functions linked, and the thread
 /// that advances its epoch.
 pub struct WasmtimeRuntime {
+    tier: Tier,
     engine: Engine,
     linker: Arc<Linker<WapcHost>>,
     limits: Limits,
@@ -42,19 +76,47 @@ pub struct WasmtimeRuntime {
 }
 
 impl WasmtimeRuntime {
-    /// An engine with Cranelift at `speed` and the wide-arithmetic proposal
-    /// enabled (the `fast` variant needs it), whose guests run within
-    /// `limits`: epoch interruption stops a call at its deadline, the
-    /// instance pool caps memory.
+    /// A Cranelift engine: see [`WasmtimeRuntime::with_tier`].
     ///
     /// # Errors
     ///
     /// [`RuntimeError::Engine`] when wasmtime rejects the configuration.
     pub fn new(limits: Limits) -> Result<Self, RuntimeError> {
+        Self::with_tier(Tier::Cranelift, limits)
+    }
+
+    /// An engine on `tier` (Cranelift at `speed`, with the wide-arithmetic
+    /// proposal the `fast` variant needs where the tier implements it),
+    /// whose guests run within `limits`: epoch interruption stops a call at
+    /// its deadline, the instance pool caps memory.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Engine`] when wasmtime rejects the configuration
+    /// (a tier this build or this CPU does not support).
+    pub fn with_tier(tier: Tier, limits: Limits) -> Result<Self, RuntimeError> {
+        let name = tier.kind().name();
         let mut config = Config::new();
+        match tier {
+            Tier::Cranelift => {
+                config.strategy(Strategy::Cranelift);
+            }
+            Tier::Winch => {
+                config.strategy(Strategy::Winch);
+            }
+            Tier::Pulley => {
+                config
+                    .strategy(Strategy::Cranelift)
+                    .target(PULLEY_TARGET)
+                    .map_err(|e| RuntimeError::Engine {
+                        runtime: name,
+                        message: format!("{e:#}"),
+                    })?;
+            }
+        }
         config
             .cranelift_opt_level(OptLevel::Speed)
-            .wasm_wide_arithmetic(true)
+            .wasm_wide_arithmetic(tier != Tier::Winch)
             .epoch_interruption(limits.metered)
             // A trap's reason is one line for the verdict, not a backtrace
             // as deep as the guest's recursion.
@@ -77,25 +139,26 @@ impl WasmtimeRuntime {
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine {
-            runtime: NAME,
+            runtime: name,
             message: format!("{e:#}"),
         })?;
         let mut linker = Linker::new(&engine);
         link_wapc(&mut linker).map_err(|e| RuntimeError::Engine {
-            runtime: NAME,
+            runtime: name,
             message: format!("{e:#}"),
         })?;
         let deadlines = Deadlines::new(&limits);
         let ticker = match limits.metered {
             true => Some(Arc::new(Ticker::start(&engine, deadlines.tick).map_err(
                 |e| RuntimeError::Engine {
-                    runtime: NAME,
+                    runtime: name,
                     message: format!("cannot start the epoch thread: {e}"),
                 },
             )?)),
             false => None,
         };
         Ok(WasmtimeRuntime {
+            tier,
             engine,
             linker: Arc::new(linker),
             limits,
@@ -108,11 +171,31 @@ impl WasmtimeRuntime {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    /// The tier this engine compiles for.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    fn name(&self) -> &'static str {
+        self.tier.kind().name()
+    }
+
+    /// A compile error, with what to do about the one a tier is known for.
+    fn explain(&self, message: String) -> String {
+        if self.tier == Tier::Winch && message.contains("wide arithmetic") {
+            format!(
+                "{message} (Winch does not implement the wide-arithmetic proposal: use a variant without it, such as `default`)"
+            )
+        } else {
+            message
+        }
+    }
 }
 
 impl Runtime for WasmtimeRuntime {
     fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Wasmtime
+        self.tier.kind()
     }
 
     fn limits(&self) -> Limits {
@@ -122,8 +205,8 @@ impl Runtime for WasmtimeRuntime {
     fn compile(&self, wasm: &[u8]) -> Result<Arc<dyn CompiledModule>, RuntimeError> {
         self.limits.check_module_size(wasm)?;
         let module = Module::new(&self.engine, wasm).map_err(|e| RuntimeError::Compile {
-            runtime: NAME,
-            message: format!("{e:#}"),
+            runtime: self.name(),
+            message: self.explain(format!("{e:#}")),
         })?;
         check_wapc_shape(wasm)?;
         self.prepare(module)
@@ -134,7 +217,7 @@ impl Runtime for WasmtimeRuntime {
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
-        Some(format!("wasmtime-{:016x}", hasher.finish()))
+        Some(format!("{}-{:016x}", self.name(), hasher.finish()))
     }
 
     fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, RuntimeError> {
@@ -143,8 +226,8 @@ impl Runtime for WasmtimeRuntime {
         self.engine
             .precompile_module(wasm)
             .map_err(|e| RuntimeError::Compile {
-                runtime: NAME,
-                message: format!("{e:#}"),
+                runtime: self.name(),
+                message: self.explain(format!("{e:#}")),
             })
     }
 
@@ -159,7 +242,7 @@ impl Runtime for WasmtimeRuntime {
         // under this engine's fingerprint.
         let module = unsafe { Module::deserialize(&self.engine, artifact) }.map_err(|e| {
             RuntimeError::Compile {
-                runtime: NAME,
+                runtime: self.name(),
                 message: format!("precompiled artifact refused: {e:#}"),
             }
         })?;
@@ -175,6 +258,8 @@ impl WasmtimeRuntime {
             .instantiate_pre(&module)
             .map_err(|e| RuntimeError::NotWapc(format!("{e:#}")))?;
         Ok(Arc::new(WasmtimeModule {
+            tier: self.tier,
+            name: self.name(),
             engine: self.engine.clone(),
             pre,
             limits: self.limits,
@@ -250,6 +335,8 @@ fn is_deadline(e: &wasmtime::Error) -> bool {
 }
 
 struct WasmtimeModule {
+    tier: Tier,
+    name: &'static str,
     engine: Engine,
     pre: InstancePre<WapcHost>,
     limits: Limits,
@@ -258,6 +345,10 @@ struct WasmtimeModule {
 }
 
 impl CompiledModule for WasmtimeModule {
+    fn runtime(&self) -> RuntimeKind {
+        self.tier.kind()
+    }
+
     fn instantiate(&self) -> Result<Box<dyn Instance>, RuntimeError> {
         Ok(Box::new(self.new_instance()?))
     }
@@ -276,12 +367,12 @@ impl WasmtimeModule {
         let failed = |e: wasmtime::Error| {
             if is_deadline(&e) {
                 RuntimeError::InitDeadline {
-                    runtime: NAME,
+                    runtime: self.name,
                     limit: init_timeout,
                 }
             } else {
                 RuntimeError::Instantiate {
-                    runtime: NAME,
+                    runtime: self.name,
                     message: format!("{e:#}"),
                 }
             }
