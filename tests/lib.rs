@@ -190,26 +190,5 @@ pub(crate) fn wat(text: &str) -> Vec<u8> {
 /// `wasm` with a custom section appended: the same code under another
 /// content hash, i.e. a second version of a module.
 pub fn second_version(wasm: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"hotwasm-version";
-    let mut body = leb128(name.len() as u64);
-    body.extend_from_slice(name);
-    body.extend_from_slice(tag.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0);
-    out.extend(leb128(body.len() as u64));
-    out.extend(body);
-    out
-}
-
-fn leb128(mut value: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
+    hotwasm_modules::tagged(wasm, tag)
 }

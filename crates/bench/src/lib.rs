@@ -15,7 +15,7 @@
 //! - [`progress`]: the [`Progress`] callback and a terminal implementation.
 //! - one file per section: [`machine`], [`throughput`], [`limit`],
 //!   [`official_wapc`], [`open_loop`], [`latency`],
-//!   [`cold_start`], [`swapping`], [`end_to_end`] (with the injected
+//!   [`cold_start`], [`swapping`], [`tiered`], [`end_to_end`] (with the injected
 //!   [`PipelineRunner`]), [`draft`], [`method`].
 //! - `measure.rs`: timing, statistics and verdict checks shared by them.
 //! - [`report`]: the serde model and its writers (`report/markdown.rs`,
@@ -39,6 +39,7 @@ pub mod progress;
 pub mod report;
 pub mod swapping;
 pub mod throughput;
+pub mod tiered;
 
 pub use error::BenchError;
 pub use options::{BenchOptions, Budget, Size};
@@ -63,6 +64,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
     let latency = latency::measure(options, progress)?;
     let cold_start = cold_start::measure(options, progress)?;
     let swapping = swapping::measure(options, progress)?;
+    let tiered = tiered::measure(options, progress)?;
     let end_to_end = end_to_end::measure(options, progress)?;
     let open_loop = open_loop::measure(options, &latency, progress)?;
     let draft = draft::compare(&throughput, &latency, &swapping);
@@ -84,6 +86,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
         latency,
         cold_start,
         swapping,
+        tiered,
         end_to_end,
         open_loop,
         draft,

@@ -154,15 +154,7 @@ pub(crate) fn tagged_version(
     context: &str,
 ) -> Result<Arc<SchemeModule>, BenchError> {
     let bytes = built_bytes(name, variant, context)?;
-    let mut tagged = bytes.to_vec();
-    let section = b"hotwasm-version";
-    let mut payload = Vec::with_capacity(1 + section.len() + tag.len());
-    leb128(&mut payload, section.len());
-    payload.extend_from_slice(section);
-    payload.extend_from_slice(tag.as_bytes());
-    tagged.push(0); // custom section id
-    leb128(&mut tagged, payload.len());
-    tagged.extend_from_slice(&payload);
+    let tagged = hotwasm_modules::tagged(bytes, tag);
     set.compile(name, &tagged)
         .map_err(|source| BenchError::Worker {
             context: context.to_string(),
@@ -184,18 +176,6 @@ pub(crate) fn built_bytes(
         })
 }
 
-fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,12 +189,5 @@ mod tests {
         assert_eq!(percentile(&hundred, 99.0), 99.0);
         assert_eq!(percentile(&hundred, 100.0), 100.0);
         assert_eq!(percentile(&[7.0], 99.0), 7.0);
-    }
-
-    #[test]
-    fn leb128_encodes_multi_byte_sizes() {
-        let mut out = Vec::new();
-        leb128(&mut out, 300);
-        assert_eq!(out, [0xac, 0x02]);
     }
 }

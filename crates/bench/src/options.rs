@@ -62,6 +62,9 @@ pub struct Budget {
     /// Swapping: jobs in the latency run with a new version every 10 ms,
     /// native and wasmtime.
     pub swap_run_compiled: usize,
+    /// Tiered activation: new versions loaded per mode, each timed to its
+    /// first verdict and to full speed.
+    pub tiered: usize,
     /// The same, on the interpreters.
     pub swap_run_interpreter: usize,
     /// End to end: jobs per run and runs, in-process and through the
@@ -88,6 +91,7 @@ impl Budget {
             activations: 20,
             swap_run_compiled: 2000,
             swap_run_interpreter: 200,
+            tiered: 5,
             // Long enough (about 0.3 s a run on two cores) that a pipeline's
             // start and drain do not dominate the ratio to in-process.
             end_to_end: Size::new(4096, 5),
@@ -111,6 +115,7 @@ impl Budget {
             activations: 8,
             swap_run_compiled: 500,
             swap_run_interpreter: 40,
+            tiered: 2,
             end_to_end: Size::new(256, 2),
         }
     }
@@ -150,6 +155,7 @@ impl Budget {
                 &mut self.activations,
                 &mut self.swap_run_compiled,
                 &mut self.swap_run_interpreter,
+                &mut self.tiered,
             ] {
                 *samples = (*samples).min(n);
             }

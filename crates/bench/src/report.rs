@@ -52,6 +52,8 @@ pub struct Report {
     pub cold_start: ColdStartSection,
     /// 5. Module swapping.
     pub swapping: SwappingSection,
+    /// 5b. Tiered activation.
+    pub tiered: crate::tiered::TieredSection,
     /// 6. End to end.
     pub end_to_end: EndToEndSection,
     /// 6b. Latency under load, open loop.

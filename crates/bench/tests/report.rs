@@ -7,7 +7,7 @@ use hotwasm_bench::{BenchOptions, Budget};
 use hotwasm_runtime::RuntimeKind;
 use serde_json::Value;
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "machine",
     "throughput",
     "limit",
@@ -15,6 +15,7 @@ const SECTIONS: [&str; 11] = [
     "latency",
     "cold_start",
     "swapping",
+    "tiered",
     "end_to_end",
     "open_loop",
     "draft",
@@ -64,7 +65,8 @@ fn rows<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
 #[test]
 fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     // The embedded pipeline runs for real: an in-process server and client.
-    let options = tiny(RuntimeKind::ALL.to_vec());
+    let mut options = tiny(RuntimeKind::ALL.to_vec());
+    options.budget.tiered = 2;
     let report = hotwasm_bench::run(&options, &Silent).expect("bench runs");
     let dir = tempfile::tempdir().expect("tempdir");
     let written = hotwasm_bench::report::write(&report, dir.path()).expect("report written");
@@ -79,6 +81,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
         "## 3. Single-message latency",
         "## 4. Cold start",
         "## 5. Module swapping",
+        "### Tiered activation",
         "## 6. End to end",
         "## 7. Against the draft",
         "## 8. Method",
@@ -112,9 +115,38 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     check_official_wapc(&json);
     check_latency(&json);
     check_swapping(&json);
+    check_tiered(&json);
     check_end_to_end(&json, true);
     check_open_loop(&json);
     check_draft(&json);
+}
+
+/// Both modes measured; a version reaches full speed no sooner than its
+/// first verdict, at the same moment without tiering; the speed-up is
+/// the ratio of the medians.
+fn check_tiered(json: &Value) {
+    let tiered = rows(json, "tiered");
+    let modes: Vec<&str> = tiered.iter().filter_map(|r| r["mode"].as_str()).collect();
+    assert_eq!(modes, ["tiered", "cranelift-first"]);
+    let figures: Vec<&Value> = tiered
+        .iter()
+        .map(|r| measured(&r["result"]).unwrap_or_else(|| panic!("{r}")))
+        .collect();
+    for f in &figures {
+        assert_eq!(num(f, "/samples"), 2.0, "{f}");
+        assert!(
+            num(f, "/full_speed_ms/min") >= num(f, "/first_verdict_ms/min"),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        figures[1]["first_verdict_ms"], figures[1]["full_speed_ms"],
+        "without tiering the first verdict is Cranelift's"
+    );
+    assert!(close(
+        num(&json["tiered"], "/first_verdict_speedup"),
+        num(figures[1], "/first_verdict_ms/median") / num(figures[0], "/first_verdict_ms/median")
+    ));
 }
 
 /// libsecp256k1 on every scheme; its ratios recomputable from the

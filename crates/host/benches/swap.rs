@@ -223,14 +223,8 @@ fn tagged(set: &ModuleSet, variant: &str, tag: &str) -> Arc<SchemeModule> {
     let bytes = hotwasm_modules::find("schnorr", variant)
         .expect("built")
         .bytes;
-    let mut tagged = bytes.to_vec();
-    let name = b"hotwasm-version";
-    let size = 1 + name.len() + tag.len();
-    assert!(size < 128 && name.len() < 128, "one-byte LEB sizes");
-    tagged.extend_from_slice(&[0, size as u8, name.len() as u8]);
-    tagged.extend_from_slice(name);
-    tagged.extend_from_slice(tag.as_bytes());
-    set.compile("schnorr", &tagged).expect("compiles")
+    set.compile("schnorr", &hotwasm_modules::tagged(bytes, tag))
+        .expect("compiles")
 }
 
 fn latencies(set: &Arc<ModuleSet>, jobs: &[Job], swap: Option<Vec<Arc<SchemeModule>>>) -> Vec<f64> {

@@ -57,6 +57,35 @@ pub fn module_id(name: &str, bytes: &[u8]) -> String {
     format!("{name}@{}", &hash[..SHORT_HASH_LEN])
 }
 
+/// `wasm` with a custom section `hotwasm-version` holding `tag` appended:
+/// the same code under another content hash, i.e. another version of the
+/// module (what tests and benchmarks swap between).
+pub fn tagged(wasm: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"hotwasm-version";
+    let mut payload = leb128(name.len());
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    out.extend(leb128(payload.len()));
+    out.extend(payload);
+    out
+}
+
+/// Unsigned LEB128, as wasm encodes sizes.
+fn leb128(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 static BUILT: &[BuiltModule] = include!(concat!(env!("OUT_DIR"), "/built.rs"));
 
 /// Every module this binary carries, in variant order.
@@ -97,6 +126,22 @@ mod tests {
                 assert_eq!(&module.bytes[..4], b"\0asm", "{scheme}/{}", variant.name);
             }
         }
+    }
+
+    #[test]
+    fn tagged_versions_are_valid_modules_with_another_hash() {
+        let fast = find("schnorr", "fast").expect("built");
+        let long_tag = "t".repeat(300); // a size of two LEB128 bytes
+        for tag in ["v2", long_tag.as_str()] {
+            let tagged = tagged(fast.bytes, tag);
+            assert_ne!(content_hash(&tagged), fast.hash());
+            let mut validator =
+                wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+            validator
+                .validate_all(&tagged)
+                .expect("still a valid module");
+        }
+        assert_eq!(leb128(300), [0xac, 0x02]);
     }
 
     #[test]

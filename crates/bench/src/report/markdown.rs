@@ -33,6 +33,7 @@ pub fn tables(report: &Report) -> String {
     latency(&mut out, report);
     cold_start(&mut out, report);
     swapping(&mut out, report);
+    tiered(&mut out, report);
     end_to_end(&mut out, report);
     open_loop(&mut out, report);
     draft(&mut out, report);
@@ -322,6 +323,50 @@ fn cold_start(out: &mut String, report: &Report) {
             precompiled,
             spread_plain(&f.instantiate_us),
             spread_plain(&f.first_call_us)
+        );
+    }
+    out.push('\n');
+}
+
+fn tiered(out: &mut String, report: &Report) {
+    let section = &report.tiered;
+    let _ = writeln!(out, "### Tiered activation\n");
+    let _ = writeln!(
+        out,
+        "A Schnorr version no runtime has compiled before (the `{}` module under a new hash,          signed) loaded into a wasmtime host while one worker verifies back to back: ms from          the load call to the version's first verdict and to its first verdict from the          Cranelift build, median (min – max). `tiered` serves {}'s build first          (`serve --tiered`); `cranelift-first` compiles with Cranelift before serving.\n",
+        section.variant, section.first_tier
+    );
+    let _ = writeln!(
+        out,
+        "| mode | versions | load → first verdict, ms | load → full speed, ms |\n|---|---|---|---|"
+    );
+    for row in &section.rows {
+        match &row.result {
+            Cell::Measured(f) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    row.mode,
+                    f.samples,
+                    spread_plain(&f.first_verdict_ms),
+                    spread_plain(&f.full_speed_ms)
+                );
+            }
+            blank => {
+                let _ = writeln!(
+                    out,
+                    "| {} | | {} | |",
+                    row.mode,
+                    blank.blank().unwrap_or_default()
+                );
+            }
+        }
+    }
+    if let Some(speedup) = section.first_verdict_speedup {
+        let _ = writeln!(
+            out,
+            "\nFirst verdict {} sooner with tiering.",
+            ratio(speedup)
         );
     }
     out.push('\n');
