@@ -69,6 +69,10 @@ pub struct OpenLoopRow {
     pub rate_per_s: f64,
     /// Requests sent.
     pub requests: usize,
+    /// Requests the server refused at once with `RESOURCE_EXHAUSTED` (every
+    /// in-flight slot taken): back-pressure, not errors; not in the
+    /// percentiles, which are of the answered requests.
+    pub refused: usize,
     /// Latency from the scheduled send time, µs.
     pub p50_us: f64,
     /// 99th percentile, µs.
@@ -126,7 +130,8 @@ pub fn measure(
         .rows
         .iter()
         .find(|row| row.load_percent == 50)
-        .map(|row| row.p99_us);
+        .map(|row| row.p99_us)
+        .filter(|p99| p99.is_finite());
     let (capacity, unloaded, rows) = (figures.capacity, figures.unloaded, figures.rows);
     Ok(section(Cell::Measured(OpenLoopFigures {
         capacity_per_s: capacity,
@@ -217,8 +222,10 @@ async fn unloaded_p99(connection: &AdminClient, pool: &Arc<Vec<Job>>) -> Result<
     let mut latencies = Vec::with_capacity(UNLOADED_CALLS);
     for i in 0..UNLOADED_CALLS {
         let sent = Instant::now();
-        call(&mut connection, &pool[i % pool.len()]).await?;
-        latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+        // One call at a time is never refused for capacity.
+        if call(&mut connection, &pool[i % pool.len()]).await? {
+            latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+        }
     }
     latencies.sort_by(f64::total_cmp);
     Ok(hotwasm_jobs::stats::percentile(&latencies, 0.99).unwrap_or(f64::NAN))
@@ -244,8 +251,8 @@ async fn closed_loop(
             let mut next = index;
             while Instant::now() < until {
                 let job = &pool[next % pool.len()];
-                call(&mut connection, job).await?;
-                done += 1;
+                // A refusal (a full server) is not a verify done.
+                done += usize::from(call(&mut connection, job).await?);
                 next += STRIDE;
             }
             Ok::<usize, BenchError>(done)
@@ -290,8 +297,10 @@ async fn open_loop(
             let mut connection = connections[i % connections.len()].clone();
             let pool = Arc::clone(&pool);
             tasks.push(handle.spawn(async move {
-                call(&mut connection, &pool[i % pool.len()]).await?;
-                Ok::<f64, BenchError>(scheduled.elapsed().as_secs_f64() * 1e6)
+                let answered = call(&mut connection, &pool[i % pool.len()]).await?;
+                Ok::<Option<f64>, BenchError>(
+                    answered.then(|| scheduled.elapsed().as_secs_f64() * 1e6),
+                )
             }));
         }
         tasks
@@ -299,8 +308,12 @@ async fn open_loop(
     .await
     .map_err(|e| pipeline_error(e.to_string()))?;
     let mut latencies = Vec::with_capacity(count);
+    let mut refused = 0;
     for task in tasks {
-        latencies.push(task.await.map_err(|e| pipeline_error(e.to_string()))??);
+        match task.await.map_err(|e| pipeline_error(e.to_string()))?? {
+            Some(latency) => latencies.push(latency),
+            None => refused += 1,
+        }
     }
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| hotwasm_jobs::stats::percentile(&latencies, q).unwrap_or(f64::NAN);
@@ -308,6 +321,7 @@ async fn open_loop(
         load_percent: load,
         rate_per_s: rate,
         requests: count,
+        refused,
         p50_us: at(0.50),
         p99_us: at(0.99),
         p999_us: at(0.999),
@@ -315,12 +329,15 @@ async fn open_loop(
     })
 }
 
-/// One `Verify`, its verdict checked against the job's `expect`.
-async fn call(connection: &mut AdminClient, job: &Job) -> Result<(), BenchError> {
-    let verdict = connection
-        .verify(job)
-        .await
-        .map_err(|e| pipeline_error(e.to_string()))?;
+/// One `Verify`, its verdict checked against the job's `expect`: `true`
+/// when answered, `false` when the server refused it for capacity
+/// (`RESOURCE_EXHAUSTED`, its back-pressure).
+async fn call(connection: &mut AdminClient, job: &Job) -> Result<bool, BenchError> {
+    let verdict = match connection.verify(job).await {
+        Ok(verdict) => verdict,
+        Err(e) if e.code() == Some(tonic::Code::ResourceExhausted) => return Ok(false),
+        Err(e) => return Err(pipeline_error(e.to_string())),
+    };
     match job.expect {
         Some(expected) if expected != verdict.valid => Err(BenchError::WrongVerdict {
             context: "open-loop latency".into(),
@@ -329,6 +346,6 @@ async fn call(connection: &mut AdminClient, job: &Job) -> Result<(), BenchError>
             got: verdict.valid,
             reason: verdict.reason.clone().unwrap_or_else(|| "-".into()),
         }),
-        _ => Ok(()),
+        _ => Ok(true),
     }
 }

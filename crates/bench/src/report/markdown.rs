@@ -550,15 +550,17 @@ fn open_loop(out: &mut String, report: &Report) {
     );
     let _ = writeln!(
         out,
-        "| load | rate / s | requests | p50 µs | p99 µs | p99.9 µs | max µs |\n|---|---|---|---|---|---|---|"
+        "| load | rate / s | requests | refused (full) | p50 µs | p99 µs | p99.9 µs | max µs |\n\
+         |---|---|---|---|---|---|---|---|"
     );
     for row in &f.rows {
         let _ = writeln!(
             out,
-            "| {}% | {} | {} | {} | {} | {} | {} |",
+            "| {}% | {} | {} | {} | {} | {} | {} | {} |",
             row.load_percent,
             number(row.rate_per_s),
             row.requests,
+            row.refused,
             number(row.p50_us),
             number(row.p99_us),
             number(row.p999_us),
