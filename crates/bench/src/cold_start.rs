@@ -80,10 +80,12 @@ pub fn measure(
     let mut rows = Vec::new();
     for kind in kinds {
         let variant = kind.preferred_variant();
-        let runtime = kind.create().map_err(|source| BenchError::Runtime {
-            context: format!("cold start {kind}"),
-            source,
-        })?;
+        let runtime = kind
+            .create_with(crate::measure::limits())
+            .map_err(|source| BenchError::Runtime {
+                context: format!("cold start {kind}"),
+                source,
+            })?;
         for scheme in Scheme::ALL {
             progress.step(&format!("{kind}/{variant} {scheme}"));
             let context = format!("cold start {kind}/{variant} {scheme}");

@@ -132,9 +132,11 @@ pub fn measure(
         .collect();
     let per_round = 1 + active.iter().filter(|a| **a).count();
     progress.start("end to end", (size.reps * per_round) as u64);
-    let set = ModuleSet::built(kind, variant).map_err(|source| BenchError::Worker {
-        context: format!("end to end {kind}/{variant}"),
-        source,
+    let set = ModuleSet::built_with(kind, variant, crate::measure::limits()).map_err(|source| {
+        BenchError::Worker {
+            context: format!("end to end {kind}/{variant}"),
+            source,
+        }
     })?;
     let mut in_process_ms = Vec::with_capacity(size.reps);
     let mut runs: Vec<Vec<Summary>> = configs.iter().map(|_| Vec::new()).collect();
@@ -331,6 +333,7 @@ fn run_pipeline(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, String
     let jobs: Vec<Outgoing> = jobs.iter().map(Outgoing::from).collect();
     let mut server = ServerConfig::new(config.runtime);
     server.modules.variant = Some(config.variant.clone());
+    server.modules.limits = crate::measure::limits();
     server.workers = config.workers.max(1);
     let options = PipelineOptions {
         server,

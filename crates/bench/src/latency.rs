@@ -71,10 +71,13 @@ pub fn measure(
         let variant = kind.preferred_variant();
         progress.step(&format!("{kind}/{variant}"));
         let context = format!("latency {kind}/{variant}");
-        let set = ModuleSet::built(kind, variant).map_err(|source| BenchError::Worker {
-            context: context.clone(),
-            source,
-        })?;
+        let set =
+            ModuleSet::built_with(kind, variant, crate::measure::limits()).map_err(|source| {
+                BenchError::Worker {
+                    context: context.clone(),
+                    source,
+                }
+            })?;
         let jobs = jobs(
             options.seed + 10,
             SchemeChoice::Mixed,

@@ -76,8 +76,8 @@ pub fn measure(
     progress: &dyn Progress,
 ) -> Result<LimitSection, BenchError> {
     let variant = RuntimeKind::Native.preferred_variant();
-    let set =
-        ModuleSet::built(RuntimeKind::Native, variant).map_err(|source| BenchError::Worker {
+    let set = ModuleSet::built_with(RuntimeKind::Native, variant, crate::measure::limits())
+        .map_err(|source| BenchError::Worker {
             context: "limit: native".into(),
             source,
         })?;

@@ -13,6 +13,19 @@ use hotwasm_worker::{ModuleSet, SchemeModule, Worker};
 use crate::BenchError;
 use crate::report::{Percentiles, Spread};
 
+/// The guest limits of every runtime the bench makes: the defaults with
+/// deadlines of 10 s instead of 100 ms. Calls stay metered — the same
+/// generated code and checks — but a verdict is never decided by a loaded
+/// machine descheduling a worker past a server's deadline (a wrong
+/// verdict fails the run).
+pub(crate) fn limits() -> hotwasm_runtime::Limits {
+    hotwasm_runtime::Limits {
+        call_timeout: Duration::from_secs(10),
+        init_timeout: Duration::from_secs(10),
+        ..hotwasm_runtime::Limits::default()
+    }
+}
+
 /// Jobs that warm a worker before its first timed run (instances made,
 /// k256's lazily built tables filled).
 pub(crate) const WARM_UP_JOBS: usize = 16;

@@ -67,6 +67,11 @@ pub fn describe(options: &BenchOptions) -> Method {
         "Ratios to native divide figures measured in the same run, and are recomputable from \
          the figures in report.json."
             .into(),
+        "Guests run metered, as in a server (epoch deadlines on wasmtime, fuel on wasmi, \
+         deadline checks written into wasm3's modules, memory caps), but with 10 s call and start deadlines instead of \
+         the server's 100 ms: the same generated code and checks, and no verdict decided by \
+         a loaded machine descheduling a worker."
+            .into(),
         "Native runs the same verification code (crates/secp, k256) linked into the host, \
          through the same Worker path as the wasm runtimes; it is always measured, as the \
          baseline."

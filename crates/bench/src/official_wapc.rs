@@ -103,12 +103,11 @@ pub fn measure(
             reason: format!("the {VARIANT} variant is not in this build"),
         }));
     }
-    let set = ModuleSet::built(RuntimeKind::Wasmtime, VARIANT).map_err(|source: WorkerError| {
-        BenchError::Worker {
+    let set = ModuleSet::built_with(RuntimeKind::Wasmtime, VARIANT, crate::measure::limits())
+        .map_err(|source: WorkerError| BenchError::Worker {
             context: "official waPC host: ours".into(),
             source,
-        }
-    })?;
+        })?;
     let size = options.budget.throughput(RuntimeKind::Wasmtime, VARIANT);
     let mut prepared = Vec::new();
     let mut rows = Vec::new();

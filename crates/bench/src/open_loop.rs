@@ -124,6 +124,7 @@ pub fn measure(
         .map_err(|e| pipeline_error(format!("async runtime: {e}")))?;
     let mut config = ServerConfig::new(kind);
     config.workers = options.workers.max(1);
+    config.modules.limits = crate::measure::limits();
     let figures = runtime.block_on(run(config, &pool, seconds, progress))?;
     let single = latency.find(kind.name()).map(|f| f.latency.p99_us);
     let at_half = figures

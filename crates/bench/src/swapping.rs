@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use hotwasm_abi::Scheme;
 use hotwasm_host::ModuleHost;
 use hotwasm_jobs::{Job, SchemeChoice, Verdict};
-use hotwasm_runtime::Limits;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, SchemeModule, Worker};
 use serde::Serialize;
@@ -130,12 +129,13 @@ pub fn measure(
     for kind in kinds {
         let variant = kind.preferred_variant();
         let context = format!("swapping {kind}/{variant}");
-        let host = ModuleHost::built(kind, variant, Limits::default()).map_err(|source| {
-            BenchError::Host {
-                context: context.clone(),
-                source,
-            }
-        })?;
+        let host =
+            ModuleHost::built(kind, variant, crate::measure::limits()).map_err(|source| {
+                BenchError::Host {
+                    context: context.clone(),
+                    source,
+                }
+            })?;
         let set = host.modules();
         progress.step(&format!("{kind}/{variant} mixed vs grouped"));
         let routing = routing(options, set, kind, &context)?;

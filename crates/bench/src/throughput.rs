@@ -104,7 +104,7 @@ pub fn measure(
                 reason: "build with HOTWASM_ALL_VARIANTS=1".into(),
             })
         } else {
-            match ModuleSet::built(kind, variant) {
+            match ModuleSet::built_with(kind, variant, crate::measure::limits()) {
                 Ok(set) => Ok(set),
                 Err(WorkerError::Load { source, .. }) => Err(Cell::Refused {
                     reason: source.to_string(),

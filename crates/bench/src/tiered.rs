@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hotwasm_host::{HostConfig, ModuleHost};
 use hotwasm_jobs::{Generator, SchemeChoice};
-use hotwasm_runtime::{Limits, RuntimeKind};
+use hotwasm_runtime::RuntimeKind;
 use hotwasm_trust::{SecretKey, Trust};
 use hotwasm_worker::Worker;
 use serde::Serialize;
@@ -156,7 +156,7 @@ fn sample_mode(
         registry: Some(registry.path().to_path_buf()),
         trust: Trust::new(vec![key.public_key()]),
         first_tier,
-        limits: Limits::default(),
+        limits: crate::measure::limits(),
         ..HostConfig::new(RuntimeKind::Wasmtime)
     })
     .map_err(|e| failed(e.to_string()))?;
