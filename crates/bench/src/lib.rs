@@ -24,6 +24,7 @@
 use std::time::Instant;
 
 pub mod cold_start;
+pub mod compare;
 pub mod draft;
 pub mod end_to_end;
 mod error;

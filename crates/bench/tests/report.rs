@@ -88,6 +88,13 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     ] {
         assert!(markdown.contains(heading), "report.md lacks {heading}");
     }
+    // Every table set names the machine and its CPU family.
+    let family = hotwasm_bench::machine::describe().cpu_family;
+    assert_eq!(
+        markdown.matches(&format!("— {family},")).count(),
+        6,
+        "sections 2–7 each say where they were measured"
+    );
     for chart in ["throughput.svg", "latency.svg", "swapping.svg"] {
         let svg = std::fs::read_to_string(dir.path().join(chart)).expect(chart);
         assert!(svg.contains("<svg") && svg.contains("<text"), "{chart}");

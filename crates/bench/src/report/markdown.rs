@@ -40,12 +40,24 @@ pub fn tables(report: &Report) -> String {
     out
 }
 
+/// The line under every table set's heading: which machine the figures
+/// are from (ratios to native differ by CPU family).
+fn measured_on(out: &mut String, report: &Report) {
+    let m = &report.machine;
+    let _ = writeln!(
+        out,
+        "*Measured {} on {} — {}, {} cores, {} build.*\n",
+        report.generated, m.cpu, m.cpu_family, m.cores, m.profile
+    );
+}
+
 fn machine(out: &mut String, report: &Report) {
     let m = &report.machine;
     let _ = writeln!(out, "## 1. Machine and build\n");
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| date | {} |", m.date);
     let _ = writeln!(out, "| CPU | {} |", m.cpu);
+    let _ = writeln!(out, "| CPU family | {} |", m.cpu_family);
     let _ = writeln!(out, "| cores | {} |", m.cores);
     if let Some(mib) = m.memory_mib {
         let _ = writeln!(out, "| memory | {:.1} GiB |", mib as f64 / 1024.0);
@@ -95,6 +107,7 @@ fn machine(out: &mut String, report: &Report) {
 
 fn throughput(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## 2. Throughput\n");
+    measured_on(out, report);
     let _ = writeln!(
         out,
         "Time for N verifies on one warm worker, median of R runs (min – max); ratio to \
@@ -246,6 +259,7 @@ fn limit(out: &mut String, report: &Report) {
 
 fn latency(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## 3. Single-message latency\n");
+    measured_on(out, report);
     let _ = writeln!(
         out,
         "Each verify timed alone on a warm worker, mixed schemes.\n\n\
@@ -285,6 +299,7 @@ fn latency(out: &mut String, report: &Report) {
 
 fn cold_start(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## 4. Cold start\n");
+    measured_on(out, report);
     let _ = writeln!(
         out,
         "Medians (min – max). Native \"compiles\" nothing: its row is the cost of the \
@@ -374,6 +389,7 @@ fn tiered(out: &mut String, report: &Report) {
 
 fn swapping(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## 5. Module swapping\n");
+    measured_on(out, report);
     let _ = writeln!(
         out,
         "**Mixed schemes** (the draft's random mode: each job picks a scheme, routed per \
@@ -467,6 +483,7 @@ fn swapping(out: &mut String, report: &Report) {
 fn end_to_end(out: &mut String, report: &Report) {
     let e = &report.end_to_end;
     let _ = writeln!(out, "## 6. End to end\n");
+    measured_on(out, report);
     let _ = writeln!(
         out,
         "{} / {}, {} workers. In-process: the worker threads take the jobs one by one from a \
@@ -584,6 +601,7 @@ fn open_loop(out: &mut String, report: &Report) {
 
 fn draft(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## 7. Against the draft\n");
+    measured_on(out, report);
     let _ = writeln!(out, "| | draft | this run | target |\n|---|---|---|---|");
     for row in &report.draft.rows {
         let _ = writeln!(

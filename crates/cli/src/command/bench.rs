@@ -12,7 +12,10 @@ use hotwasm_runtime::RuntimeKind;
 
 /// Arguments of `hotwasm bench`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
     /// The same tables with about a tenth of the work (≤ 30 s).
     #[arg(long)]
     quick: bool,
@@ -26,7 +29,8 @@ pub struct Args {
     reps: Option<usize>,
     /// Runtimes to measure, comma-separated; native always runs as the
     /// baseline.
-    /// [default: every runtime this build has: native,wasmtime,wasmi,wasm3]
+    /// [default: every runtime this build has: native, wasmtime,
+    /// wasmtime-winch, wasmtime-pulley, wasmi, wasm3]
     #[arg(long, value_delimiter = ',')]
     runtimes: Option<Vec<RuntimeKind>>,
     /// Directory for report.md, report.json and the charts.
@@ -46,8 +50,33 @@ pub struct Args {
     no_progress: bool,
 }
 
+/// What else `hotwasm bench` does besides a run.
+#[derive(Debug, clap::Subcommand)]
+enum BenchCommand {
+    /// Committed reports side by side (one run per CPU family, say): the
+    /// machines, ratios to native, compile times, latency, swap cost; with
+    /// two reports, the second's figures over the first's.
+    Compare {
+        /// report.json files, or directories holding one.
+        #[arg(required = true, num_args = 1..)]
+        reports: Vec<PathBuf>,
+        /// Also write the comparison (Markdown) to FILE.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
 /// Runs the bench, writes the report, prints the tables.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(BenchCommand::Compare { reports, out }) = args.command {
+        let loaded = hotwasm_bench::compare::load(&reports)?;
+        if let Some(out) = &out {
+            hotwasm_bench::compare::write(&loaded, out)
+                .with_context(|| format!("writing {}", out.display()))?;
+        }
+        crate::print(&hotwasm_bench::compare::render(&loaded))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let budget = if args.quick {
         Budget::quick()
     } else {
