@@ -146,7 +146,7 @@ pub fn measure(
             round + 1,
             size.reps
         ));
-        in_process_ms.push(in_process_run(options, &set, kind, variant, &jobs)?);
+        in_process_ms.push(in_process_run(workers, &set, kind, variant, &jobs)?);
         for (((config, _), runs), active) in configs.iter().zip(&mut runs).zip(&active) {
             if !active {
                 continue;
@@ -241,19 +241,19 @@ fn results_name(results: ResultsVia) -> &'static str {
     }
 }
 
-/// One in-process run: `options.workers` threads, one warm worker each,
-/// taking the next job from a shared counter (so no thread idles while
-/// another still has work, as in the pipeline's pool), timed from a
-/// common start to the last verdict.
-fn in_process_run(
-    options: &BenchOptions,
+/// One in-process run: `workers` threads, one warm worker each, taking
+/// the next job from a shared counter (so no thread idles while another
+/// still has work, as in the pipeline's pool), timed from a common start
+/// to the last verdict; milliseconds.
+pub(crate) fn in_process_run(
+    workers: usize,
     set: &std::sync::Arc<ModuleSet>,
     kind: RuntimeKind,
     variant: &str,
     jobs: &[Job],
 ) -> Result<f64, BenchError> {
-    let context = format!("end to end in-process {kind}/{variant}");
-    let threads = options.workers.min(jobs.len()).max(1);
+    let context = format!("in-process {kind}/{variant}, {workers} workers");
+    let threads = workers.min(jobs.len()).max(1);
     let barrier = Barrier::new(threads + 1);
     let next = AtomicUsize::new(0);
     // Instances cannot move between threads (wasm3): each thread makes

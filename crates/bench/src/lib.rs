@@ -15,7 +15,7 @@
 //! - [`progress`]: the [`Progress`] callback and a terminal implementation.
 //! - one file per section: [`machine`], [`throughput`], [`limit`],
 //!   [`official_wapc`], [`open_loop`], [`latency`],
-//!   [`cold_start`], [`swapping`], [`tiered`], [`end_to_end`] (with the injected
+//!   [`cold_start`], [`swapping`], [`tiered`], [`end_to_end`], [`scale`] (with the injected
 //!   [`PipelineRunner`]), [`draft`], [`method`].
 //! - `measure.rs`: timing, statistics and verdict checks shared by them.
 //! - [`report`]: the serde model and its writers (`report/markdown.rs`,
@@ -38,12 +38,13 @@ pub mod open_loop;
 pub mod options;
 pub mod progress;
 pub mod report;
+pub mod scale;
 pub mod swapping;
 pub mod throughput;
 pub mod tiered;
 
 pub use error::BenchError;
-pub use options::{BenchOptions, Budget, Size};
+pub use options::{BenchOptions, Budget, ScaleSweep, Size};
 pub use progress::Progress;
 pub use report::{Cell, Report};
 
@@ -68,6 +69,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
     let tiered = tiered::measure(options, progress)?;
     let end_to_end = end_to_end::measure(options, progress)?;
     let open_loop = open_loop::measure(options, &latency, progress)?;
+    let scale = scale::measure(options, progress)?;
     let draft = draft::compare(&throughput, &latency, &swapping);
     let method = method::describe(options);
     Ok(Report {
@@ -90,6 +92,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
         tiered,
         end_to_end,
         open_loop,
+        scale,
         draft,
         method,
     })

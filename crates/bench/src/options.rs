@@ -65,6 +65,8 @@ pub struct Budget {
     /// Tiered activation: new versions loaded per mode, each timed to its
     /// first verdict and to full speed.
     pub tiered: usize,
+    /// Scale: jobs per run and runs at each point of the sweep.
+    pub scale: Size,
     /// The same, on the interpreters.
     pub swap_run_interpreter: usize,
     /// End to end: jobs per run and runs, in-process and through the
@@ -92,6 +94,7 @@ impl Budget {
             swap_run_compiled: 2000,
             swap_run_interpreter: 200,
             tiered: 5,
+            scale: Size::new(4096, 3),
             // Long enough (about 0.3 s a run on two cores) that a pipeline's
             // start and drain do not dominate the ratio to in-process.
             end_to_end: Size::new(4096, 5),
@@ -116,6 +119,7 @@ impl Budget {
             swap_run_compiled: 500,
             swap_run_interpreter: 40,
             tiered: 2,
+            scale: Size::new(512, 1),
             end_to_end: Size::new(256, 2),
         }
     }
@@ -136,6 +140,7 @@ impl Budget {
             &mut self.routing_compiled,
             &mut self.routing_interpreter,
             &mut self.end_to_end,
+            &mut self.scale,
         ];
         for size in sizes {
             if let Some(n) = messages {
@@ -230,6 +235,28 @@ pub struct BenchOptions {
     /// Runs the full pipeline (in-process server, real client) for the
     /// end-to-end section; off, those rows say "not run".
     pub pipelines: bool,
+    /// The scale section's sweep.
+    pub scale: ScaleSweep,
+}
+
+/// The points of the scale section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScaleSweep {
+    /// Worker threads in one process [default: 1 to the machine's cores].
+    pub workers: Vec<usize>,
+    /// Servers (one worker each) in one group through Redis [default: 1,
+    /// 2, 3].
+    pub servers: Vec<usize>,
+}
+
+impl ScaleSweep {
+    /// 1 to `cores` workers; 1, 2 and 3 servers.
+    pub fn for_cores(cores: usize) -> ScaleSweep {
+        ScaleSweep {
+            workers: (1..=cores.max(1)).collect(),
+            servers: vec![1, 2, 3],
+        }
+    }
 }
 
 impl std::fmt::Debug for BenchOptions {
@@ -244,6 +271,7 @@ impl std::fmt::Debug for BenchOptions {
             .field("end_to_end_runtime", &self.end_to_end_runtime)
             .field("redis", &self.redis)
             .field("pipelines", &self.pipelines)
+            .field("scale", &self.scale)
             .finish()
     }
 }
@@ -262,6 +290,9 @@ impl Default for BenchOptions {
             end_to_end_runtime: None,
             redis: None,
             pipelines: true,
+            scale: ScaleSweep::for_cores(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
     }
 }
@@ -287,10 +318,17 @@ impl BenchOptions {
             b.routing_compiled,
             b.routing_interpreter,
             b.end_to_end,
+            b.scale,
         ];
         if sizes.iter().any(|s| s.messages == 0 || s.reps == 0) {
             return Err(BenchError::Options(
                 "messages and repetitions must be at least 1".into(),
+            ));
+        }
+        let points = self.scale.workers.iter().chain(&self.scale.servers);
+        if points.clone().any(|n| *n == 0) || points.clone().any(|n| *n > 256) {
+            return Err(BenchError::Options(
+                "every point of the scale sweep must be within 1..=256".into(),
             ));
         }
         if !(0.0..=1.0).contains(&self.invalid_ratio) {

@@ -58,6 +58,8 @@ pub struct Report {
     pub end_to_end: EndToEndSection,
     /// 6b. Latency under load, open loop.
     pub open_loop: crate::open_loop::OpenLoopSection,
+    /// 6c. Scale: workers per server, servers per group.
+    pub scale: crate::scale::ScaleSection,
     /// 7. Against the draft.
     pub draft: DraftSection,
     /// 8. Method.

@@ -7,7 +7,7 @@ use hotwasm_bench::{BenchOptions, Budget};
 use hotwasm_runtime::RuntimeKind;
 use serde_json::Value;
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "machine",
     "throughput",
     "limit",
@@ -18,6 +18,7 @@ const SECTIONS: [&str; 12] = [
     "tiered",
     "end_to_end",
     "open_loop",
+    "scale",
     "draft",
     "method",
 ];
@@ -125,6 +126,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
     check_tiered(&json);
     check_end_to_end(&json, true);
     check_open_loop(&json);
+    check_scale(&json["scale"], false);
     check_draft(&json);
 }
 
@@ -355,6 +357,66 @@ fn check_end_to_end(json: &Value, with_runner: bool) {
                 .contains("--redis")
         );
     }
+}
+
+/// Every point measured; speed-up and efficiency recomputable from the
+/// jobs/s medians; the servers sweep only with Redis.
+fn check_scale(scale: &Value, with_redis: bool) {
+    let workers = measured(&scale["workers"]).expect("workers sweep measured");
+    check_sweep(workers);
+    if with_redis {
+        let servers = measured(&scale["servers"]).expect("servers sweep measured");
+        check_sweep(servers);
+        for row in servers["rows"].as_array().expect("rows") {
+            assert!(row["rss_per_server_mib"].is_number(), "{row}");
+        }
+    } else {
+        assert_eq!(scale["servers"]["status"], "not_run");
+    }
+    let memory = scale["instance_memory_kib"].as_array().expect("memory");
+    assert_eq!(memory.len(), 2, "one per scheme");
+}
+
+fn check_sweep(sweep: &Value) {
+    let rows = sweep["rows"].as_array().expect("rows");
+    assert!(!rows.is_empty());
+    let first = num(&rows[0], "/jobs_per_second/median");
+    let first_count = num(&rows[0], "/count");
+    for row in rows {
+        let speedup = num(row, "/jobs_per_second/median") / first;
+        assert!(close(num(row, "/speedup"), speedup), "{row}");
+        assert!(
+            close(
+                num(row, "/efficiency"),
+                speedup / (num(row, "/count") / first_count)
+            ),
+            "{row}"
+        );
+        assert!(num(row, "/cpu_us_per_job") > 0.0, "{row}");
+    }
+}
+
+/// The servers sweep through a real redis-server: every run's verdicts
+/// complete and right (checked inside), each point measured.
+#[test]
+fn scale_sweeps_servers_through_redis() {
+    let redis = hotwasm_tests::RedisServer::start();
+    let mut options = tiny(vec![RuntimeKind::Wasmtime]);
+    options.redis = Some(redis.url());
+    options.scale = hotwasm_bench::ScaleSweep {
+        workers: vec![1, 2],
+        servers: vec![1, 2],
+    };
+    let section = hotwasm_bench::scale::measure(&options, &Silent).expect("scale runs");
+    let json = serde_json::to_value(&section).expect("serializes");
+    check_scale(&json, true);
+    let counts: Vec<f64> = json["servers"]["rows"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|row| num(row, "/count"))
+        .collect();
+    assert_eq!(counts, [1.0, 2.0]);
 }
 
 fn check_draft(json: &Value) {

@@ -94,17 +94,41 @@ pub async fn run_on<Q: JobQueue + ResultsStreams>(
     options: &PipelineOptions,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Summary, PipelineError> {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let consumer = tokio::spawn(consume(
-        server,
-        Arc::clone(&queue),
-        options.consume.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    run_group(vec![server], queue, jobs, options, progress).await
+}
+
+/// As [`run_on`], with several servers consuming as one group (each needs
+/// its own [`ServerConfig::name`]): how a fleet shares one stream.
+///
+/// # Errors
+///
+/// [`PipelineError::Client`] when the submission fails.
+pub async fn run_group<Q: JobQueue + ResultsStreams>(
+    servers: Vec<Arc<Server>>,
+    queue: Arc<Q>,
+    jobs: &[Outgoing],
+    options: &PipelineOptions,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<Summary, PipelineError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumers: Vec<_> = servers
+        .into_iter()
+        .map(|server| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(consume(
+                server,
+                Arc::clone(&queue),
+                options.consume.clone(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            ))
+        })
+        .collect();
     let summary = submit(queue, jobs, &options.submit, progress).await;
-    let _ = stop.send(());
-    let _ = consumer.await;
+    let _ = stop.send(true);
+    for consumer in consumers {
+        let _ = consumer.await;
+    }
     Ok(summary?)
 }

@@ -36,6 +36,7 @@ pub fn tables(report: &Report) -> String {
     tiered(&mut out, report);
     end_to_end(&mut out, report);
     open_loop(&mut out, report);
+    scale(&mut out, report);
     draft(&mut out, report);
     out
 }
@@ -597,6 +598,74 @@ fn open_loop(out: &mut String, report: &Report) {
         );
     }
     out.push('\n');
+}
+
+fn scale(out: &mut String, report: &Report) {
+    let section = &report.scale;
+    let _ = writeln!(out, "### Scale\n");
+    let memory: Vec<String> = section
+        .instance_memory_kib
+        .iter()
+        .map(|(scheme, kib)| format!("{scheme} {kib:.0} KiB"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} on {} cores. Cost per job is the process's CPU time over the jobs (every thread; \
+         not redis-server's); RSS is the process's resident set. Efficiency is the speed-up \
+         over linear from the first row; the knee is the first point below {:.0}%. Linear \
+         memory of one fresh instance: {}.\n",
+        section.runtime,
+        section.cores,
+        crate::scale::KNEE_EFFICIENCY * 100.0,
+        memory.join(", ")
+    );
+    for (what, cell, unit) in [
+        (
+            "Workers in one process (in-process)",
+            &section.workers,
+            "workers",
+        ),
+        (
+            "Servers of one worker each in one group (through Redis, the real client)",
+            &section.servers,
+            "servers",
+        ),
+    ] {
+        let _ = writeln!(out, "**{what}**\n");
+        let Cell::Measured(crate::scale::Sweep { rows }) = cell else {
+            let _ = writeln!(out, "{}\n", cell.blank().unwrap_or_default());
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {unit} | N × R | jobs/s | speed-up | efficiency | CPU µs/job | RSS MiB | RSS per server MiB |\n\
+             |---|---|---|---|---|---|---|---|"
+        );
+        for row in rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} × {} | {} | {:.2}x | {:.0}% | {:.1} | {:.1} | {} |",
+                row.count,
+                row.messages,
+                row.reps,
+                spread_plain(&row.jobs_per_second),
+                row.speedup,
+                row.efficiency * 100.0,
+                row.cpu_us_per_job,
+                row.rss_mib,
+                row.rss_per_server_mib
+                    .map_or_else(|| "-".into(), |mib| format!("{mib:.1}"))
+            );
+        }
+        let _ = match crate::scale::knee(rows) {
+            Some(count) => writeln!(out, "\nKnee at {count} {unit}.\n"),
+            None => writeln!(
+                out,
+                "\nNo knee up to {} {unit}.\n",
+                rows.last().map_or(0, |row| row.count)
+            ),
+        };
+    }
 }
 
 fn draft(out: &mut String, report: &Report) {

@@ -42,6 +42,14 @@ pub struct Args {
     /// Redis URL: adds the end-to-end rows through Redis.
     #[arg(long, env = "HOTWASM_REDIS")]
     redis: Option<String>,
+    /// Worker counts of the scale section's in-process sweep,
+    /// comma-separated [default: 1 to the machine's cores].
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    scale_workers: Option<Vec<usize>>,
+    /// Server counts (one worker each, one group) of the scale section's
+    /// sweep through Redis, comma-separated [default: 1,2,3].
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    scale_servers: Option<Vec<usize>>,
     /// Print report.json on standard output instead of the tables.
     #[arg(long)]
     json: bool,
@@ -92,6 +100,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(workers) = args.workers {
         options.workers = workers;
+    }
+    if let Some(workers) = args.scale_workers {
+        options.scale.workers = workers;
+    }
+    if let Some(servers) = args.scale_servers {
+        options.scale.servers = servers;
     }
     let progress: Box<dyn Progress> = if args.no_progress {
         Box::new(Silent)
