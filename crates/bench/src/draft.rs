@@ -45,6 +45,7 @@ pub fn compare(
     throughput: &ThroughputSection,
     latency: &LatencySection,
     swapping: &SwappingSection,
+    tiered: &crate::tiered::TieredSection,
 ) -> DraftSection {
     let mut rows = Vec::new();
     for (runtime, draft, target) in [
@@ -104,6 +105,45 @@ pub fn compare(
             .unwrap_or_else(|| "not measured".into()),
         target: "-".into(),
     });
+    for (mode, what, target) in [
+        (
+            "tiered",
+            "a version never compiled, load → first verdict, tiered (Winch first)",
+            "≤ 20 ms",
+        ),
+        (
+            "tiered",
+            "the same, load → first verdict from the Cranelift build",
+            "≤ 250 ms",
+        ),
+        (
+            "cranelift-first",
+            "a version never compiled, load → first verdict, Cranelift before serving",
+            "-",
+        ),
+    ] {
+        let figures = tiered
+            .rows
+            .iter()
+            .find(|row| row.mode == mode)
+            .and_then(|row| row.result.measured());
+        let ms = figures.map(|f| {
+            if what.contains("Cranelift build") {
+                f.full_speed_ms.median
+            } else {
+                f.first_verdict_ms.median
+            }
+        });
+        rows.push(DraftRow {
+            what: what.into(),
+            draft: "30 ms (a recompile per message)".into(),
+            ours: ms,
+            ours_text: ms
+                .map(|ms| format!("{ms:.1} ms ({} module, section 5)", tiered.variant))
+                .unwrap_or_else(|| "not measured".into()),
+            target: target.into(),
+        });
+    }
     let routing = swapping
         .rows
         .iter()

@@ -70,7 +70,7 @@ pub fn run(options: &BenchOptions, progress: &dyn Progress) -> Result<Report, Be
     let end_to_end = end_to_end::measure(options, progress)?;
     let open_loop = open_loop::measure(options, &latency, progress)?;
     let scale = scale::measure(options, progress)?;
-    let draft = draft::compare(&throughput, &latency, &swapping);
+    let draft = draft::compare(&throughput, &latency, &swapping, &tiered);
     let method = method::describe(options);
     Ok(Report {
         format: report::FORMAT,

@@ -419,6 +419,15 @@ fn scale_sweeps_servers_through_redis() {
     assert_eq!(counts, [1.0, 2.0]);
 }
 
+/// The measured figures of the tiered section's `mode` row.
+fn rows_of_tiered<'a>(json: &'a Value, mode: &str) -> &'a Value {
+    rows(json, "tiered")
+        .iter()
+        .find(|r| r["mode"] == mode)
+        .and_then(|r| measured(&r["result"]))
+        .expect("tiered row measured")
+}
+
 fn check_draft(json: &Value) {
     let best_wasmtime = rows(json, "throughput")
         .iter()
@@ -436,6 +445,19 @@ fn check_draft(json: &Value) {
         })
         .expect("draft wasmtime row");
     assert!(close(num(wasmtime, "/ours"), best_wasmtime));
+    let tiered = rows
+        .iter()
+        .find(|r| {
+            r["what"]
+                .as_str()
+                .is_some_and(|w| w.ends_with("tiered (Winch first)"))
+        })
+        .expect("draft tiered row");
+    let tiered_section = rows_of_tiered(json, "tiered");
+    assert!(close(
+        num(tiered, "/ours"),
+        num(tiered_section, "/first_verdict_ms/median")
+    ));
     assert!(
         json["draft"]["why"]
             .as_str()
