@@ -523,3 +523,52 @@ fn a_tier_up_never_replaces_a_newer_version() {
     assert_eq!(verdict.module.as_deref(), Some(b.id.as_str()));
     assert_eq!(verdict.runtime, "wasmtime");
 }
+
+#[test]
+fn tiered_activation_from_wasmi_and_never_from_native() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = ModuleHost::start(HostConfig {
+        limits: crate::unhurried(),
+        registry: Some(dir.path().to_path_buf()),
+        trust: signing::trust(),
+        first_tier: Some(RuntimeKind::Wasmi),
+        ..HostConfig::new(RuntimeKind::Wasmtime)
+    })
+    .expect("host starts");
+    let events = host.subscribe();
+    // wasmi runs wide-arithmetic: `fast` itself starts on it.
+    let loaded = host
+        .load(
+            "schnorr",
+            signed(&second_version(schnorr("fast"), "wasmi-first")),
+            "test",
+            true,
+        )
+        .expect("load");
+    assert!(matches!(next_event(&events).cause, Cause::Load { .. }));
+    let event = next_event(&events);
+    assert_eq!(
+        (event.to.as_str(), event.cause),
+        (
+            loaded.id.as_str(),
+            Cause::TierUp {
+                from_runtime: "wasmi"
+            }
+        )
+    );
+    tier_ups_done(&host);
+    let mut worker = hotwasm_worker::Worker::new(host.modules());
+    let job = hotwasm_jobs::Generator::new(33, hotwasm_jobs::SchemeChoice::Schnorr, 0.0).job();
+    assert_eq!(worker.verify(&job).runtime, "wasmtime");
+
+    // native would serve its built-in code, not the version loaded.
+    let refused = ModuleHost::start(HostConfig {
+        first_tier: Some(RuntimeKind::Native),
+        ..HostConfig::new(RuntimeKind::Wasmtime)
+    });
+    assert!(
+        matches!(refused, Err(HostError::Runtime(_))),
+        "{:?}",
+        refused.err()
+    );
+}

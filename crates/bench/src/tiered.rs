@@ -1,9 +1,9 @@
 //! Section 5b, tiered activation: how long after a new version is loaded
 //! (`ModuleHost::load`, what a gRPC upload or a watched file ends in) its
 //! first verdict comes, and its first verdict at full speed — with tiered
-//! activation (`serve --tiered`: Winch's build serves first, Cranelift's
-//! replaces it in the background) against compiling with Cranelift before
-//! serving. One worker verifies Schnorr jobs back to back meanwhile, so
+//! activation (`serve --tiered`: Winch's build, or wasmi's, serves first,
+//! Cranelift's replaces it in the background) against compiling with
+//! Cranelift before serving. One worker verifies Schnorr jobs back to back meanwhile, so
 //! the compile competes with serving, as in a server.
 //!
 //! Every sample is a version no runtime has compiled before (the built-in
@@ -32,8 +32,18 @@ use crate::{BenchError, Progress};
 /// wide-arithmetic, which `fast` needs).
 pub const VARIANT: &str = "default";
 
-/// The first tier.
-const FIRST_TIER: RuntimeKind = RuntimeKind::WasmtimeWinch;
+/// The modes compared: a first tier, or none.
+const MODES: [(&str, Option<RuntimeKind>); 3] = [
+    (
+        "tiered, wasmtime-winch first",
+        Some(RuntimeKind::WasmtimeWinch),
+    ),
+    ("tiered, wasmi first", Some(RuntimeKind::Wasmi)),
+    (CRANELIFT_FIRST, None),
+];
+
+/// The mode without tiering.
+pub const CRANELIFT_FIRST: &str = "cranelift-first";
 
 /// Longest wait for a version to reach full speed before the run fails.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -43,22 +53,22 @@ const PATIENCE: Duration = Duration::from_secs(120);
 pub struct TieredSection {
     /// The module variant loaded.
     pub variant: String,
-    /// The first tier (`wasmtime-winch`).
-    pub first_tier: String,
-    /// `tiered`, then `cranelift-first`.
+    /// One row per mode: Winch first, wasmi first, then `cranelift-first`.
     pub rows: Vec<TieredRow>,
-    /// `first_verdict_ms` medians, cranelift-first ÷ tiered: how much
-    /// sooner a new version answers with tiering.
-    pub first_verdict_speedup: Option<f64>,
 }
 
 /// One way of activating.
 #[derive(Debug, Clone, Serialize)]
 pub struct TieredRow {
-    /// `tiered` or `cranelift-first`.
+    /// `tiered, wasmtime-winch first`, ..., or `cranelift-first`.
     pub mode: String,
+    /// The runtime a new version serves on first; `None` without tiering.
+    pub first_tier: Option<String>,
     /// The figures, or why there are none.
     pub result: Cell<TieredFigures>,
+    /// `cranelift-first`'s `first_verdict_ms` median over this row's: how
+    /// much sooner a new version answers (tiered rows).
+    pub first_verdict_speedup: Option<f64>,
 }
 
 /// Figures of one mode over its samples (one new version each).
@@ -84,27 +94,29 @@ pub fn measure(
     progress: &dyn Progress,
 ) -> Result<TieredSection, BenchError> {
     let samples = options.budget.tiered;
-    let modes = [("tiered", Some(FIRST_TIER)), ("cranelift-first", None)];
     let blank = |cell: Cell<TieredFigures>| TieredSection {
         variant: VARIANT.into(),
-        first_tier: FIRST_TIER.name().into(),
-        rows: modes
+        rows: MODES
             .iter()
-            .map(|(mode, _)| TieredRow {
+            .map(|(mode, first)| TieredRow {
                 mode: (*mode).into(),
+                first_tier: first.map(|kind| kind.name().to_string()),
                 result: cell.clone(),
+                first_verdict_speedup: None,
             })
             .collect(),
-        first_verdict_speedup: None,
     };
     if !options.runtimes.contains(&RuntimeKind::Wasmtime) {
         return Ok(blank(Cell::NotRun {
             reason: "wasmtime not among --runtimes".into(),
         }));
     }
-    if !RuntimeKind::Wasmtime.is_built() || !FIRST_TIER.is_built() {
+    if let Some((_, Some(missing))) = MODES
+        .iter()
+        .find(|(_, first)| first.is_some_and(|kind| !kind.is_built()))
+    {
         return Ok(blank(Cell::NotBuilt {
-            reason: "built without wasmtime's Winch tier".into(),
+            reason: format!("built without {missing}"),
         }));
     }
     if samples == 0 {
@@ -112,28 +124,34 @@ pub fn measure(
             reason: "no samples in this budget".into(),
         }));
     }
-    progress.start("tiered activation", (modes.len() * samples) as u64);
+    progress.start("tiered activation", (MODES.len() * samples) as u64);
     let key = SecretKey::generate();
     let mut rows = Vec::new();
-    for (mode, first_tier) in modes {
+    for (mode, first_tier) in MODES {
         let figures = sample_mode(mode, first_tier, samples, &key, progress)?;
         rows.push(TieredRow {
             mode: mode.into(),
+            first_tier: first_tier.map(|kind| kind.name().to_string()),
             result: Cell::Measured(figures),
+            first_verdict_speedup: None,
         });
     }
     progress.finish();
-    let medians: Vec<f64> = rows
+    let untiered = rows
         .iter()
-        .filter_map(|row| row.result.measured().map(|f| f.first_verdict_ms.median))
-        .collect();
+        .find(|row| row.first_tier.is_none())
+        .and_then(|row| row.result.measured())
+        .map(|f| f.first_verdict_ms.median);
+    for row in &mut rows {
+        if let (Some(untiered), Some(_), Some(f)) =
+            (untiered, &row.first_tier, row.result.measured())
+        {
+            row.first_verdict_speedup =
+                Some(untiered / f.first_verdict_ms.median).filter(|r| r.is_finite());
+        }
+    }
     Ok(TieredSection {
         variant: VARIANT.into(),
-        first_tier: FIRST_TIER.name().into(),
-        first_verdict_speedup: match medians[..] {
-            [tiered, cranelift] if tiered > 0.0 => Some(cranelift / tiered),
-            _ => None,
-        },
         rows,
     })
 }

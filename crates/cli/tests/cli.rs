@@ -684,3 +684,26 @@ fn modules_load_takes_only_signed_modules_unless_unsigned_are_allowed() {
         "{log}"
     );
 }
+
+#[test]
+fn tiered_serving_needs_wasmtime_and_another_wasm_runtime_first() {
+    let on_wasmi = hotwasm(&["serve", "--runtime", "wasmi", "--tiered"], None);
+    assert_eq!(on_wasmi.status.code(), Some(2), "{}", stderr(&on_wasmi));
+    assert!(
+        stderr(&on_wasmi).contains("needs --runtime wasmtime"),
+        "{}",
+        stderr(&on_wasmi)
+    );
+    let native_first = hotwasm(&["serve", "--tiered", "native"], None);
+    assert_eq!(
+        native_first.status.code(),
+        Some(2),
+        "{}",
+        stderr(&native_first)
+    );
+    assert!(
+        stderr(&native_first).contains("must be another wasm runtime"),
+        "{}",
+        stderr(&native_first)
+    );
+}

@@ -64,7 +64,8 @@ pub struct HostConfig {
     /// compiled, passed its self-test and been prewarmed
     /// ([`Cause::TierUp`]). A version this runtime refuses (Winch and
     /// wide-arithmetic) is compiled by `runtime` before it serves, as
-    /// without tiering. `None` (the default): always so.
+    /// without tiering. `None` (the default): always so. `native` is
+    /// refused (it would serve its built-in code, not the version).
     pub first_tier: Option<RuntimeKind>,
 }
 
@@ -178,6 +179,15 @@ impl ModuleHost {
         };
         let first_tier = match config.first_tier {
             Some(kind) if kind == config.runtime => None,
+            // It would serve its built-in code, not the version loaded.
+            Some(RuntimeKind::Native) => {
+                return Err(HostError::Runtime(
+                    hotwasm_runtime::RuntimeError::Unsupported {
+                        runtime: "native",
+                        what: "serving as the first tier (it runs built-in code, not the module)",
+                    },
+                ));
+            }
             Some(kind) => Some(
                 kind.create_with(config.limits)
                     .map_err(HostError::Runtime)?,
@@ -640,13 +650,8 @@ impl ModuleHost {
             return Ok((self.validate(registry, name, wasm)?, None));
         };
         let started = Instant::now();
-        match hotwasm_registry::validate(
-            &registry.cache,
-            name,
-            wasm.clone(),
-            first.as_ref(),
-            &self.trust,
-        ) {
+        // Not through the cache: this build serves until the tier-up.
+        match hotwasm_registry::validate(None, name, wasm.clone(), first.as_ref(), &self.trust) {
             Ok(validated) => {
                 tracing::info!(
                     module = %validated.spec(),
@@ -752,7 +757,7 @@ impl ModuleHost {
     ) -> Result<Validated, HostError> {
         let runtime = self.set.runtime_handle().as_ref();
         Ok(hotwasm_registry::validate(
-            &registry.cache,
+            Some(&registry.cache),
             name,
             wasm,
             runtime,

@@ -181,7 +181,7 @@ impl ModuleRegistry {
         runtime: &dyn Runtime,
         trust: &Trust,
     ) -> Result<VersionInfo, RegistryError> {
-        let validated = validate(&self.cache, name, wasm.to_vec(), runtime, trust)?;
+        let validated = validate(Some(&self.cache), name, wasm.to_vec(), runtime, trust)?;
         self.store(&validated, source)
     }
 
@@ -383,7 +383,7 @@ impl ModuleRegistry {
         trust: &Trust,
     ) -> Result<Validated, RegistryError> {
         validate(
-            &self.cache,
+            Some(&self.cache),
             &version.name,
             self.bytes(version)?,
             runtime,

@@ -73,7 +73,9 @@ impl std::fmt::Debug for Validated {
 }
 
 /// Checks that `trust` trusts `wasm`, before anything else, then compiles
-/// it as a module named `name` on `runtime` (through `cache`) and runs its
+/// it as a module named `name` on `runtime` (through `cache`, when given:
+/// a build that will soon be replaced, the first tier's of a tiered
+/// activation, is not worth an artifact) and runs its
 /// self-test: a module named after a scheme must pass that scheme's test;
 /// a module under another name must pass at least one. A module that is
 /// not trusted but allowed ([`Trust::allow_unsigned`]) is logged as a
@@ -87,7 +89,7 @@ impl std::fmt::Debug for Validated {
 /// module does not compile, is not waPC or fails its self-test (its cache
 /// entry, if one was made, is removed).
 pub fn validate(
-    cache: &ArtifactCache,
+    cache: Option<&ArtifactCache>,
     name: &str,
     wasm: Vec<u8>,
     runtime: &dyn Runtime,
@@ -105,12 +107,18 @@ pub fn validate(
         module: module.clone(),
         reason,
     };
-    let (compiled, outcome) = cache
-        .compile(runtime, &wasm)
-        .map_err(|e| refused(e.to_string()))?;
-    if let CacheOutcome::Rebuilt(why) = &outcome {
-        tracing::info!(module = name, "cache entry rebuilt: {why}");
-    }
+    let compiled = match cache {
+        Some(cache) => {
+            let (compiled, outcome) = cache
+                .compile(runtime, &wasm)
+                .map_err(|e| refused(e.to_string()))?;
+            if let CacheOutcome::Rebuilt(why) = &outcome {
+                tracing::info!(module = name, "cache entry rebuilt: {why}");
+            }
+            compiled
+        }
+        None => runtime.compile(&wasm).map_err(|e| refused(e.to_string()))?,
+    };
     let tested = match Scheme::from_name(name) {
         Some(scheme) => selftest::run(compiled.as_ref(), scheme).map_err(|e| e.to_string()),
         None => {
@@ -128,7 +136,9 @@ pub fn validate(
     };
     if let Err(reason) = tested {
         // A refused module leaves nothing behind, its cache entry included.
-        cache.forget(runtime, &wasm);
+        if let Some(cache) = cache {
+            cache.forget(runtime, &wasm);
+        }
         return Err(refused(reason));
     }
     match &provenance {

@@ -45,13 +45,19 @@ pub struct Args {
     #[arg(long)]
     variant: Option<String>,
     /// Tiered activation (--runtime wasmtime only): a new version serves
-    /// within milliseconds as compiled by Winch, wasmtime's baseline
-    /// compiler, and is swapped for its Cranelift build once that is
-    /// compiled and prewarmed. Versions Winch refuses (the `fast`
-    /// variant's wide-arithmetic) are compiled by Cranelift first, as
-    /// without it.
-    #[arg(long, env = "HOTWASM_TIERED")]
-    tiered: bool,
+    /// first as compiled by RUNTIME — wasmtime-winch (the default),
+    /// wasmtime's baseline compiler, or wasmi, whose compile is lazy —
+    /// and is swapped for its Cranelift build once that is compiled and
+    /// prewarmed. Versions RUNTIME refuses (Winch: the `fast` variant's
+    /// wide-arithmetic) are compiled by Cranelift first, as without it.
+    #[arg(
+        long,
+        env = "HOTWASM_TIERED",
+        value_name = "RUNTIME",
+        num_args = 0..=1,
+        default_missing_value = "wasmtime-winch"
+    )]
+    tiered: Option<RuntimeKind>,
     /// Worker threads [default: one per core].
     #[arg(long, env = "HOTWASM_WORKERS")]
     workers: Option<usize>,
@@ -145,11 +151,18 @@ pub struct Args {
 
 /// Runs the server until a signal stops it.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.tiered && args.runtime != RuntimeKind::Wasmtime {
-        anyhow::bail!(
-            "--tiered starts new versions on wasmtime-winch and moves them to Cranelift: it needs --runtime wasmtime, not {}",
-            args.runtime
-        );
+    if let Some(first) = args.tiered {
+        if args.runtime != RuntimeKind::Wasmtime {
+            anyhow::bail!(
+                "--tiered starts new versions on a faster-compiling runtime and moves them to Cranelift: it needs --runtime wasmtime, not {}",
+                args.runtime
+            );
+        }
+        if matches!(first, RuntimeKind::Native | RuntimeKind::Wasmtime) {
+            anyhow::bail!(
+                "--tiered {first}: the first tier must be another wasm runtime (wasmtime-winch, wasmi, wasmtime-pulley)"
+            );
+        }
     }
     let runtime = hotwasm_server::async_runtime().context("starting the async runtime")?;
     runtime.block_on(serve(args))?;
@@ -190,9 +203,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let mut config = ServerConfig::new(args.runtime);
     config.modules.variant = args.variant.clone();
-    if args.tiered {
-        config.modules.first_tier = Some(RuntimeKind::WasmtimeWinch);
-    }
+    config.modules.first_tier = args.tiered;
     config.modules.registry = Some(args.registry.dir());
     config.modules.limits = args.guest.limits();
     config.modules.audit_log = args.audit_log.clone();
