@@ -171,6 +171,11 @@ impl Budget {
     /// The throughput size of `kind` running `variant`.
     pub fn throughput(&self, kind: RuntimeKind, variant: &str) -> Size {
         match kind {
+            // Winch's other variants only place it against its preferred
+            // one: one short run, as for the interpreters.
+            RuntimeKind::WasmtimeWinch if variant != kind.preferred_variant() => {
+                self.interpreter_other
+            }
             _ if !kind.is_interpreter() => self.compiled,
             _ if variant == kind.preferred_variant() => self.interpreter_preferred,
             _ => self.interpreter_other,

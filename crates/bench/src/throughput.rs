@@ -214,7 +214,15 @@ fn plan(options: &BenchOptions) -> Vec<(RuntimeKind, &'static str)> {
             continue;
         }
         for variant in hotwasm_modules::VARIANTS {
-            if variant.name != preferred {
+            // The opt-level and codegen-units builds compare builds, not
+            // runtimes: measured where the draft measured them (wasmtime's
+            // Cranelift, wasmi, wasm3), not again on Winch and Pulley.
+            let build_comparison = variant.opt_level != "3" || variant.codegen_units != 1;
+            let other_tier = matches!(
+                kind,
+                RuntimeKind::WasmtimeWinch | RuntimeKind::WasmtimePulley
+            );
+            if variant.name != preferred && !(build_comparison && other_tier) {
                 plan.push((kind, variant.name));
             }
         }
