@@ -141,6 +141,33 @@ fn embedded_queue_runs_the_same_pipeline() {
 }
 
 #[test]
+fn a_paced_submission_keeps_its_schedule_and_answers_every_job() {
+    let jobs = jobs::generate(60, SchemeChoice::Mixed, 0.2, 7, &|_| {});
+    runtime().block_on(async {
+        let queue = Arc::new(MemoryQueue::new());
+        let server = Running::start("paced", Arc::clone(&queue), ConsumeOptions::default());
+        let options = SubmitOptions {
+            results: ResultsVia::Shm { slots: 128 },
+            rate: Some(500.0),
+            ..SubmitOptions::new()
+        };
+        let summary = submit(queue, &jobs, &options, &|_| {})
+            .await
+            .expect("submission runs");
+        assert_all_answered(&summary, jobs.len());
+        // The 60th job is not due before 59 / 500 s: the run cannot be
+        // shorter (a lower bound; sleeping never ends early).
+        assert!(
+            summary.elapsed >= std::time::Duration::from_millis(118),
+            "{:?}",
+            summary.elapsed
+        );
+        assert_eq!(summary.latencies_micros.len(), jobs.len());
+        server.stop().await;
+    });
+}
+
+#[test]
 fn malformed_entries_are_dead_lettered_and_malformed_jobs_get_error_verdicts() {
     let redis_server = RedisServer::start();
     runtime().block_on(async {

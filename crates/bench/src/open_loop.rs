@@ -39,7 +39,31 @@ pub struct OpenLoopSection {
     pub workers: usize,
     /// The figures, or why there are none.
     pub result: Cell<OpenLoopFigures>,
+    /// The same rates through Redis: jobs `XADD`ed on schedule by the real
+    /// client, a server's consumer group, verdicts back in a shared-memory
+    /// ring.
+    pub redis: Cell<RedisOpenLoop>,
 }
+
+/// Open-loop rates through the Redis pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisOpenLoop {
+    /// Jobs per second with every job submitted at once.
+    pub capacity_per_s: f64,
+    /// Seconds each rate ran.
+    pub seconds_per_rate: f64,
+    /// p99 at a trickle ([`TRICKLE_PER_S`] jobs/s): the same path with
+    /// nothing queued, µs.
+    pub unloaded_p99_us: f64,
+    /// One row per share of capacity (`refused` is always 0: the stream
+    /// queues).
+    pub rows: Vec<OpenLoopRow>,
+    /// p99 at 50% of capacity over `unloaded_p99_us`.
+    pub p99_at_half_over_unloaded: Option<f64>,
+}
+
+/// The trickle rate of the Redis reference run, jobs per second.
+pub const TRICKLE_PER_S: f64 = 100.0;
 
 /// Capacity and one row per load.
 #[derive(Debug, Clone, Serialize)]
@@ -100,15 +124,18 @@ pub fn measure(
     } else {
         RuntimeKind::Native
     };
-    let section = |result| OpenLoopSection {
+    let section = |result, redis| OpenLoopSection {
         runtime: format!("{kind}/{}", kind.preferred_variant()),
         workers: options.workers,
         result,
+        redis,
     };
     if !options.pipelines {
-        return Ok(section(Cell::NotRun {
-            reason: "pipelines not run (--no-pipelines)".into(),
-        }));
+        let reason = || "pipelines not run (--no-pipelines)".to_string();
+        return Ok(section(
+            Cell::NotRun { reason: reason() },
+            Cell::NotRun { reason: reason() },
+        ));
     }
     let seconds = if options.quick { 0.5 } else { 2.0 };
     let pool = jobs(
@@ -134,14 +161,154 @@ pub fn measure(
         .map(|row| row.p99_us)
         .filter(|p99| p99.is_finite());
     let (capacity, unloaded, rows) = (figures.capacity, figures.unloaded, figures.rows);
-    Ok(section(Cell::Measured(OpenLoopFigures {
-        capacity_per_s: capacity,
-        seconds_per_rate: seconds,
-        p99_at_half_over_unloaded: at_half.map(|half| half / unloaded),
-        unloaded_p99_us: unloaded,
-        single_verify_p99_us: single,
-        rows,
-    })))
+    let redis = redis_rows(options, progress)?;
+    Ok(section(
+        Cell::Measured(OpenLoopFigures {
+            capacity_per_s: capacity,
+            seconds_per_rate: seconds,
+            p99_at_half_over_unloaded: at_half.map(|half| half / unloaded),
+            unloaded_p99_us: unloaded,
+            single_verify_p99_us: single,
+            rows,
+        }),
+        redis,
+    ))
+}
+
+/// The open-loop rates through Redis (`options.redis`): capacity with
+/// every job submitted at once, a trickle for reference, then the shares
+/// of capacity, each verdict timed from its job's scheduled moment.
+///
+/// # Errors
+///
+/// [`BenchError::Pipeline`] when the server or a run fails, or a run's
+/// verdicts are incomplete or wrong.
+pub fn redis_rows(
+    options: &BenchOptions,
+    progress: &dyn Progress,
+) -> Result<Cell<RedisOpenLoop>, BenchError> {
+    let Some(url) = options.redis.clone() else {
+        return Ok(Cell::NotRun {
+            reason: "no --redis URL given".into(),
+        });
+    };
+    if !options.pipelines {
+        return Ok(Cell::NotRun {
+            reason: "pipelines not run (--no-pipelines)".into(),
+        });
+    }
+    let kind = options.end_to_end_kind();
+    let seconds = if options.quick { 0.5 } else { 2.0 };
+    let pool = jobs(
+        options.seed + 201,
+        SchemeChoice::Mixed,
+        options.invalid_ratio,
+        512,
+    );
+    let runtime = hotwasm_server::async_runtime()
+        .map_err(|e| pipeline_error(format!("async runtime: {e}")))?;
+    runtime.block_on(async {
+        let mut config = ServerConfig::new(kind);
+        config.workers = options.workers.max(1);
+        config.modules.limits = crate::measure::limits();
+        let server = hotwasm_pipeline::start(config)
+            .await
+            .map_err(|e| pipeline_error(e.to_string()))?;
+        let pipeline = hotwasm_pipeline::PipelineOptions {
+            server: ServerConfig::new(kind),
+            consume: hotwasm_server::consume::ConsumeOptions::default(),
+            submit: hotwasm_client::SubmitOptions::new(),
+        }
+        .with_fresh_reply_key();
+        let mut redis = hotwasm_queue::RedisOptions::new(&url);
+        let name = pipeline.submit.client.clone();
+        redis.stream = format!("hotwasm:bench:{name}:open-loop");
+        redis.group = format!("hotwasm-bench-{name}-open-loop");
+        redis.dead_letters = format!("{}:dead", redis.stream);
+        let queue = Arc::new(
+            hotwasm_queue::RedisQueue::connect(redis.clone())
+                .await
+                .map_err(|e| pipeline_error(e.to_string()))?,
+        );
+        progress.start("open-loop latency, Redis", 2 + LOADS.len() as u64);
+        let run = |rate: Option<f64>, count: usize| {
+            let (server, queue, pipeline, pool) = (&server, &queue, &pipeline, &pool);
+            async move {
+                let jobs: Vec<hotwasm_client::Outgoing> = (0..count)
+                    .map(|i| {
+                        let mut job = pool[i % pool.len()].clone();
+                        job.id = format!("{}-{i}", job.id);
+                        hotwasm_client::Outgoing::from(&job)
+                    })
+                    .collect();
+                let mut options = pipeline.clone();
+                options.submit.rate = rate;
+                let summary = hotwasm_pipeline::run_group(
+                    vec![Arc::clone(server)],
+                    Arc::clone(queue),
+                    &jobs,
+                    &options,
+                    &|_| {},
+                )
+                .await
+                .map_err(|e| pipeline_error(e.to_string()))?;
+                if summary.mismatch_count > 0 || summary.verdicts != count as u64 {
+                    return Err(pipeline_error(format!(
+                        "open loop through Redis: {count} jobs, {} verdicts, {} wrong",
+                        summary.verdicts, summary.mismatch_count
+                    )));
+                }
+                Ok::<_, BenchError>(summary)
+            }
+        };
+        progress.step("capacity");
+        let closed = run(None, 4096).await?;
+        let capacity = 4096.0 / closed.elapsed.as_secs_f64();
+        progress.step("trickle");
+        let trickle = run(Some(TRICKLE_PER_S), (TRICKLE_PER_S * seconds) as usize).await?;
+        let unloaded = percentile_of(trickle.latencies_micros, 0.99);
+        let mut rows = Vec::new();
+        for load in LOADS {
+            progress.step(&format!("{load}% of capacity"));
+            let rate = capacity * f64::from(load) / 100.0;
+            let count = ((rate * seconds) as usize).max(1);
+            let summary = run(Some(rate), count).await?;
+            let mut latencies = summary.latencies_micros;
+            latencies.sort_by(f64::total_cmp);
+            let at = |q: f64| hotwasm_jobs::stats::percentile(&latencies, q).unwrap_or(f64::NAN);
+            rows.push(OpenLoopRow {
+                load_percent: load,
+                rate_per_s: rate,
+                requests: count,
+                refused: 0,
+                p50_us: at(0.50),
+                p99_us: at(0.99),
+                p999_us: at(0.999),
+                max_us: latencies.last().copied().unwrap_or(f64::NAN),
+            });
+        }
+        progress.finish();
+        for key in [&redis.stream, &redis.dead_letters] {
+            let _ = queue.delete_stream(key).await;
+        }
+        let at_half = rows
+            .iter()
+            .find(|row| row.load_percent == 50)
+            .map(|row| row.p99_us / unloaded)
+            .filter(|ratio| ratio.is_finite());
+        Ok(Cell::Measured(RedisOpenLoop {
+            capacity_per_s: capacity,
+            seconds_per_rate: seconds,
+            unloaded_p99_us: unloaded,
+            rows,
+            p99_at_half_over_unloaded: at_half,
+        }))
+    })
+}
+
+fn percentile_of(mut samples: Vec<f64>, q: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    hotwasm_jobs::stats::percentile(&samples, q).unwrap_or(f64::NAN)
 }
 
 struct Measured {

@@ -236,6 +236,7 @@ fn check_open_loop(json: &Value) {
         assert!(num(row, "/p99_us") <= num(row, "/p999_us"), "{row}");
         assert!(num(row, "/p999_us") <= num(row, "/max_us"), "{row}");
     }
+    assert_eq!(json["open_loop"]["redis"]["status"], "not_run");
     let half = rows.iter().find(|r| r["load_percent"] == 50).expect("50%");
     if half["p99_us"].is_null() {
         return;
@@ -405,10 +406,11 @@ fn check_sweep(sweep: &Value) {
     }
 }
 
-/// The servers sweep through a real redis-server: every run's verdicts
-/// complete and right (checked inside), each point measured.
+/// The servers sweep and the open-loop rates through a real redis-server:
+/// every run's verdicts complete and right (checked inside), each point
+/// measured.
 #[test]
-fn scale_sweeps_servers_through_redis() {
+fn scale_and_open_loop_through_redis() {
     let redis = hotwasm_tests::RedisServer::start();
     let mut options = tiny(vec![RuntimeKind::Wasmtime]);
     options.redis = Some(redis.url());
@@ -426,6 +428,31 @@ fn scale_sweeps_servers_through_redis() {
         .map(|row| num(row, "/count"))
         .collect();
     assert_eq!(counts, [1.0, 2.0]);
+
+    // The open-loop rates through the same Redis.
+    options.quick = true;
+    let cell = hotwasm_bench::open_loop::redis_rows(&options, &Silent).expect("open loop runs");
+    let json = serde_json::to_value(&cell).expect("serializes");
+    let f = measured(&json).expect("measured");
+    let capacity = num(f, "/capacity_per_s");
+    let rows = f["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 4);
+    for row in rows {
+        assert!(
+            close(
+                num(row, "/rate_per_s"),
+                capacity * num(row, "/load_percent") / 100.0
+            ),
+            "{row}"
+        );
+        assert!(num(row, "/p50_us") <= num(row, "/p99_us"), "{row}");
+        assert!(num(row, "/p99_us") <= num(row, "/max_us"), "{row}");
+    }
+    let half = rows.iter().find(|r| r["load_percent"] == 50).expect("50%");
+    assert!(close(
+        num(f, "/p99_at_half_over_unloaded"),
+        num(half, "/p99_us") / num(f, "/unloaded_p99_us")
+    ));
 }
 
 /// The measured figures of the tiered section's `mode` row.

@@ -61,6 +61,13 @@ pub struct SubmitOptions {
     /// incomplete run keeps its stream for the next attempt; a complete
     /// one deletes it.
     pub resumable: bool,
+    /// Open loop: submit job `i` at `i / rate` seconds after the start
+    /// (as many as are due in one round trip, at most `batch`), and time
+    /// each verdict from that scheduled moment, not from when the job was
+    /// actually sent — a run that falls behind charges the delay to its
+    /// latencies instead of hiding it (no coordinated omission, as wrk2
+    /// and ghz do). `None`: every job as fast as the queue takes them.
+    pub rate: Option<f64>,
 }
 
 impl SubmitOptions {
@@ -76,6 +83,7 @@ impl SubmitOptions {
             ring_dir: hotwasm_shm::ring_dir(),
             reply_key: None,
             resumable: false,
+            rate: None,
         }
     }
 }
@@ -179,8 +187,23 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
     let skip = resume.as_ref().map_or(0, |r| r.progress.submitted as usize);
     let mut submitted = skip;
     let mut submit_error = None;
-    for (chunk_index, chunk) in jobs[skip..].chunks(options.batch.max(1)).enumerate() {
-        let first = skip + chunk_index * options.batch.max(1);
+    let pacing = options.rate.filter(|rate| rate.is_finite() && *rate > 0.0);
+    let scheduled = |index: usize| {
+        pacing.map(|rate| started + Duration::from_secs_f64((index - skip) as f64 / rate))
+    };
+    let mut first = skip;
+    while first < jobs.len() {
+        // Paced: wait for the next job's time, then take every job due.
+        let mut count = options.batch.max(1).min(jobs.len() - first);
+        if let Some(due) = scheduled(first) {
+            tokio::time::sleep_until(due.into()).await;
+            let now = Instant::now();
+            count = (first..first + count)
+                .take_while(|&i| scheduled(i).is_some_and(|at| at <= now))
+                .count()
+                .max(1);
+        }
+        let chunk = &jobs[first..first + count];
         let envelopes: Vec<Envelope> = chunk
             .iter()
             .enumerate()
@@ -195,10 +218,14 @@ pub async fn submit<Q: JobQueue + ResultsStreams>(
             break;
         }
         let now = Instant::now();
-        for slot in &mut tally.sent_at[first..first + chunk.len()] {
-            *slot = Some(now);
+        for (index, slot) in tally.sent_at[first..first + chunk.len()]
+            .iter_mut()
+            .enumerate()
+        {
+            *slot = Some(scheduled(first + index).unwrap_or(now));
         }
         submitted += chunk.len();
+        first += chunk.len();
         if let Some(resume) = &resume
             && let Err(e) = resume.submitted(&*queue, submitted).await
         {

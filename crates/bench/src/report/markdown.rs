@@ -597,6 +597,47 @@ fn open_loop(out: &mut String, report: &Report) {
         );
     }
     out.push('\n');
+    let _ = writeln!(out, "**Through Redis**\n");
+    let Cell::Measured(r) = &section.redis else {
+        let _ = writeln!(out, "{}\n", section.redis.blank().unwrap_or_default());
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "The real client `XADD`s jobs on a fixed schedule (`submit --rate`) to a server of \
+         this process reading in a consumer group; verdicts come back in a shared-memory \
+         ring; latency from each job's scheduled moment. Capacity {} jobs/s with every job \
+         submitted at once; {} s per rate.\n",
+        number(r.capacity_per_s),
+        r.seconds_per_rate
+    );
+    let _ = writeln!(
+        out,
+        "| load | rate / s | jobs | p50 µs | p99 µs | p99.9 µs | max µs |\n|---|---|---|---|---|---|---|"
+    );
+    for row in &r.rows {
+        let _ = writeln!(
+            out,
+            "| {}% | {} | {} | {} | {} | {} | {} |",
+            row.load_percent,
+            number(row.rate_per_s),
+            row.requests,
+            number(row.p50_us),
+            number(row.p99_us),
+            number(row.p999_us),
+            number(row.max_us)
+        );
+    }
+    if let Some(over) = r.p99_at_half_over_unloaded {
+        let _ = writeln!(
+            out,
+            "\np99 at 50% of capacity: {} the p99 at a trickle of {} jobs/s ({} µs).",
+            ratio(over),
+            crate::open_loop::TRICKLE_PER_S,
+            number(r.unloaded_p99_us)
+        );
+    }
+    out.push('\n');
 }
 
 fn scale(out: &mut String, report: &Report) {

@@ -87,6 +87,12 @@ pub struct Args {
     /// Jobs per submission round trip.
     #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Open loop: submit JOBS_PER_SECOND on a fixed schedule and time each
+    /// verdict from its job's scheduled moment (a run that falls behind
+    /// shows it in its latencies, as wrk2 does) [default: as fast as
+    /// Redis takes them].
+    #[arg(long, value_name = "JOBS_PER_SECOND", value_parser = rate)]
+    rate: Option<f64>,
     /// Give up on the remaining verdicts after this many seconds without any.
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(Duration::from_secs(60)))]
     timeout: Seconds,
@@ -109,6 +115,16 @@ pub struct Args {
     reply_key: ReplyKeyArgs,
     #[command(flatten)]
     redis_auth: RedisAuthArgs,
+}
+
+/// A submission rate: a finite number of jobs per second above zero.
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate in jobs per second (a number above 0)"
+        )),
+    }
 }
 
 /// A session name: 1 to 64 of A-Z a-z 0-9 _ -.
@@ -159,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 },
             },
             batch: args.batch.max(1),
+            rate: args.rate,
             idle_timeout: args.timeout.at_least(Duration::from_millis(1)),
             reply_key,
             resumable: args.session.is_some(),
