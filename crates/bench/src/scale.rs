@@ -72,7 +72,8 @@ pub struct ScaleRow {
     pub efficiency: f64,
     /// Process CPU time per job, µs (median of the runs).
     pub cpu_us_per_job: f64,
-    /// Resident set of the process after the runs, MiB.
+    /// Resident set of the process after the sweep's rounds, MiB (every
+    /// server of the servers sweep still running).
     pub rss_mib: f64,
     /// Servers only: growth of the resident set per server started, MiB.
     pub rss_per_server_mib: Option<f64>,
@@ -114,19 +115,34 @@ pub fn measure(
     })?;
     let instance_memory_kib = instance_memory(&set);
 
-    let mut rows = Vec::new();
-    for &count in &sweep.workers {
-        let mut per_second = Vec::new();
-        let mut cpu = Vec::new();
-        for rep in 0..size.reps {
-            progress.step(&format!("{count} workers, run {}/{}", rep + 1, size.reps));
+    // Rounds are interleaved: round r times every point once, so load from
+    // elsewhere on a shared machine falls on all points alike.
+    let mut per_second = vec![Vec::new(); sweep.workers.len()];
+    let mut cpu = vec![Vec::new(); sweep.workers.len()];
+    for rep in 0..size.reps {
+        for (index, &count) in sweep.workers.iter().enumerate() {
+            progress.step(&format!("{count} workers, round {}/{}", rep + 1, size.reps));
             let before = process_cpu_seconds();
             let ms = in_process_run(count, &set, kind, variant, &jobs)?;
-            cpu.push((process_cpu_seconds() - before) * 1e6 / jobs.len() as f64);
-            per_second.push(jobs.len() as f64 / (ms / 1000.0));
+            cpu[index].push((process_cpu_seconds() - before) * 1e6 / jobs.len() as f64);
+            per_second[index].push(jobs.len() as f64 / (ms / 1000.0));
         }
-        rows.push(row(count, &jobs, size.reps, &per_second, &cpu, None));
     }
+    let mut rows: Vec<ScaleRow> = sweep
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(index, &count)| {
+            row(
+                count,
+                &jobs,
+                size.reps,
+                &per_second[index],
+                &cpu[index],
+                None,
+            )
+        })
+        .collect();
     relate(&mut rows);
     let workers = Cell::Measured(Sweep { rows });
 
@@ -138,12 +154,15 @@ pub fn measure(
             reason: "pipelines not asked for in this run".into(),
         },
         (Some(url), true) => {
-            let mut rows = Vec::new();
-            for &count in &sweep.servers {
-                rows.push(servers_row(
-                    url, kind, variant, count, &jobs, size.reps, progress,
-                )?);
-            }
+            let mut rows = servers_rows(
+                url,
+                kind,
+                variant,
+                &sweep.servers,
+                &jobs,
+                size.reps,
+                progress,
+            )?;
             relate(&mut rows);
             Cell::Measured(Sweep { rows })
         }
@@ -197,24 +216,24 @@ pub fn knee(rows: &[ScaleRow]) -> Option<usize> {
         .map(|row| row.count)
 }
 
-/// `count` servers of one worker each in one group on a stream of the
-/// run's own; `reps` runs of `jobs` through the real client.
-fn servers_row(
+/// For each count, that many servers of one worker each in one group on a
+/// stream of the run's own, all started first; then `reps` rounds, each
+/// running `jobs` through every group in turn with the real client.
+fn servers_rows(
     url: &str,
     kind: RuntimeKind,
     variant: &str,
-    count: usize,
+    counts: &[usize],
     jobs: &[Job],
     reps: usize,
     progress: &dyn Progress,
-) -> Result<ScaleRow, BenchError> {
-    let context = format!("scale, {count} servers through Redis");
-    let failed = |message: String| BenchError::Pipeline {
-        config: context.clone(),
+) -> Result<Vec<ScaleRow>, BenchError> {
+    let failed = |count: usize, message: String| BenchError::Pipeline {
+        config: format!("scale, {count} servers through Redis"),
         message,
     };
     let runtime = hotwasm_server::async_runtime()
-        .map_err(|e| failed(format!("starting the async runtime: {e}")))?;
+        .map_err(|e| failed(0, format!("starting the async runtime: {e}")))?;
     let outgoing: Vec<Outgoing> = jobs.iter().map(Outgoing::from).collect();
     let options = PipelineOptions {
         server: ServerConfig::new(kind),
@@ -224,72 +243,98 @@ fn servers_row(
     .with_fresh_reply_key();
     let base = options.submit.client.clone();
     runtime.block_on(async {
-        let rss_before = rss_mib();
-        let mut servers: Vec<Arc<Server>> = Vec::with_capacity(count);
-        for index in 0..count {
-            let mut config = ServerConfig::new(kind);
-            config.name = format!("{base}-server-{index}");
-            config.workers = 1;
-            config.modules.variant = Some(variant.to_string());
-            config.modules.limits = crate::measure::limits();
-            servers.push(
-                hotwasm_pipeline::start(config)
-                    .await
-                    .map_err(|e| failed(e.to_string()))?,
-            );
-        }
-        let rss_per_server = match (rss_before, rss_mib()) {
-            (Some(before), Some(after)) => Some((after - before) / count as f64),
-            _ => None,
-        };
-        let mut redis = RedisOptions::new(url);
-        redis.stream = format!("hotwasm:bench:{base}:scale");
-        redis.group = format!("hotwasm-bench-{base}-scale");
-        redis.dead_letters = format!("{}:dead", redis.stream);
-        let queue = Arc::new(
-            RedisQueue::connect(redis.clone())
-                .await
-                .map_err(|e| failed(e.to_string()))?,
-        );
-        let mut per_second = Vec::new();
-        let mut cpu = Vec::new();
-        let mut outcome = Ok(());
-        for rep in 0..reps {
-            progress.step(&format!("{count} servers, run {}/{reps}", rep + 1));
-            let before = process_cpu_seconds();
-            let summary = hotwasm_pipeline::run_group(
-                servers.clone(),
-                Arc::clone(&queue),
-                &outgoing,
-                &options,
-                &|_| {},
-            )
-            .await;
-            let summary = match summary {
-                Ok(summary) => summary,
-                Err(e) => {
-                    outcome = Err(failed(e.to_string()));
-                    break;
-                }
-            };
-            if summary.mismatch_count > 0 || summary.verdicts != jobs.len() as u64 {
-                outcome = Err(failed(format!(
-                    "{} jobs: {} verdicts, {} wrong, {} missing",
-                    jobs.len(),
-                    summary.verdicts,
-                    summary.mismatch_count,
-                    summary.missing
-                )));
-                break;
+        // Every group, its servers started (and the resident set's growth
+        // per server measured) before anything is timed.
+        let mut groups = Vec::with_capacity(counts.len());
+        for (group, &count) in counts.iter().enumerate() {
+            let rss_before = rss_mib();
+            let mut servers: Vec<Arc<Server>> = Vec::with_capacity(count);
+            for index in 0..count {
+                let mut config = ServerConfig::new(kind);
+                config.name = format!("{base}-group-{group}-server-{index}");
+                config.workers = 1;
+                config.modules.variant = Some(variant.to_string());
+                config.modules.limits = crate::measure::limits();
+                servers.push(
+                    hotwasm_pipeline::start(config)
+                        .await
+                        .map_err(|e| failed(count, e.to_string()))?,
+                );
             }
-            cpu.push((process_cpu_seconds() - before) * 1e6 / jobs.len() as f64);
-            per_second.push(jobs.len() as f64 / summary.elapsed.as_secs_f64());
+            let rss_per_server = match (rss_before, rss_mib()) {
+                (Some(before), Some(after)) => Some((after - before) / count as f64),
+                _ => None,
+            };
+            let mut redis = RedisOptions::new(url);
+            redis.stream = format!("hotwasm:bench:{base}:scale-{group}");
+            redis.group = format!("hotwasm-bench-{base}-scale-{group}");
+            redis.dead_letters = format!("{}:dead", redis.stream);
+            let queue = Arc::new(
+                RedisQueue::connect(redis.clone())
+                    .await
+                    .map_err(|e| failed(count, e.to_string()))?,
+            );
+            groups.push((count, servers, rss_per_server, redis, queue));
         }
-        for key in [&redis.stream, &redis.dead_letters] {
-            let _ = queue.delete_stream(key).await;
+        let mut per_second = vec![Vec::new(); groups.len()];
+        let mut cpu = vec![Vec::new(); groups.len()];
+        let mut outcome = Ok(());
+        'rounds: for rep in 0..reps {
+            for (index, (count, servers, _, _, queue)) in groups.iter().enumerate() {
+                progress.step(&format!("{count} servers, round {}/{reps}", rep + 1));
+                let before = process_cpu_seconds();
+                let summary = hotwasm_pipeline::run_group(
+                    servers.clone(),
+                    Arc::clone(queue),
+                    &outgoing,
+                    &options,
+                    &|_| {},
+                )
+                .await;
+                let summary = match summary {
+                    Ok(summary) => summary,
+                    Err(e) => {
+                        outcome = Err(failed(*count, e.to_string()));
+                        break 'rounds;
+                    }
+                };
+                if summary.mismatch_count > 0 || summary.verdicts != jobs.len() as u64 {
+                    outcome = Err(failed(
+                        *count,
+                        format!(
+                            "{} jobs: {} verdicts, {} wrong, {} missing",
+                            jobs.len(),
+                            summary.verdicts,
+                            summary.mismatch_count,
+                            summary.missing
+                        ),
+                    ));
+                    break 'rounds;
+                }
+                cpu[index].push((process_cpu_seconds() - before) * 1e6 / jobs.len() as f64);
+                per_second[index].push(jobs.len() as f64 / summary.elapsed.as_secs_f64());
+            }
+        }
+        for (_, _, _, redis, queue) in &groups {
+            for key in [&redis.stream, &redis.dead_letters] {
+                let _ = queue.delete_stream(key).await;
+            }
         }
         outcome?;
-        Ok(row(count, jobs, reps, &per_second, &cpu, rss_per_server))
+        Ok(groups
+            .iter()
+            .enumerate()
+            .map(|(index, (count, _, rss_per_server, _, _))| {
+                row(
+                    *count,
+                    jobs,
+                    reps,
+                    &per_second[index],
+                    &cpu[index],
+                    *rss_per_server,
+                )
+            })
+            .collect())
     })
 }
 
