@@ -104,7 +104,22 @@ pub fn describe(options: &BenchOptions) -> Method {
             "From each request's scheduled send time to its verdict over gRPC (loopback, \
              in-process server); requests are spawned on schedule whether or not earlier ones \
              have returned, so queueing behind a stalled server is charged to the requests it \
-             held up. Capacity: 2 × workers clients calling back to back.",
+             held up. Capacity: 2 × workers clients calling back to back. Through Redis: the \
+             real client submits on schedule (`submit --rate`) and times each verdict from its \
+             job's scheduled moment; capacity is every job submitted at once.",
+        ),
+        entry(
+            "5b tiered activation",
+            "From the `ModuleHost::load` call of a signed version never compiled (trust check, \
+             compile, self-test, prewarm, registry writes, commit) to the first verdict the \
+             verifying worker gets from it, and to its first verdict from the Cranelift build.",
+        ),
+        entry(
+            "6c scale",
+            "In-process: as 6 with 1..cores threads. Through Redis: submit to last verdict of \
+             N jobs through a group of S servers of one worker each. Rounds are interleaved \
+             across the sweep's points; CPU is the whole process's (`CLOCK_PROCESS_CPUTIME_ID`) \
+             over the run.",
         ),
         entry(
             "3 latency",
@@ -152,6 +167,14 @@ pub fn describe(options: &BenchOptions) -> Method {
         entry(
             "6 with Redis",
             "hotwasm bench --redis redis://127.0.0.1:6379",
+        ),
+        entry(
+            "6c, another sweep",
+            "hotwasm bench --redis redis://127.0.0.1:6379 --scale-workers 1,2,4,8 --scale-servers 1,2,4",
+        ),
+        entry(
+            "two reports side by side",
+            "hotwasm bench compare docs/results/A docs/results/B",
         ),
         entry(
             "criterion cross-checks",
