@@ -96,7 +96,12 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
         6,
         "sections 2–7 each say where they were measured"
     );
-    for chart in ["throughput.svg", "latency.svg", "swapping.svg"] {
+    for chart in [
+        "throughput.svg",
+        "latency.svg",
+        "swapping.svg",
+        "open_loop.svg",
+    ] {
         let svg = std::fs::read_to_string(dir.path().join(chart)).expect(chart);
         assert!(svg.contains("<svg") && svg.contains("<text"), "{chart}");
         assert!(markdown.contains(chart), "report.md links {chart}");

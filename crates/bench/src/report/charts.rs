@@ -1,5 +1,5 @@
 //! SVG charts (plotters): throughput ratio to native, single-message
-//! latency, and the cost of a swap. Horizontal bars on a log scale, so a
+//! latency, the cost of a swap, and latency under open-loop load. Horizontal bars on a log scale, so a
 //! 1.06x and a 60x runtime are both readable in one picture.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ fn runtime_color(runtime: &str) -> RGBColor {
     match runtime {
         "native" => RGBColor(0x55, 0x55, 0x55),
         "wasmtime" => RGBColor(0x00, 0x72, 0xb2),
+        "wasmtime-winch" => RGBColor(0x56, 0xb4, 0xe9),
         "wasmi" => RGBColor(0x00, 0x9e, 0x73),
         "wasm3" => RGBColor(0xd5, 0x5e, 0x00),
         _ => RGBColor(0xcc, 0x79, 0xa7),
@@ -120,6 +121,39 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
         "A new module version to its first verdict (log scale)",
         "microseconds (recompile: the draft's way; activate: ours)",
         swap,
+        None,
+    )? {
+        written.push(path);
+    }
+
+    let mut open_loop = Vec::new();
+    let grpc = report.open_loop.result.measured().map(|f| &f.rows);
+    let redis = report.open_loop.redis.measured().map(|f| &f.rows);
+    for (path_name, rows, color) in [
+        ("gRPC", grpc, runtime_color("wasmtime")),
+        ("Redis", redis, runtime_color("wasm3")),
+    ] {
+        for row in rows.into_iter().flatten() {
+            for (what, value, bar_color) in
+                [("p50", row.p50_us, color), ("p99", row.p99_us, SECOND)]
+            {
+                if value.is_finite() && value > 0.0 {
+                    open_loop.push(Bar {
+                        label: format!("{path_name} {}% {what}", row.load_percent),
+                        value,
+                        text: format!("{} µs", number(value)),
+                        color: bar_color,
+                    });
+                }
+            }
+        }
+    }
+    let path = dir.join("open_loop.svg");
+    if bars(
+        &path,
+        "Latency from the scheduled send time, by share of capacity (log scale)",
+        "microseconds",
+        open_loop,
         None,
     )? {
         written.push(path);
