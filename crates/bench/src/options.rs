@@ -93,7 +93,7 @@ impl Budget {
             activations: 20,
             swap_run_compiled: 2000,
             swap_run_interpreter: 200,
-            tiered: 5,
+            tiered: 4,
             scale: Size::new(4096, 3),
             // Long enough (about 0.3 s a run on two cores) that a pipeline's
             // start and drain do not dominate the ratio to in-process.
