@@ -177,6 +177,12 @@ impl Budget {
                 self.interpreter_other
             }
             _ if !kind.is_interpreter() => self.compiled,
+            // Pulley (a portable fallback, ~35x native) gets half the
+            // messages of the interpreters that are hotwasm's choices.
+            RuntimeKind::WasmtimePulley if variant == kind.preferred_variant() => Size {
+                messages: (self.interpreter_preferred.messages / 2).max(1),
+                ..self.interpreter_preferred
+            },
             _ if variant == kind.preferred_variant() => self.interpreter_preferred,
             _ => self.interpreter_other,
         }
