@@ -318,7 +318,7 @@ fn pipeline_run(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, BenchE
 }
 
 /// Every job got exactly one verdict, and the right one.
-fn check_run(jobs: usize, summary: &Summary) -> Result<(), String> {
+pub(crate) fn check_run(jobs: usize, summary: &Summary) -> Result<(), String> {
     if summary.mismatch_count > 0 || summary.missing > 0 || summary.verdicts != jobs as u64 {
         return Err(format!(
             "{jobs} jobs: {} verdicts, {} wrong, {} missing",
@@ -354,26 +354,47 @@ fn run_pipeline(config: &PipelineConfig, jobs: &[Job]) -> Result<Summary, String
                     .map_err(|e| e.to_string())
             }
             Transport::Redis(url) => {
-                // A stream and group of the run's own, so servers of a real
-                // deployment on the same Redis are not disturbed.
-                let mut redis = RedisOptions::new(url);
-                redis.stream = format!("hotwasm:bench:{}", options.submit.client);
-                redis.group = format!("hotwasm-bench-{}", options.submit.client);
-                redis.dead_letters = format!("{}:dead", redis.stream);
-                let queue = Arc::new(
-                    RedisQueue::connect(redis.clone())
-                        .await
-                        .map_err(|e| e.to_string())?,
-                );
+                let stream = BenchStream::connect(url, &options.submit.client).await?;
                 let summary =
-                    hotwasm_pipeline::run(Arc::clone(&queue), &jobs, options, &|_| {}).await;
-                for key in [&redis.stream, &redis.dead_letters] {
-                    let _ = queue.delete_stream(key).await;
-                }
+                    hotwasm_pipeline::run(Arc::clone(&stream.queue), &jobs, options, &|_| {}).await;
+                stream.remove().await;
                 summary.map_err(|e| e.to_string())
             }
         }
     })
+}
+
+/// A job stream, consumer group and dead-letter stream of the run's own
+/// on a Redis, so servers of a real deployment on the same Redis are not
+/// disturbed; [`BenchStream::remove`] deletes them.
+pub(crate) struct BenchStream {
+    /// The queue on them.
+    pub(crate) queue: Arc<RedisQueue>,
+    options: RedisOptions,
+}
+
+impl BenchStream {
+    /// Connects to `url` with streams named after `name`.
+    pub(crate) async fn connect(url: &str, name: &str) -> Result<BenchStream, String> {
+        let mut options = RedisOptions::new(url);
+        options.stream = format!("hotwasm:bench:{name}");
+        options.group = format!("hotwasm-bench-{name}");
+        options.dead_letters = format!("{}:dead", options.stream);
+        let queue = RedisQueue::connect(options.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(BenchStream {
+            queue: Arc::new(queue),
+            options,
+        })
+    }
+
+    /// Deletes the streams (best effort: a bench run's leftovers only).
+    pub(crate) async fn remove(&self) {
+        for key in [&self.options.stream, &self.options.dead_letters] {
+            let _ = self.queue.delete_stream(key).await;
+        }
+    }
 }
 
 fn pipeline_figures(

@@ -21,6 +21,7 @@ use hotwasm_server::grpc::GrpcOptions;
 use hotwasm_server::{Server, ServerConfig};
 use serde::Serialize;
 
+use crate::end_to_end::{BenchStream, check_run};
 use crate::latency::LatencySection;
 use crate::measure::jobs;
 use crate::options::BenchOptions;
@@ -222,19 +223,12 @@ pub fn redis_rows(
             submit: hotwasm_client::SubmitOptions::new(),
         }
         .with_fresh_reply_key();
-        let mut redis = hotwasm_queue::RedisOptions::new(&url);
-        let name = pipeline.submit.client.clone();
-        redis.stream = format!("hotwasm:bench:{name}:open-loop");
-        redis.group = format!("hotwasm-bench-{name}-open-loop");
-        redis.dead_letters = format!("{}:dead", redis.stream);
-        let queue = Arc::new(
-            hotwasm_queue::RedisQueue::connect(redis.clone())
-                .await
-                .map_err(|e| pipeline_error(e.to_string()))?,
-        );
+        let stream = BenchStream::connect(&url, &format!("{}:open-loop", pipeline.submit.client))
+            .await
+            .map_err(pipeline_error)?;
         progress.start("open-loop latency, Redis", 2 + LOADS.len() as u64);
         let run = |rate: Option<f64>, count: usize| {
-            let (server, queue, pipeline, pool) = (&server, &queue, &pipeline, &pool);
+            let (server, queue, pipeline, pool) = (&server, &stream.queue, &pipeline, &pool);
             async move {
                 let jobs: Vec<hotwasm_client::Outgoing> = (0..count)
                     .map(|i| {
@@ -254,12 +248,9 @@ pub fn redis_rows(
                 )
                 .await
                 .map_err(|e| pipeline_error(e.to_string()))?;
-                if summary.mismatch_count > 0 || summary.verdicts != count as u64 {
-                    return Err(pipeline_error(format!(
-                        "open loop through Redis: {count} jobs, {} verdicts, {} wrong",
-                        summary.verdicts, summary.mismatch_count
-                    )));
-                }
+                check_run(count, &summary).map_err(|message| {
+                    pipeline_error(format!("open loop through Redis: {message}"))
+                })?;
                 Ok::<_, BenchError>(summary)
             }
         };
@@ -277,24 +268,16 @@ pub fn redis_rows(
             let rate = capacity * f64::from(load) / 100.0;
             let count = ((rate * seconds) as usize).max(1);
             let summary = run(Some(rate), count).await?;
-            let mut latencies = summary.latencies_micros;
-            latencies.sort_by(f64::total_cmp);
-            let at = |q: f64| hotwasm_jobs::stats::percentile(&latencies, q).unwrap_or(f64::NAN);
-            rows.push(OpenLoopRow {
-                load_percent: load,
-                rate_per_s: rate,
-                requests: count,
-                refused: 0,
-                p50_us: at(0.50),
-                p99_us: at(0.99),
-                p999_us: at(0.999),
-                max_us: latencies.last().copied().unwrap_or(f64::NAN),
-            });
+            rows.push(OpenLoopRow::of(
+                load,
+                rate,
+                count,
+                0,
+                summary.latencies_micros,
+            ));
         }
         progress.finish();
-        for key in [&redis.stream, &redis.dead_letters] {
-            let _ = queue.delete_stream(key).await;
-        }
+        stream.remove().await;
         let at_half = rows
             .iter()
             .find(|row| row.load_percent == 50)
@@ -487,18 +470,31 @@ async fn open_loop(
             None => refused += 1,
         }
     }
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| hotwasm_jobs::stats::percentile(&latencies, q).unwrap_or(f64::NAN);
-    Ok(OpenLoopRow {
-        load_percent: load,
-        rate_per_s: rate,
-        requests: count,
-        refused,
-        p50_us: at(0.50),
-        p99_us: at(0.99),
-        p999_us: at(0.999),
-        max_us: latencies.last().copied().unwrap_or(f64::NAN),
-    })
+    Ok(OpenLoopRow::of(load, rate, count, refused, latencies))
+}
+
+impl OpenLoopRow {
+    /// The row of one rate from its answered requests' latencies, µs.
+    fn of(
+        load_percent: u32,
+        rate_per_s: f64,
+        requests: usize,
+        refused: usize,
+        mut latencies: Vec<f64>,
+    ) -> OpenLoopRow {
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| hotwasm_jobs::stats::percentile(&latencies, q).unwrap_or(f64::NAN);
+        OpenLoopRow {
+            load_percent,
+            rate_per_s,
+            requests,
+            refused,
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+            p999_us: at(0.999),
+            max_us: latencies.last().copied().unwrap_or(f64::NAN),
+        }
+    }
 }
 
 /// One `Verify`, its verdict checked against the job's `expect`: `true`

@@ -16,14 +16,13 @@ use std::sync::Arc;
 use hotwasm_client::{Outgoing, SubmitOptions};
 use hotwasm_jobs::{Job, SchemeChoice};
 use hotwasm_pipeline::PipelineOptions;
-use hotwasm_queue::{RedisOptions, RedisQueue};
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_server::consume::ConsumeOptions;
 use hotwasm_server::{Server, ServerConfig};
 use hotwasm_worker::ModuleSet;
 use serde::Serialize;
 
-use crate::end_to_end::in_process_run;
+use crate::end_to_end::{BenchStream, check_run, in_process_run};
 use crate::measure::{jobs, spread};
 use crate::options::BenchOptions;
 use crate::report::{Cell, Spread};
@@ -265,27 +264,21 @@ fn servers_rows(
                 (Some(before), Some(after)) => Some((after - before) / count as f64),
                 _ => None,
             };
-            let mut redis = RedisOptions::new(url);
-            redis.stream = format!("hotwasm:bench:{base}:scale-{group}");
-            redis.group = format!("hotwasm-bench-{base}-scale-{group}");
-            redis.dead_letters = format!("{}:dead", redis.stream);
-            let queue = Arc::new(
-                RedisQueue::connect(redis.clone())
-                    .await
-                    .map_err(|e| failed(count, e.to_string()))?,
-            );
-            groups.push((count, servers, rss_per_server, redis, queue));
+            let stream = BenchStream::connect(url, &format!("{base}:scale-{group}"))
+                .await
+                .map_err(|e| failed(count, e))?;
+            groups.push((count, servers, rss_per_server, stream));
         }
         let mut per_second = vec![Vec::new(); groups.len()];
         let mut cpu = vec![Vec::new(); groups.len()];
         let mut outcome = Ok(());
         'rounds: for rep in 0..reps {
-            for (index, (count, servers, _, _, queue)) in groups.iter().enumerate() {
+            for (index, (count, servers, _, stream)) in groups.iter().enumerate() {
                 progress.step(&format!("{count} servers, round {}/{reps}", rep + 1));
                 let before = process_cpu_seconds();
                 let summary = hotwasm_pipeline::run_group(
                     servers.clone(),
-                    Arc::clone(queue),
+                    Arc::clone(&stream.queue),
                     &outgoing,
                     &options,
                     &|_| {},
@@ -298,33 +291,22 @@ fn servers_rows(
                         break 'rounds;
                     }
                 };
-                if summary.mismatch_count > 0 || summary.verdicts != jobs.len() as u64 {
-                    outcome = Err(failed(
-                        *count,
-                        format!(
-                            "{} jobs: {} verdicts, {} wrong, {} missing",
-                            jobs.len(),
-                            summary.verdicts,
-                            summary.mismatch_count,
-                            summary.missing
-                        ),
-                    ));
+                if let Err(message) = check_run(jobs.len(), &summary) {
+                    outcome = Err(failed(*count, message));
                     break 'rounds;
                 }
                 cpu[index].push((process_cpu_seconds() - before) * 1e6 / jobs.len() as f64);
                 per_second[index].push(jobs.len() as f64 / summary.elapsed.as_secs_f64());
             }
         }
-        for (_, _, _, redis, queue) in &groups {
-            for key in [&redis.stream, &redis.dead_letters] {
-                let _ = queue.delete_stream(key).await;
-            }
+        for (_, _, _, stream) in &groups {
+            stream.remove().await;
         }
         outcome?;
         Ok(groups
             .iter()
             .enumerate()
-            .map(|(index, (count, _, rss_per_server, _, _))| {
+            .map(|(index, (count, _, rss_per_server, _))| {
                 row(
                     *count,
                     jobs,
