@@ -572,3 +572,19 @@ fn tiered_activation_from_wasmi_and_never_from_native() {
         refused.err()
     );
 }
+
+/// A staged version's first warm instance is the one its self-test ran:
+/// with one instance to prewarm, staging makes none more.
+#[test]
+fn the_self_tested_instance_is_the_first_warm_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = host_with_registry(dir.path(), Limits::default());
+    let staged = host
+        .candidate(
+            Scheme::Schnorr,
+            signed(&second_version(schnorr("fast"), "warm")),
+        )
+        .expect("candidate");
+    assert_eq!(staged.module().warm_instances(), 1);
+    assert_eq!(staged.prewarmed(), 0, "the self-test's instance was kept");
+}

@@ -299,3 +299,41 @@ fn the_registry_and_its_cache_key_are_owner_only() {
     };
     assert!(error.to_string().contains("chmod 600"), "{error}");
 }
+
+/// The instance that passed the self-test is handed on warm, once (a
+/// worker serves with it instead of making and warming another), on every
+/// runtime whose instances can move between threads; wasm3's stay behind.
+#[test]
+fn the_self_tested_instance_is_handed_on_once_and_serves() {
+    use hotwasm_jobs::{Generator, SchemeChoice};
+    for (kind, variant) in [
+        (RuntimeKind::Wasmtime, "fast"),
+        (RuntimeKind::Wasmi, "fast"),
+        (RuntimeKind::Wasm3, "compat"),
+    ] {
+        let runtime = kind.create_with(crate::unhurried()).expect("runtime");
+        let validated = hotwasm_registry::validate(
+            None,
+            "schnorr",
+            schnorr(variant).to_vec(),
+            runtime.as_ref(),
+            &Trust::default(),
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let tested = validated.take_tested_instance();
+        if kind == RuntimeKind::Wasm3 {
+            assert!(tested.is_none(), "wasm3's instances stay on their thread");
+            continue;
+        }
+        let mut instance = tested.unwrap_or_else(|| panic!("{kind}: no tested instance"));
+        assert!(
+            validated.take_tested_instance().is_none(),
+            "{kind}: handed on twice"
+        );
+        for job in Generator::new(3, SchemeChoice::Schnorr, 0.3).take(4) {
+            let verdict = hotwasm_runtime::verify(instance.as_mut(), &job.request())
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(Some(verdict.valid), job.expect, "{kind}: job {}", job.id);
+        }
+    }
+}

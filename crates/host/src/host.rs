@@ -107,8 +107,9 @@ impl Staged {
         &self.module
     }
 
-    /// Instances made and warmed for it (none on runtimes whose instances
-    /// cannot move between threads).
+    /// Instances made and warmed for it when it was staged, besides the
+    /// one its self-test ran, which it keeps (none on runtimes whose
+    /// instances cannot move between threads).
     pub fn prewarmed(&self) -> usize {
         self.prewarmed
     }
@@ -189,7 +190,7 @@ impl ModuleHost {
                 ));
             }
             Some(kind) => Some(
-                kind.create_with(config.limits)
+                kind.create_first_tier(config.limits)
                     .map_err(HostError::Runtime)?,
             ),
             None => None,
@@ -765,12 +766,17 @@ impl ModuleHost {
         )?)
     }
 
-    /// A validated version as the module set takes it.
+    /// A validated version as the module set takes it, with the instance
+    /// that passed its self-test as the first warm one a worker takes.
     fn scheme_module(&self, validated: &Validated) -> Arc<SchemeModule> {
-        Arc::new(SchemeModule::new(
+        let module = SchemeModule::new(
             self.set.module_id(validated.name(), validated.wasm()),
             Arc::clone(validated.compiled()),
-        ))
+        );
+        if let Some(instance) = validated.take_tested_instance() {
+            module.keep_warm(instance);
+        }
+        Arc::new(module)
     }
 
     fn registry(&self) -> Result<&Registry, HostError> {

@@ -7,7 +7,7 @@
 
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Generator, Job};
-use hotwasm_runtime::{CallError, CompiledModule, RuntimeError};
+use hotwasm_runtime::{CallError, CompiledModule, Instance, RuntimeError};
 
 /// The self-test jobs for `scheme`: one valid, one invalid.
 pub fn jobs(scheme: Scheme) -> [Job; 2] {
@@ -58,7 +58,25 @@ pub enum SelfTestError {
 ///
 /// [`SelfTestError`] naming the job that went wrong.
 pub fn run(module: &dyn CompiledModule, scheme: Scheme) -> Result<(), SelfTestError> {
-    let mut instance = module.instantiate().map_err(SelfTestError::Instantiate)?;
+    run_keeping(module, scheme).map(drop)
+}
+
+/// [`run`], returning the instance that passed, warm from the test's two
+/// verifies, when the runtime's instances can move between threads (all
+/// but wasm3's): a worker can serve with it instead of making and warming
+/// another (`hotwasm_worker::SchemeModule::keep_warm`).
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_keeping(
+    module: &dyn CompiledModule,
+    scheme: Scheme,
+) -> Result<Option<Box<dyn Instance + Send>>, SelfTestError> {
+    let mut instance = match module.instantiate_sendable() {
+        Some(sendable) => Tested::Sendable(sendable.map_err(SelfTestError::Instantiate)?),
+        None => Tested::Local(module.instantiate().map_err(SelfTestError::Instantiate)?),
+    };
     for job in jobs(scheme) {
         let response = hotwasm_runtime::verify(instance.as_mut(), &job.request())
             .map_err(|source| SelfTestError::Call { scheme, source })?;
@@ -71,5 +89,23 @@ pub fn run(module: &dyn CompiledModule, scheme: Scheme) -> Result<(), SelfTestEr
             });
         }
     }
-    Ok(())
+    Ok(match instance {
+        Tested::Sendable(instance) => Some(instance),
+        Tested::Local(_) => None,
+    })
+}
+
+/// The instance under test.
+enum Tested {
+    Sendable(Box<dyn Instance + Send>),
+    Local(Box<dyn Instance>),
+}
+
+impl Tested {
+    fn as_mut(&mut self) -> &mut dyn Instance {
+        match self {
+            Tested::Sendable(instance) => instance.as_mut(),
+            Tested::Local(instance) => instance.as_mut(),
+        }
+    }
 }

@@ -7,10 +7,10 @@
 //! it touches no registry state, so callers run it without holding any
 //! lock that module administration needs.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hotwasm_abi::Scheme;
-use hotwasm_runtime::{CompiledModule, Runtime};
+use hotwasm_runtime::{CompiledModule, Instance, Runtime};
 use hotwasm_trust::{Provenance, Trust};
 
 use crate::cache::{ArtifactCache, CacheOutcome};
@@ -26,6 +26,8 @@ pub struct Validated {
     wasm: Vec<u8>,
     compiled: Arc<dyn CompiledModule>,
     provenance: Provenance,
+    /// The instance that passed the self-test, until taken.
+    tested: Mutex<Option<Box<dyn Instance + Send>>>,
 }
 
 impl Validated {
@@ -58,6 +60,16 @@ impl Validated {
     /// but allowed.
     pub fn provenance(&self) -> &Provenance {
         &self.provenance
+    }
+
+    /// The instance of [`Validated::compiled`] that passed the self-test,
+    /// warm, for a worker to serve with (the first call takes it; `None`
+    /// after, and on runtimes whose instances stay on their thread).
+    pub fn take_tested_instance(&self) -> Option<Box<dyn Instance + Send>> {
+        self.tested
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
     }
 }
 
@@ -120,7 +132,7 @@ pub fn validate(
         None => runtime.compile(&wasm).map_err(|e| refused(e.to_string()))?,
     };
     let tested = match Scheme::from_name(name) {
-        Some(scheme) => selftest::run(compiled.as_ref(), scheme).map_err(|e| e.to_string()),
+        Some(scheme) => selftest::run_keeping(compiled.as_ref(), scheme).map_err(|e| e.to_string()),
         None => {
             let failures: Vec<String> = Scheme::ALL
                 .into_iter()
@@ -130,17 +142,20 @@ pub fn validate(
             if failures.len() == Scheme::ALL.len() {
                 Err(failures.join("; "))
             } else {
-                Ok(())
+                Ok(None)
             }
         }
     };
-    if let Err(reason) = tested {
-        // A refused module leaves nothing behind, its cache entry included.
-        if let Some(cache) = cache {
-            cache.forget(runtime, &wasm);
+    let tested = match tested {
+        Ok(tested) => tested,
+        Err(reason) => {
+            // A refused module leaves nothing behind, its cache entry included.
+            if let Some(cache) = cache {
+                cache.forget(runtime, &wasm);
+            }
+            return Err(refused(reason));
         }
-        return Err(refused(reason));
-    }
+    };
     match &provenance {
         Provenance::BuiltIn => tracing::debug!(%module, "built into this binary: trusted"),
         Provenance::Signed { key_id } => tracing::info!(%module, key_id, "signed by a trusted key"),
@@ -156,5 +171,6 @@ pub fn validate(
         wasm,
         compiled,
         provenance,
+        tested: Mutex::new(tested),
     })
 }

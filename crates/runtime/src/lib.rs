@@ -261,6 +261,25 @@ impl RuntimeKind {
         })
     }
 
+    /// Creates the backend set to serve a newly loaded version soonest, as
+    /// the first tier of tiered activation: wasmi translates each function
+    /// at its first call ([`backend::wasmi::Translation::Lazy`]); the others
+    /// are as [`RuntimeKind::create_with`] makes them.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuntimeKind::create_with`].
+    pub fn create_first_tier(self, limits: Limits) -> Result<Arc<dyn Runtime>, RuntimeError> {
+        match self {
+            #[cfg(feature = "wasmi")]
+            RuntimeKind::Wasmi => Ok(Arc::new(backend::wasmi::WasmiRuntime::with_translation(
+                backend::wasmi::Translation::Lazy,
+                limits,
+            ))),
+            other => other.create_with(limits),
+        }
+    }
+
     /// Whether this build includes the backend (cargo features `wasmtime`,
     /// `wasmtime-winch`, `wasmtime-pulley`, `wasmi`, `wasm3`; native is
     /// always built).

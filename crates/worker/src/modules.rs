@@ -45,6 +45,16 @@ impl SchemeModule {
         }
     }
 
+    /// Adds `instance`, already made from [`SchemeModule::compiled`] and
+    /// warmed (the self-test's: `hotwasm_registry::Validated::take_tested_instance`),
+    /// for a worker to take as [`ModuleSet::prewarm`]'s.
+    pub fn keep_warm(&self, instance: Box<dyn Instance + Send>) {
+        self.warm
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(instance);
+    }
+
     /// A warmed instance, if one is left.
     pub(crate) fn take_warm(&self) -> Option<Box<dyn Instance + Send>> {
         self.warm

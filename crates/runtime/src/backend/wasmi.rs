@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmi::{
-    Caller, CompilationMode, Config, Engine, Extern, Linker, Memory, Module, Store, StoreLimits,
-    StoreLimitsBuilder, TypedFunc, TypedResumableCall, WasmResults,
+    Caller, CompilationMode, Config, CustomFuelCosts, Engine, Extern, Linker, Memory, Module,
+    Store, StoreLimits, StoreLimitsBuilder, TypedFunc, TypedResumableCall, WasmResults,
 };
 
 use crate::backend::check_wapc_shape;
@@ -40,20 +40,57 @@ struct State {
     limits: StoreLimits,
 }
 
+/// When wasmi translates a module's functions into its own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Translation {
+    /// Every function when the module compiles: compiling takes longer and
+    /// no call pays for translation. What a runtime that serves for long
+    /// wants.
+    #[default]
+    Eager,
+    /// The whole module validated when it compiles (an invalid module is
+    /// still refused there), each function translated at its first call:
+    /// compiling takes about half as long, and the first calls of each
+    /// function (the self-test's, the prewarm's) pay for its translation.
+    /// What a first tier wants (`ModuleHost`'s tiered activation).
+    /// Translation is charged no fuel, so a call can always resume: under
+    /// wasmi 2.0, running out of fuel while translating a callee is not
+    /// resumable (wasmi-labs/wasmi#2032) and would fail an honest call. A
+    /// call's deadline may then pass by one function's translation, as
+    /// compiling the module eagerly takes that time unbounded too.
+    Lazy,
+}
+
 impl WasmiRuntime {
     /// An engine with the wide-arithmetic proposal enabled (the `fast`
-    /// variant needs it; wasmi leaves it off by default) and fuel metering
-    /// on, whose guests run within `limits`.
+    /// variant needs it; wasmi leaves it off by default), fuel metering
+    /// on and eager translation, whose guests run within `limits`.
     pub fn new(limits: Limits) -> Self {
+        Self::with_translation(Translation::Eager, limits)
+    }
+
+    /// [`WasmiRuntime::new`] translating functions as `translation` says.
+    pub fn with_translation(translation: Translation, limits: Limits) -> Self {
         let mut config = Config::default();
-        // Eager translation: under wasmi 2.0's default lazy translation, a
-        // callee translated mid-call charges fuel, and running out there is
-        // not resumable (wasmi-labs/wasmi#2032): an honest call could fail.
-        // Translating at compile time also keeps that cost off the hot path.
         config
             .wasm_wide_arithmetic(true)
-            .consume_fuel(limits.metered)
-            .compilation_mode(CompilationMode::Eager);
+            .consume_fuel(limits.metered);
+        match translation {
+            // Also keeps translation off the hot path.
+            Translation::Eager => {
+                config.compilation_mode(CompilationMode::Eager);
+            }
+            Translation::Lazy => {
+                config
+                    .compilation_mode(CompilationMode::LazyTranslation)
+                    .fuel_cost(CustomFuelCosts {
+                        // wasmi's default for copies; translation free.
+                        bytes_copied_per_fuel: 64,
+                        fuel_per_bytes_translated: 0,
+                        fuel_per_bytes_validated: 0,
+                    });
+            }
+        }
         let engine = Engine::new(&config);
         let mut linker = Linker::new(&engine);
         link_wapc(&mut linker);
@@ -356,4 +393,64 @@ fn link_wapc(linker: &mut Linker<State>) {
             .map(drop),
     ];
     debug_assert!(results.iter().all(Result::is_ok));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A waPC module whose call first runs a function never called before,
+    /// of 200,000 `nop`s: at wasmi's default fuel costs (7 units per byte
+    /// translated) its translation alone needs more than a fuel slice.
+    fn module_with_a_big_callee() -> Vec<u8> {
+        let nops = "nop\n".repeat(200_000);
+        wat::parse_str(format!(
+            r#"(module
+                (import "wapc" "__guest_request" (func $request (param i32 i32)))
+                (import "wapc" "__guest_response" (func $response (param i32 i32)))
+                (memory (export "memory") 1)
+                (data (i32.const 0) "\82\a5valid\c3\a6reason\c0")
+                (func $big {nops})
+                (func (export "__guest_call") (param i32 i32) (result i32)
+                    (call $big)
+                    (call $request (i32.const 1024) (i32.const 2048))
+                    (call $response (i32.const 0) (i32.const 16))
+                    i32.const 1))"#
+        ))
+        .expect("wat")
+    }
+
+    #[test]
+    fn a_lazily_translated_callee_never_fails_a_call_for_lack_of_fuel() {
+        let wasm = module_with_a_big_callee();
+        for translation in [Translation::Eager, Translation::Lazy] {
+            let runtime = WasmiRuntime::with_translation(translation, Limits::default());
+            let module = runtime.compile(&wasm).expect("compiles");
+            let mut instance = module.instantiate().expect("instantiates");
+            for call in 0..2 {
+                let answer = instance.call("verify", b"job");
+                assert!(answer.is_ok(), "{translation:?}, call {call}: {answer:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lazy_translation_still_refuses_an_invalid_module_when_it_compiles() {
+        // A function body that adds with nothing on the stack: invalid,
+        // though never called (`wat` writes it without validating).
+        let wasm = wat::parse_str(
+            r#"(module
+                (memory (export "memory") 1)
+                (func $broken (result i32) i32.add)
+                (func (export "__guest_call") (param i32 i32) (result i32) i32.const 0))"#,
+        )
+        .expect("wat");
+        let runtime = WasmiRuntime::with_translation(Translation::Lazy, Limits::default());
+        let refused = runtime.compile(&wasm);
+        assert!(
+            matches!(refused, Err(RuntimeError::Compile { .. })),
+            "{:?}",
+            refused.err()
+        );
+    }
 }
