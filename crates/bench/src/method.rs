@@ -111,8 +111,9 @@ pub fn describe(options: &BenchOptions) -> Method {
         entry(
             "5b tiered activation",
             "From the `ModuleHost::load` call of a signed version never compiled (trust check, \
-             compile, self-test, prewarm, registry writes, commit) to the first verdict the \
-             verifying worker gets from it, and to its first verdict from the Cranelift build.",
+             compile, self-test, prewarm, registry writes, commit) to its return (serving), to \
+             the first verdict the verifying worker gets from it, and to its first verdict from \
+             the Cranelift build.",
         ),
         entry(
             "6c scale",

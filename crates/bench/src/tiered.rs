@@ -76,6 +76,12 @@ pub struct TieredRow {
 pub struct TieredFigures {
     /// Versions loaded.
     pub samples: usize,
+    /// The load call itself, ms: trust check, compile, self-test,
+    /// prewarm, registry writes, and the commit that makes the version
+    /// serve (`ModuleHost::load` returns after it). The rest of the way to
+    /// the first verdict is the worker's: the job it is on, then its first
+    /// verify on the new version.
+    pub serving_ms: Spread,
     /// From the load call to the first verdict of the new version, ms.
     pub first_verdict_ms: Spread,
     /// From the load call to its first verdict from the Cranelift build,
@@ -180,7 +186,7 @@ fn sample_mode(
     .map_err(|e| failed(e.to_string()))?;
     let serving = Serving::start(&host, &context)?;
     let bytes = built_bytes("schnorr", VARIANT, &context)?;
-    let (mut first, mut full) = (Vec::new(), Vec::new());
+    let (mut serving_at, mut first, mut full) = (Vec::new(), Vec::new(), Vec::new());
     for sample in 0..samples {
         progress.step(&format!("{mode} {}/{samples}", sample + 1));
         let version = key
@@ -191,8 +197,9 @@ fn sample_mode(
             .map_err(|e| failed(format!("signing: {e}")))?;
         let id = hotwasm_modules::module_id("schnorr", &version);
         let started = Instant::now();
-        let waited = host
-            .load("schnorr", version, "bench", true)
+        let loaded = host.load("schnorr", version, "bench", true);
+        let served = Instant::now();
+        let waited = loaded
             .map_err(|e| failed(e.to_string()))
             .and_then(|_| serving.wait_for(&id, started, &context));
         let (at_first, at_full) = match waited {
@@ -200,6 +207,7 @@ fn sample_mode(
             // A wrong verdict ends the serving thread: its error first.
             Err(error) => return Err(serving.stop().err().unwrap_or(error)),
         };
+        serving_at.push(millis(served - started));
         first.push(millis(at_first - started));
         full.push(millis(at_full - started));
         // The next sample starts from a quiet host.
@@ -210,6 +218,7 @@ fn sample_mode(
     serving.stop()?;
     Ok(TieredFigures {
         samples,
+        serving_ms: spread(&serving_at),
         first_verdict_ms: spread(&first),
         full_speed_ms: spread(&full),
     })

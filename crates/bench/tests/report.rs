@@ -161,6 +161,8 @@ fn check_tiered(json: &Value) {
             num(f, "/full_speed_ms/min") >= num(f, "/first_verdict_ms/min"),
             "{f}"
         );
+        // The load call runs the first tier's compile and self-test.
+        assert!(num(f, "/serving_ms/min") > 0.0, "{f}");
         if row["first_tier"].is_null() {
             assert!(row["first_verdict_speedup"].is_null());
         } else {
