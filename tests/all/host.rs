@@ -573,10 +573,10 @@ fn tiered_activation_from_wasmi_and_never_from_native() {
     );
 }
 
-/// A staged version's first warm instance is the one its self-test ran:
+/// A staged version keeps the instance its self-test ran as a warm one:
 /// with one instance to prewarm, staging makes none more.
 #[test]
-fn the_self_tested_instance_is_the_first_warm_one() {
+fn the_self_tested_instance_is_kept_warm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let host = host_with_registry(dir.path(), Limits::default());
     let staged = host

@@ -767,7 +767,7 @@ impl ModuleHost {
     }
 
     /// A validated version as the module set takes it, with the instance
-    /// that passed its self-test as the first warm one a worker takes.
+    /// that passed its self-test among its warm ones.
     fn scheme_module(&self, validated: &Validated) -> Arc<SchemeModule> {
         let module = SchemeModule::new(
             self.set.module_id(validated.name(), validated.wasm()),

@@ -64,7 +64,9 @@ impl Validated {
 
     /// The instance of [`Validated::compiled`] that passed the self-test,
     /// warm, for a worker to serve with (the first call takes it; `None`
-    /// after, and on runtimes whose instances stay on their thread).
+    /// after, and on runtimes whose instances stay on their thread). Held
+    /// until taken or the `Validated` is dropped (on wasmtime, a slot of
+    /// the instance pool).
     pub fn take_tested_instance(&self) -> Option<Box<dyn Instance + Send>> {
         self.tested
             .lock()

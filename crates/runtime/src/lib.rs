@@ -263,7 +263,7 @@ impl RuntimeKind {
 
     /// Creates the backend set to serve a newly loaded version soonest, as
     /// the first tier of tiered activation: wasmi translates each function
-    /// at its first call ([`backend::wasmi::Translation::Lazy`]); the others
+    /// at its first call (`backend::wasmi::Translation::Lazy`); the others
     /// are as [`RuntimeKind::create_with`] makes them.
     ///
     /// # Errors

@@ -48,16 +48,24 @@ pub enum Translation {
     /// wants.
     #[default]
     Eager,
-    /// The whole module validated when it compiles (an invalid module is
-    /// still refused there), each function translated at its first call:
-    /// compiling takes about half as long, and the first calls of each
-    /// function (the self-test's, the prewarm's) pay for its translation.
-    /// What a first tier wants (`ModuleHost`'s tiered activation).
+    /// The whole module validated when it compiles (a module that is not
+    /// valid WebAssembly is still refused there), each function translated
+    /// at its first call: compiling takes about a quarter of the time, and
+    /// the first calls of each function (the self-test's, the prewarm's)
+    /// pay for its translation. What a first tier wants (`ModuleHost`'s
+    /// tiered activation).
+    ///
     /// Translation is charged no fuel, so a call can always resume: under
     /// wasmi 2.0, running out of fuel while translating a callee is not
-    /// resumable (wasmi-labs/wasmi#2032) and would fail an honest call. A
-    /// call's deadline may then pass by one function's translation, as
-    /// compiling the module eagerly takes that time unbounded too.
+    /// resumable (wasmi-labs/wasmi#2032) and would fail an honest call.
+    /// The price: the clock is looked at between fuel slices only, so a
+    /// call that reaches many untranslated functions can pass its deadline
+    /// by up to the module's whole translation — bounded by the module
+    /// size cap, paid once per compiled module (translations are shared by
+    /// every instance), and the same work an eager compile does unbounded.
+    /// Limits only translation finds (too many locals or registers in one
+    /// function) then fail that function's calls, not the compile: a
+    /// module whose self-test does not reach such a function passes it.
     Lazy,
 }
 
@@ -84,7 +92,9 @@ impl WasmiRuntime {
                 config
                     .compilation_mode(CompilationMode::LazyTranslation)
                     .fuel_cost(CustomFuelCosts {
-                        // wasmi's default for copies; translation free.
+                        // wasmi's default for copies; translation free
+                        // (validation happens at compile time in this
+                        // mode, where no fuel is charged anyway).
                         bytes_copied_per_fuel: 64,
                         fuel_per_bytes_translated: 0,
                         fuel_per_bytes_validated: 0,
