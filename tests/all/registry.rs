@@ -337,3 +337,42 @@ fn the_self_tested_instance_is_handed_on_once_and_serves() {
         }
     }
 }
+
+/// Storing a version as active is storing it then activating it, in one
+/// write of the state: the version it replaces is the one a rollback
+/// returns to, and a reopened registry agrees.
+#[test]
+fn store_active_is_store_then_activate_in_one_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = RuntimeKind::Native.create().expect("native");
+    let validated = |variant: &str| {
+        hotwasm_registry::validate(
+            None,
+            "schnorr",
+            schnorr(variant).to_vec(),
+            runtime.as_ref(),
+            &Trust::default(),
+        )
+        .expect("built-in modules validate")
+    };
+    let (v1, v2) = (validated("fast"), validated("default"));
+    let mut registry = ModuleRegistry::open(dir.path()).expect("registry");
+    assert_eq!(
+        registry.store_active(&v1, Some("test")).expect("v1").state,
+        VersionState::Active
+    );
+    let stored = registry.store_active(&v2, Some("test")).expect("v2");
+    assert_eq!(stored.state, VersionState::Active);
+    assert_eq!(stored.hash, v2.hash());
+    let mut registry = ModuleRegistry::open(dir.path()).expect("reopen");
+    assert_eq!(
+        registry.active("schnorr").map(|v| v.hash),
+        Some(v2.hash().to_string())
+    );
+    let back = registry.rollback("schnorr").expect("rollback");
+    assert_eq!(back.hash, v1.hash());
+    assert!(matches!(
+        registry.rollback("schnorr"),
+        Err(RegistryError::NoHistory(_))
+    ));
+}

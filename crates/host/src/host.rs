@@ -343,10 +343,11 @@ impl ModuleHost {
             .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
         let _commit = self.lock_commits();
         let mut state = self.lock_registry(registry);
-        let mut version = state.store(&validated, Some(source))?;
-        if activate {
-            version = state.activate(&validated.spec())?;
-        }
+        let version = if activate {
+            state.store_active(&validated, Some(source))?
+        } else {
+            state.store(&validated, Some(source))?
+        };
         drop(state);
         if version.state == VersionState::Active
             && let Some(scheme) = Scheme::from_name(name)
@@ -425,10 +426,10 @@ impl ModuleHost {
             .map(|scheme| self.stage(scheme, self.scheme_module(&validated)));
         let _commit = self.lock_commits();
         let mut state = self.lock_registry(registry);
-        if let Some(source) = &source {
-            state.store(&validated, Some(source))?;
-        }
-        let version = state.activate(&validated.spec())?;
+        let version = match &source {
+            Some(source) => state.store_active(&validated, Some(source))?,
+            None => state.activate(&validated.spec())?,
+        };
         drop(state);
         if let Some(staged) = staged {
             let (scheme, serving) = (staged.scheme, Arc::clone(&staged.module));

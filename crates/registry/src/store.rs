@@ -199,6 +199,30 @@ impl ModuleRegistry {
         module: &Validated,
         source: Option<&str>,
     ) -> Result<VersionInfo, RegistryError> {
+        self.store_as(module, source, false)
+    }
+
+    /// [`ModuleRegistry::store`] then [`ModuleRegistry::activate`] in one
+    /// write of the registry's state (an fsync less on the way to serving
+    /// a new version).
+    ///
+    /// # Errors
+    ///
+    /// As [`ModuleRegistry::store`].
+    pub fn store_active(
+        &mut self,
+        module: &Validated,
+        source: Option<&str>,
+    ) -> Result<VersionInfo, RegistryError> {
+        self.store_as(module, source, true)
+    }
+
+    fn store_as(
+        &mut self,
+        module: &Validated,
+        source: Option<&str>,
+        activate: bool,
+    ) -> Result<VersionInfo, RegistryError> {
         let (name, hash, wasm) = (module.name(), module.hash(), module.wasm());
         let path = self.module_path(name, hash);
         if let Some(parent) = path.parent() {
@@ -222,7 +246,9 @@ impl ModuleRegistry {
                 .unwrap_or_default(),
             source: source.map(str::to_string),
         });
-        if entry.active.is_none() {
+        if activate {
+            make_active(&mut entry, hash);
+        } else if entry.active.is_none() {
             entry.active = Some(hash.to_string());
         }
         self.commit(name, entry)?;
@@ -240,16 +266,7 @@ impl ModuleRegistry {
     pub fn activate(&mut self, spec: &str) -> Result<VersionInfo, RegistryError> {
         let (name, hash) = self.resolve(spec)?;
         let mut entry = self.state.modules.get(&name).cloned().unwrap_or_default();
-        if entry.active.as_deref() != Some(hash.as_str()) {
-            entry.history.retain(|h| *h != hash);
-            if let Some(previous) = entry.active.replace(hash.clone()) {
-                entry.history.retain(|h| *h != previous);
-                entry.history.push(previous);
-                if entry.history.len() > HISTORY {
-                    entry.history.remove(0);
-                }
-            }
-        }
+        make_active(&mut entry, &hash);
         self.commit(&name, entry)?;
         self.info(&name, &hash)
     }
@@ -456,5 +473,22 @@ impl ModuleRegistry {
             path,
             source,
         })
+    }
+}
+
+/// Makes `hash` the active version of `entry`; the version it replaces
+/// becomes the newest of the history (which holds each version once, and
+/// at most [`HISTORY`]).
+fn make_active(entry: &mut Entry, hash: &str) {
+    if entry.active.as_deref() == Some(hash) {
+        return;
+    }
+    entry.history.retain(|h| h != hash);
+    if let Some(previous) = entry.active.replace(hash.to_string()) {
+        entry.history.retain(|h| *h != previous);
+        entry.history.push(previous);
+        if entry.history.len() > HISTORY {
+            entry.history.remove(0);
+        }
     }
 }
