@@ -1,6 +1,7 @@
 //! SVG charts (plotters): throughput ratio to native, single-message
-//! latency, the cost of a swap, and latency under open-loop load. Horizontal bars on a log scale, so a
-//! 1.06x and a 60x runtime are both readable in one picture.
+//! latency, the cost of a swap, and latency under open-loop load.
+//! Horizontal bars on a log scale, so a 1.06x and a 60x runtime are both
+//! readable in one picture.
 
 use std::path::{Path, PathBuf};
 
@@ -40,7 +41,10 @@ struct Bar {
 ///
 /// [`BenchError::Chart`] when drawing fails.
 pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
-    let mut written = Vec::new();
+    let mut charts = Charts {
+        dir,
+        written: Vec::new(),
+    };
     let throughput: Vec<Bar> = report
         .throughput
         .rows
@@ -57,16 +61,13 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
             })
         })
         .collect();
-    let path = dir.join("throughput.svg");
-    if bars(
-        &path,
+    charts.draw(
+        "throughput.svg",
         "Time per verify / native (mixed schemes, log scale)",
         "times native (1 = as fast as native)",
         throughput,
         Some(1.0),
-    )? {
-        written.push(path);
-    }
+    )?;
 
     let mut latency = Vec::new();
     for row in &report.latency.rows {
@@ -85,16 +86,13 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
             });
         }
     }
-    let path = dir.join("latency.svg");
-    if bars(
-        &path,
+    charts.draw(
+        "latency.svg",
         "Single-message latency, warm instance (log scale)",
         "microseconds",
         latency,
         None,
-    )? {
-        written.push(path);
-    }
+    )?;
 
     let mut swap = Vec::new();
     for row in &report.swapping.rows {
@@ -115,16 +113,13 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
             });
         }
     }
-    let path = dir.join("swapping.svg");
-    if bars(
-        &path,
+    charts.draw(
+        "swapping.svg",
         "A new module version to its first verdict (log scale)",
         "microseconds (recompile: the draft's way; activate: ours)",
         swap,
         None,
-    )? {
-        written.push(path);
-    }
+    )?;
 
     let mut open_loop = Vec::new();
     let grpc = report.open_loop.result.measured().map(|f| &f.rows);
@@ -134,31 +129,51 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
         ("Redis", redis, runtime_color("wasm3")),
     ] {
         for row in rows.into_iter().flatten() {
+            // `bars` leaves out values that cannot be drawn (NaN, 0).
             for (what, value, bar_color) in
                 [("p50", row.p50_us, color), ("p99", row.p99_us, SECOND)]
             {
-                if value.is_finite() && value > 0.0 {
-                    open_loop.push(Bar {
-                        label: format!("{path_name} {}% {what}", row.load_percent),
-                        value,
-                        text: format!("{} µs", number(value)),
-                        color: bar_color,
-                    });
-                }
+                open_loop.push(Bar {
+                    label: format!("{path_name} {}% {what}", row.load_percent),
+                    value,
+                    text: format!("{} µs", number(value)),
+                    color: bar_color,
+                });
             }
         }
     }
-    let path = dir.join("open_loop.svg");
-    if bars(
-        &path,
+    charts.draw(
+        "open_loop.svg",
         "Latency from the scheduled send time, by share of capacity (log scale)",
         "microseconds",
         open_loop,
         None,
-    )? {
-        written.push(path);
+    )?;
+    Ok(charts.written)
+}
+
+/// Where the charts go, and those written so far.
+struct Charts<'a> {
+    dir: &'a Path,
+    written: Vec<PathBuf>,
+}
+
+impl Charts<'_> {
+    /// Draws `file` (see [`bars`]) and keeps its path if it was written.
+    fn draw(
+        &mut self,
+        file: &str,
+        title: &str,
+        x_desc: &str,
+        bars_of: Vec<Bar>,
+        reference: Option<f64>,
+    ) -> Result<(), BenchError> {
+        let path = self.dir.join(file);
+        if bars(&path, title, x_desc, bars_of, reference)? {
+            self.written.push(path);
+        }
+        Ok(())
     }
-    Ok(written)
 }
 
 /// Draws horizontal bars on a log axis, first bar on top; `false` when
