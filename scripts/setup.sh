@@ -9,6 +9,8 @@
 #   c++                     C++ compiler: libFuzzer, which the fuzz targets'
 #                           libfuzzer-sys builds even to check them
 #   libclang + its headers  bindgen loads libclang to read wasm3's C headers
+#   clang, llvm-ar          the libsecp256k1 module family: its C compiled to
+#                           wasm32 (gcc has no wasm32 target) and archived
 #   redis-server            the Redis transport (tests, the main job's report)
 
 setup_log() { printf '==> setup: %s\n' "$*" >&2; }
@@ -33,6 +35,13 @@ setup_find_clang_headers() {
   compgen -G "/usr/lib/llvm-*/lib/clang/*/include/stddef.h" | head -n 1
 }
 
+# clang that compiles C to wasm32, the libsecp256k1 guests' C sources.
+setup_clang_targets_wasm32() {
+  command -v clang >/dev/null 2>&1 &&
+    printf 'int f(int x) { return x; }\n' |
+      clang --target=wasm32-unknown-unknown -x c -c -o /dev/null - 2>/dev/null
+}
+
 setup_install() {
   local missing=()
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
@@ -51,6 +60,14 @@ setup_install() {
     setup_log "no libclang.so with clang's headers: will install libclang-dev (bindgen reads wasm3's C headers with it)"
     missing+=(libclang-dev)
   fi
+  if ! setup_clang_targets_wasm32; then
+    setup_log "no clang that targets wasm32: will install clang (libsecp256k1's C, compiled into the libsecp256k1 modules)"
+    missing+=(clang)
+  fi
+  if ! command -v llvm-ar >/dev/null 2>&1; then
+    setup_log "no llvm-ar: will install llvm (archives the wasm32 objects of libsecp256k1; GNU ar cannot index them)"
+    missing+=(llvm)
+  fi
   if ! command -v redis-server >/dev/null 2>&1; then
     setup_log "no redis-server on PATH: will install redis-server (the Redis transport, its tests and the report's Redis rows)"
     missing+=(redis-server)
@@ -66,6 +83,10 @@ setup_install() {
   found=$(setup_find_libclang)
   if [ -z "$found" ]; then
     setup_log "libclang is still missing after the install: set LIBCLANG_PATH to the folder holding libclang.so"
+    return 1
+  fi
+  if ! setup_clang_targets_wasm32; then
+    setup_log "clang still cannot compile C for wasm32 after the install: put a clang with the WebAssembly target on PATH"
     return 1
   fi
   # Point bindgen at the library found here, so it does not pick another.

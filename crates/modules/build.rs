@@ -17,7 +17,7 @@ mod lower_to_mvp;
 #[allow(dead_code)]
 mod variant;
 
-use variant::{GUESTS, VARIANTS};
+use variant::VARIANTS;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -57,7 +57,7 @@ fn main() {
             continue;
         }
         let target_dir = guests_root.join(variant.name);
-        for (scheme, package) in GUESTS {
+        for (scheme, package) in variant.family.guests() {
             build_guest(&workspace, &target_dir, variant, package);
             let artifact = target_dir
                 .join(WASM_TARGET)
@@ -126,9 +126,15 @@ fn build_guest(workspace: &Path, target_dir: &Path, variant: &variant::Variant, 
         "RUSTC_WORKSPACE_WRAPPER",
         "CLIPPY_ARGS",
         "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+        "CFLAGS",
+        "TARGET_CFLAGS",
+        "CFLAGS_wasm32-unknown-unknown",
     ] {
         command.env_remove(leaked);
     }
+    // The C sources (the libsecp256k1 family) get the variant's flags;
+    // `cc` reads this variable before the general ones removed above.
+    command.env("CFLAGS_wasm32_unknown_unknown", variant.cflags.join(" "));
     command
         .env("CARGO_ENCODED_RUSTFLAGS", variant.rustflags.join("\x1f"))
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", variant.opt_level)
@@ -152,6 +158,11 @@ fn build_guest(workspace: &Path, target_dir: &Path, variant: &variant::Variant, 
             || stderr.contains("can't find crate for `core`")
         {
             "\nThe wasm32 target is missing: run `rustup target add wasm32-unknown-unknown`.\n"
+        } else if variant.family == variant::Family::Libsecp256k1
+            && stderr.contains("secp256k1-sys")
+        {
+            "\nlibsecp256k1's C sources are compiled for wasm32 with clang and archived with \
+             llvm-ar: run `bash scripts/setup.sh` or `apt-get install clang llvm`.\n"
         } else {
             ""
         };

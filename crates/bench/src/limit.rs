@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use hotwasm_abi::Scheme;
 use hotwasm_jobs::{Job, Verdict};
+use hotwasm_modules::Family;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, Worker};
 use secp256k1::{Message, PublicKey, XOnlyPublicKey, ecdsa, schnorr};
@@ -24,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::measure::{check, jobs, spread, timed_run, warm_up};
 use crate::options::BenchOptions;
 use crate::report::Spread;
-use crate::throughput::{SCHEMES, ThroughputSection};
+use crate::throughput::{SCHEMES, ThroughputSection, family};
 use crate::{BenchError, Progress};
 
 /// The libsecp256k1 rows.
@@ -34,6 +35,33 @@ pub struct LimitSection {
     pub library: String,
     /// One row per scheme of the throughput table.
     pub rows: Vec<LimitRow>,
+    /// libsecp256k1 compiled to WebAssembly (the `libsecp256k1` module
+    /// family), one row per runtime and scheme measured in the throughput
+    /// table.
+    pub modules: Vec<LimitModuleRow>,
+}
+
+/// libsecp256k1 as a module on one runtime, one scheme.
+#[derive(Debug, Clone, Serialize)]
+pub struct LimitModuleRow {
+    /// Runtime name.
+    pub runtime: String,
+    /// The `libsecp256k1` variant it ran.
+    pub variant: String,
+    /// `schnorr`, `ecdsa` or `mixed`.
+    pub scheme: String,
+    /// µs per verify, from the throughput table.
+    pub micros_per_verify: f64,
+    /// ÷ libsecp256k1 natively: the row's ratio to native (k256, in the
+    /// throughput rounds) times this section's k256 ÷ libsecp256k1, two
+    /// ratios each measured side by side.
+    pub over_native_libsecp256k1: Option<f64>,
+    /// The runtime's preferred (k256) variant.
+    pub k256_variant: String,
+    /// µs per verify ÷ the k256 module's on the same runtime and scheme,
+    /// timed in the same throughput rounds: below 1, libsecp256k1 is the
+    /// faster code on this runtime.
+    pub over_k256_module: Option<f64>,
 }
 
 /// One scheme.
@@ -114,7 +142,7 @@ pub fn measure(
         }
     }
     progress.finish();
-    let rows = prepared
+    let rows: Vec<LimitRow> = prepared
         .into_iter()
         .map(|(scheme, jobs, _, k256, libsecp)| {
             let (k256_us, libsecp256k1_us) = (spread(&k256), spread(&libsecp));
@@ -136,10 +164,49 @@ pub fn measure(
             }
         })
         .collect();
+    let modules = module_rows(throughput, &rows);
     Ok(LimitSection {
         library: CRATE.to_string(),
         rows,
+        modules,
     })
+}
+
+/// The `libsecp256k1` family's rows of the throughput table, set against
+/// libsecp256k1 natively and against the k256 module on the same runtime.
+fn module_rows(throughput: &ThroughputSection, rows: &[LimitRow]) -> Vec<LimitModuleRow> {
+    throughput
+        .rows
+        .iter()
+        .filter(|row| family(&row.variant) == Family::Libsecp256k1)
+        .filter_map(|row| {
+            let figures = row.result.measured()?;
+            let k256_variant = row
+                .runtime
+                .parse::<RuntimeKind>()
+                .ok()?
+                .preferred_variant()
+                .to_string();
+            let k256 = throughput.find(&row.runtime, &k256_variant, &row.scheme);
+            let k256_over_libsecp256k1 = rows
+                .iter()
+                .find(|limit| limit.scheme == row.scheme)
+                .map(|limit| limit.k256_over_libsecp256k1);
+            Some(LimitModuleRow {
+                runtime: row.runtime.clone(),
+                variant: row.variant.clone(),
+                scheme: row.scheme.clone(),
+                micros_per_verify: figures.micros_per_verify,
+                over_native_libsecp256k1: figures
+                    .ratio_to_native
+                    .zip(k256_over_libsecp256k1)
+                    .map(|(ratio, k256_over)| ratio * k256_over),
+                over_k256_module: k256
+                    .map(|k256| figures.micros_per_verify / k256.micros_per_verify),
+                k256_variant,
+            })
+        })
+        .collect()
 }
 
 /// libsecp256k1's verdict on every job, in order.

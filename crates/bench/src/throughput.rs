@@ -3,6 +3,7 @@
 //! in the same run.
 
 use hotwasm_jobs::SchemeChoice;
+use hotwasm_modules::Family;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, Worker, WorkerError};
 use serde::Serialize;
@@ -21,6 +22,11 @@ pub const SCHEMES: [(&str, SchemeChoice); 3] = [
 
 /// Variant name of the native rows: native runs the built-in code.
 pub const NATIVE_VARIANT: &str = "built-in";
+
+/// The module family of a row's variant; native's built-in code is k256.
+pub fn family(variant: &str) -> Family {
+    hotwasm_modules::variant(variant).map_or(Family::K256, |v| v.family)
+}
 
 /// Every throughput row.
 #[derive(Debug, Clone, Serialize)]
@@ -67,11 +73,13 @@ impl ThroughputSection {
     }
 
     /// The measured `scheme` row of `runtime` with the smallest ratio to
-    /// native, and its variant.
+    /// native among the variants that compile native's code (k256), and
+    /// its variant.
     pub fn best(&self, runtime: &str, scheme: &str) -> Option<(&str, &ThroughputFigures)> {
         self.rows
             .iter()
             .filter(|r| r.runtime == runtime && r.scheme == scheme)
+            .filter(|r| family(&r.variant) == Family::K256)
             .filter_map(|r| r.result.measured().map(|f| (r.variant.as_str(), f)))
             .min_by(|a, b| a.1.micros_per_verify.total_cmp(&b.1.micros_per_verify))
     }
@@ -204,7 +212,9 @@ pub(crate) fn shown_variant(kind: RuntimeKind, variant: &str) -> &str {
 
 /// Runtime and variant pairs in table order: native once (it runs the
 /// built-in code whatever the variant), every other runtime on its
-/// preferred variant first, then on every other variant.
+/// preferred variant first, then on every other variant. Of the
+/// libsecp256k1 family, each runtime runs the build its preferred variant
+/// would load: the MVP one on wasm3, the other elsewhere.
 fn plan(options: &BenchOptions) -> Vec<(RuntimeKind, &'static str)> {
     let mut plan = Vec::new();
     for kind in options.with_native() {
@@ -222,7 +232,13 @@ fn plan(options: &BenchOptions) -> Vec<(RuntimeKind, &'static str)> {
                 kind,
                 RuntimeKind::WasmtimeWinch | RuntimeKind::WasmtimePulley
             );
-            if variant.name != preferred && !(build_comparison && other_tier) {
+            let other_libsecp256k1_build = variant.family == Family::Libsecp256k1
+                && hotwasm_modules::variant(preferred).map(|p| p.is_mvp())
+                    != Some(variant.is_mvp());
+            if variant.name != preferred
+                && !(build_comparison && other_tier)
+                && !other_libsecp256k1_build
+            {
                 plan.push((kind, variant.name));
             }
         }

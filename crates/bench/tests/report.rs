@@ -111,6 +111,11 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
         markdown.contains("| load → serving, ms | load → first verdict, ms |"),
         "the tiered table times the load call"
     );
+    assert!(
+        markdown.contains("| wasm3 | libsecp256k1-compat | mixed |")
+            && markdown.contains("| wasmtime | libsecp256k1 | mixed |"),
+        "the libsecp256k1 family's rows"
+    );
 
     let text = std::fs::read_to_string(&written.json).expect("report.json");
     let json: Value = serde_json::from_str(&text).expect("report.json parses");
@@ -130,6 +135,7 @@ fn tiny_run_writes_a_consistent_report_for_every_runtime() {
 
     check_throughput(&json);
     check_limit(&json);
+    check_limit_modules(&json);
     check_official_wapc(&json);
     check_latency(&json);
     check_swapping(&json);
@@ -200,6 +206,8 @@ fn check_limit(json: &Value) {
         let best = rows(json, "throughput")
             .iter()
             .filter(|r| r["runtime"] == "wasmtime" && r["scheme"] == scheme)
+            // The same code as native: the k256 family.
+            .filter(|r| !is_libsecp256k1(r))
             .filter_map(|r| measured(&r["result"]))
             .min_by(|a, b| num(a, "/micros_per_verify").total_cmp(&num(b, "/micros_per_verify")));
         if let Some(best) = best {
@@ -210,6 +218,74 @@ fn check_limit(json: &Value) {
             );
         }
     }
+}
+
+fn is_libsecp256k1(row: &Value) -> bool {
+    row["variant"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("libsecp256k1"))
+}
+
+/// The libsecp256k1 module family on every runtime, one build each (the
+/// MVP one on wasm3), every scheme; its ratios recomputable from the
+/// throughput table and the limit rows.
+fn check_limit_modules(json: &Value) {
+    let modules = json["limit"]["modules"].as_array().expect("limit.modules");
+    for kind in RuntimeKind::ALL
+        .iter()
+        .filter(|k| **k != RuntimeKind::Native)
+    {
+        let variant = if *kind == RuntimeKind::Wasm3 {
+            "libsecp256k1-compat"
+        } else {
+            "libsecp256k1"
+        };
+        let ran: Vec<&Value> = modules
+            .iter()
+            .filter(|m| m["runtime"] == kind.name())
+            .collect();
+        assert_eq!(ran.len(), 3, "{kind}: {ran:?}");
+        for module in ran {
+            assert_eq!(module["variant"], variant, "{module}");
+            let scheme = module["scheme"].as_str().expect("scheme");
+            let find = |variant: &str| {
+                rows(json, "throughput")
+                    .iter()
+                    .find(|r| {
+                        r["runtime"] == kind.name()
+                            && r["variant"] == variant
+                            && r["scheme"] == scheme
+                    })
+                    .and_then(|r| measured(&r["result"]))
+                    .unwrap_or_else(|| panic!("{kind}/{variant} {scheme} measured"))
+            };
+            let own = find(variant);
+            let k256 = find(kind.preferred_variant());
+            assert_eq!(module["k256_variant"], kind.preferred_variant());
+            assert!(close(
+                num(module, "/micros_per_verify"),
+                num(own, "/micros_per_verify")
+            ));
+            assert!(close(
+                num(module, "/over_k256_module"),
+                num(own, "/micros_per_verify") / num(k256, "/micros_per_verify")
+            ));
+            let limit = rows(json, "limit")
+                .iter()
+                .find(|r| r["scheme"] == scheme)
+                .expect("limit row");
+            assert!(close(
+                num(module, "/over_native_libsecp256k1"),
+                num(own, "/ratio_to_native") * num(limit, "/k256_over_libsecp256k1")
+            ));
+        }
+    }
+    // Other builds of the family are not run where the preferred one loads.
+    assert!(
+        !rows(json, "throughput")
+            .iter()
+            .any(|r| r["runtime"] == "wasmtime" && r["variant"] == "libsecp256k1-compat")
+    );
 }
 
 /// Both schemes through both hosts; the ratio recomputable. (Built
@@ -484,6 +560,8 @@ fn check_draft(json: &Value) {
     let best_wasmtime = rows(json, "throughput")
         .iter()
         .filter(|r| r["runtime"] == "wasmtime" && r["scheme"] == "mixed")
+        // The draft's ratio is of the same code natively and in wasm.
+        .filter(|r| !is_libsecp256k1(r))
         .filter_map(|r| measured(&r["result"]))
         .map(|f| num(f, "/ratio_to_native"))
         .fold(f64::INFINITY, f64::min);

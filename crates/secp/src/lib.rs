@@ -12,6 +12,11 @@
 //!   low-S (feature `ecdsa`).
 //! - [`verify`], [`handle`]: dispatch by scheme and the waPC `verify`
 //!   handler (MessagePack in, MessagePack out).
+//! - [`libsecp256k1`] (feature `libsecp256k1`): the same contract with
+//!   libsecp256k1, Bitcoin Core's C library, doing the curve arithmetic: a
+//!   second, independent implementation (the `libsecp256k1` module family
+//!   and the bench's limit rows). Each scheme module keeps the checks and
+//!   reasons in one `verify_with`, so both libraries refuse alike.
 
 use hotwasm_abi::{DecodeError, Scheme, VerifyRequest, VerifyResponse};
 // Provides the critical-section implementation k256's lazy tables need;
@@ -32,15 +37,32 @@ pub type Rejection = String;
 /// ECDSA, or a name that is no scheme at all) is answered `valid: false`
 /// with a reason, as the contract asks.
 pub fn verify(request: &VerifyRequest) -> VerifyResponse {
+    dispatch(
+        request,
+        #[cfg(feature = "schnorr")]
+        schnorr::verify,
+        #[cfg(feature = "ecdsa")]
+        ecdsa::verify,
+    )
+}
+
+/// One scheme's verifier: key, signature and message in, the reason out
+/// when the signature is refused.
+#[allow(dead_code)] // unused in a build with neither scheme
+type SchemeVerifier = fn(&[u8], &[u8], &[u8]) -> Result<(), Rejection>;
+
+/// Routes a request to the verifier of its scheme. Taking the verifiers as
+/// arguments keeps one library's code out of a module built on the other.
+fn dispatch(
+    request: &VerifyRequest,
+    #[cfg(feature = "schnorr")] schnorr: SchemeVerifier,
+    #[cfg(feature = "ecdsa")] ecdsa: SchemeVerifier,
+) -> VerifyResponse {
     let outcome = match Scheme::from_name(&request.scheme) {
         #[cfg(feature = "schnorr")]
-        Some(Scheme::Schnorr) => {
-            schnorr::verify(&request.public_key, &request.signature, &request.message)
-        }
+        Some(Scheme::Schnorr) => schnorr(&request.public_key, &request.signature, &request.message),
         #[cfg(feature = "ecdsa")]
-        Some(Scheme::Ecdsa) => {
-            ecdsa::verify(&request.public_key, &request.signature, &request.message)
-        }
+        Some(Scheme::Ecdsa) => ecdsa(&request.public_key, &request.signature, &request.message),
         #[allow(unreachable_patterns)]
         Some(scheme) => Err(format!("this module does not verify {scheme} signatures")),
         None => Err(format!("unknown scheme {:?}", request.scheme)),
@@ -61,6 +83,34 @@ pub fn verify(request: &VerifyRequest) -> VerifyResponse {
 pub fn handle(payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let request: VerifyRequest = hotwasm_abi::decode(payload)?;
     Ok(hotwasm_abi::encode(&verify(&request)))
+}
+
+/// The same contract with libsecp256k1 doing the curve arithmetic.
+#[cfg(feature = "libsecp256k1")]
+pub mod libsecp256k1 {
+    use hotwasm_abi::{DecodeError, VerifyRequest, VerifyResponse};
+
+    /// As [`crate::verify`], with libsecp256k1.
+    pub fn verify(request: &VerifyRequest) -> VerifyResponse {
+        crate::dispatch(
+            request,
+            #[cfg(feature = "schnorr")]
+            crate::schnorr::verify_libsecp256k1,
+            #[cfg(feature = "ecdsa")]
+            crate::ecdsa::verify_libsecp256k1,
+        )
+    }
+
+    /// As [`crate::handle`], with libsecp256k1.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when the payload is not a MessagePack `verify`
+    /// request.
+    pub fn handle(payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let request: VerifyRequest = hotwasm_abi::decode(payload)?;
+        Ok(hotwasm_abi::encode(&verify(&request)))
+    }
 }
 
 /// The schemes this build verifies.

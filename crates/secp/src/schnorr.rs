@@ -25,49 +25,104 @@ fn below(value: &[u8], bound: &[u8; 32]) -> bool {
     value < &bound[..]
 }
 
-/// Verifies a BIP-340 signature over `message` exactly as given.
+/// Verifies a BIP-340 signature over `message` exactly as given, with k256.
 ///
 /// k256's `Verifier::verify` would hash the message with SHA-256 first,
 /// which is not BIP-340 and fails the official vectors; `verify_raw` is.
+///
+/// # Errors
+///
+/// A human-readable reason when the key or signature is malformed or the
+/// signature does not verify (see [`verify_with`]).
+pub fn verify(public_key: &[u8], signature: &[u8], message: &[u8]) -> Result<(), Rejection> {
+    verify_with(
+        public_key,
+        signature,
+        message,
+        |x| VerifyingKey::from_slice(x).ok(),
+        |key, signature, message| {
+            Signature::try_from(&signature[..])
+                .is_ok_and(|signature| key.verify_raw(message, &signature).is_ok())
+        },
+    )
+}
+
+/// Verifies a BIP-340 signature with libsecp256k1 (`secp256k1_schnorrsig_verify`),
+/// under the same checks and reasons as [`verify`].
+///
+/// # Errors
+///
+/// As [`verify`].
+#[cfg(feature = "libsecp256k1")]
+pub fn verify_libsecp256k1(
+    public_key: &[u8],
+    signature: &[u8],
+    message: &[u8],
+) -> Result<(), Rejection> {
+    verify_with(
+        public_key,
+        signature,
+        message,
+        |x| secp256k1::XOnlyPublicKey::from_byte_array(*x).ok(),
+        |key, signature, message| {
+            secp256k1::schnorr::Signature::from_byte_array(*signature)
+                .verify(message, key)
+                .is_ok()
+        },
+    )
+}
+
+/// The BIP-340 checks and their reasons, around a library's arithmetic:
+/// `decode_key` lifts an x coordinate below p to a curve point (`None`
+/// when there is none), `verifies` checks a signature whose r is below p
+/// and s below n.
+///
 /// The range checks BIP-340 asks for (key x < p, r < p, s < n) are made
-/// here first, so each failure says which field is out of range.
+/// here first, so each failure says which field is out of range, and both
+/// libraries refuse the same input with the same reason.
 ///
 /// # Errors
 ///
 /// A human-readable reason when the key or signature is malformed or the
 /// signature does not verify. A refused key's reason starts with
 /// "public key".
-pub fn verify(public_key: &[u8], signature: &[u8], message: &[u8]) -> Result<(), Rejection> {
-    if public_key.len() != PUBLIC_KEY_LEN {
+pub fn verify_with<K>(
+    public_key: &[u8],
+    signature: &[u8],
+    message: &[u8],
+    decode_key: impl FnOnce(&[u8; PUBLIC_KEY_LEN]) -> Option<K>,
+    verifies: impl FnOnce(&K, &[u8; SIGNATURE_LEN], &[u8]) -> bool,
+) -> Result<(), Rejection> {
+    let Ok(public_key) = <&[u8; PUBLIC_KEY_LEN]>::try_from(public_key) else {
         return Err(format!(
             "public key is {} bytes, a BIP-340 key is {PUBLIC_KEY_LEN}{}",
             public_key.len(),
             hex_text_hint(public_key, |len| len == PUBLIC_KEY_LEN)
         ));
-    }
-    if signature.len() != SIGNATURE_LEN {
+    };
+    let Ok(signature) = <&[u8; SIGNATURE_LEN]>::try_from(signature) else {
         return Err(format!(
             "signature is {} bytes, a BIP-340 signature is {SIGNATURE_LEN}{}",
             signature.len(),
             hex_text_hint(signature, |len| len == SIGNATURE_LEN)
         ));
-    }
+    };
     if !below(public_key, &P) {
         return Err("public key x is not below the field prime p".to_string());
     }
-    let key = VerifyingKey::from_slice(public_key)
-        .map_err(|_| "public key is not the x coordinate of a curve point".to_string())?;
+    let key = decode_key(public_key)
+        .ok_or_else(|| "public key is not the x coordinate of a curve point".to_string())?;
     if !below(&signature[..32], &P) {
         return Err("signature r is not below the field prime p".to_string());
     }
     if !below(&signature[32..], &N) {
         return Err("signature s is not below the group order n".to_string());
     }
-    let signature = Signature::try_from(signature).map_err(|_| {
-        "signature is malformed (r not a field element or s not below n)".to_string()
-    })?;
-    key.verify_raw(message, &signature)
-        .map_err(|_| "signature does not verify".to_string())
+    if verifies(&key, signature, message) {
+        Ok(())
+    } else {
+        Err("signature does not verify".to_string())
+    }
 }
 
 #[cfg(test)]

@@ -256,6 +256,50 @@ fn limit(out: &mut String, report: &Report) {
         );
     }
     out.push('\n');
+    limit_modules(out, report);
+}
+
+/// libsecp256k1 as a module family, against itself natively and against
+/// the k256 module on the same runtime.
+fn limit_modules(out: &mut String, report: &Report) {
+    let modules = &report.limit.modules;
+    if modules.is_empty() {
+        let _ = writeln!(
+            out,
+            "libsecp256k1 as a module (the `libsecp256k1` variants): not measured in this run.\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "libsecp256k1 as a module: the `libsecp256k1` family (its C compiled to wasm32 by clang, \
+         the same contract and reasons as the k256 modules) on every runtime, from the \
+         throughput table. ÷ native libsecp256k1 is the row's ratio to native times k256 ÷ \
+         libsecp256k1 above; ÷ k256 module compares with the runtime's preferred k256 variant, \
+         timed in the same rounds (below 1: libsecp256k1 is the faster code there).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| runtime | variant | scheme | µs / verify | ÷ native libsecp256k1 | ÷ k256 module |\n\
+         |---|---|---|---|---|---|"
+    );
+    for row in modules {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            row.runtime,
+            row.variant,
+            row.scheme,
+            number(row.micros_per_verify),
+            row.over_native_libsecp256k1
+                .map(ratio)
+                .unwrap_or_else(|| "-".into()),
+            row.over_k256_module
+                .map(|r| format!("{} ({})", ratio(r), row.k256_variant))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    out.push('\n');
 }
 
 fn latency(out: &mut String, report: &Report) {
