@@ -4,10 +4,11 @@
 # the bench's times (and to explain why a time ratio differs between CPUs).
 #
 # Each runtime verifies the same 20 and 120 valid mixed Schnorr/ECDSA jobs
-# (`hotwasm verify --check`); the difference of the two totals over 100 is
-# the cost of one verify, start-up and compilation cancelled out (wasmtime
-# compiles with several threads: its compile varies by about 2 M
-# instructions between runs, 2% of the 100 verifies).
+# (`hotwasm verify --check`), on its k256 module and then on its
+# libsecp256k1 module (ratios are to native k256); the difference of the
+# two totals over 100 is the cost of one verify, start-up and compilation
+# cancelled out (wasmtime compiles with several threads: its compile varies
+# by about 2 M instructions between runs, 2% of the 100 verifies).
 #
 #   scripts/count-instructions.sh [HOTWASM_BINARY] [OUT_DIR]
 #
@@ -45,7 +46,8 @@ printf 'CPU: %s\n' "$(lscpu | sed -n 's/^Model name: *//p')"
 printf '| runtime | variant | instructions per verify | ratio to native |\n|---|---|---|---|\n'
 native=""
 json="["
-for row in native: wasmtime:fast wasmi:fast wasm3:compat; do
+for row in native: wasmtime:fast wasmi:fast wasm3:compat \
+  wasmtime:libsecp256k1 wasmi:libsecp256k1 wasm3:libsecp256k1-compat; do
   runtime=${row%%:*} variant=${row#*:}
   if ! a=$(count "$runtime" "$variant" "$work/jobs20.jsonl") || ! b=$(count "$runtime" "$variant" "$work/jobs120.jsonl"); then
     printf '| %s | %s | failed under valgrind | |\n' "$runtime" "${variant:-built-in}"

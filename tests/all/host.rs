@@ -588,3 +588,68 @@ fn the_self_tested_instance_is_kept_warm() {
     assert_eq!(staged.module().warm_instances(), 1);
     assert_eq!(staged.prewarmed(), 0, "the self-test's instance was kept");
 }
+
+/// The second module family is one more version to the registry: loaded
+/// over the k256 modules while a worker serves, every verdict right and
+/// carrying the new module's id (libsecp256k1's reasons are k256's), then
+/// rolled back to k256.
+#[test]
+fn a_libsecp256k1_version_replaces_k256_and_rolls_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = host_with_registry(dir.path(), crate::unhurried());
+    let mut worker = hotwasm_worker::Worker::new(host.modules());
+    let jobs: Vec<hotwasm_jobs::Job> =
+        hotwasm_jobs::Generator::new(47, hotwasm_jobs::SchemeChoice::Mixed, 0.5)
+            .take(60)
+            .collect();
+    let k256 = host.serving();
+    // The built-in k256 versions, stored, so there is one to roll back to.
+    for scheme in Scheme::ALL {
+        let module = hotwasm_modules::find(scheme.as_str(), "fast").expect("built");
+        let stored = host
+            .load(scheme.as_str(), module.bytes.to_vec(), "test", true)
+            .expect("store the built-in version");
+        assert_eq!(stored.id, k256[scheme.as_str()]);
+    }
+    let serve = |worker: &mut hotwasm_worker::Worker| -> Vec<(String, Option<String>)> {
+        jobs.iter()
+            .map(|job| {
+                let verdict = worker.verify(job);
+                assert_eq!(Some(verdict.valid), job.expect, "{verdict:?}");
+                (verdict.module.expect("a module id"), verdict.reason)
+            })
+            .collect()
+    };
+    let before = serve(&mut worker);
+
+    let mut libsecp = std::collections::BTreeMap::new();
+    for scheme in Scheme::ALL {
+        let module = hotwasm_modules::find(scheme.as_str(), "libsecp256k1").expect("built");
+        assert_eq!(module.variant.family, hotwasm_modules::Family::Libsecp256k1);
+        let loaded = host
+            .load(scheme.as_str(), signed(module.bytes), "test", true)
+            .expect("the libsecp256k1 module loads");
+        assert_ne!(loaded.id, k256[scheme.as_str()]);
+        libsecp.insert(scheme.as_str().to_string(), loaded.id);
+    }
+    assert_eq!(host.serving(), libsecp);
+    let after = serve(&mut worker);
+    for ((old_module, old_reason), (new_module, new_reason)) in before.iter().zip(&after) {
+        assert!(k256.values().any(|id| id == old_module), "{old_module}");
+        assert!(libsecp.values().any(|id| id == new_module), "{new_module}");
+        assert_eq!(
+            old_reason, new_reason,
+            "the same contract, the same reasons"
+        );
+    }
+
+    for scheme in Scheme::ALL {
+        host.rollback(scheme.as_str()).expect("rollback");
+    }
+    assert_eq!(host.serving(), k256);
+    assert!(
+        serve(&mut worker)
+            .iter()
+            .all(|(module, _)| k256.values().any(|id| id == module))
+    );
+}

@@ -51,6 +51,8 @@ pub struct CrateVersion {
 pub struct VariantInfo {
     /// Variant name.
     pub name: String,
+    /// The verification code it compiles: `k256` or `libsecp256k1`.
+    pub family: String,
     /// What it is for.
     pub summary: String,
     /// Build flags and profile knobs.
@@ -187,6 +189,7 @@ fn variants() -> Vec<VariantInfo> {
                 .collect();
             VariantInfo {
                 name: variant.name.to_string(),
+                family: variant.family.name().to_string(),
                 summary: variant.summary.to_string(),
                 flags: variant.describe_flags(),
                 built: !modules.is_empty(),

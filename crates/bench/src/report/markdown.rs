@@ -74,7 +74,7 @@ fn machine(out: &mut String, report: &Report) {
     let _ = writeln!(out, "| crates (Cargo.lock) | {} |\n", crates.join(", "));
     let _ = writeln!(
         out,
-        "| variant | flags | schnorr | ecdsa |\n|---|---|---|---|"
+        "| variant | family | flags | schnorr | ecdsa |\n|---|---|---|---|---|"
     );
     let (built, not_built): (Vec<_>, Vec<_>) =
         m.variants.iter().partition(|v| !v.modules.is_empty());
@@ -88,8 +88,9 @@ fn machine(out: &mut String, report: &Report) {
         };
         let _ = writeln!(
             out,
-            "| `{}` | `{}` | {} | {} |",
+            "| `{}` | {} | `{}` | {} | {} |",
             v.name,
+            v.family,
             v.flags,
             module("schnorr"),
             module("ecdsa")

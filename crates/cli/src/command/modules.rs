@@ -542,6 +542,7 @@ fn list(json: bool, registry: &RegistryArgs) -> anyhow::Result<()> {
                     "id": m.id(),
                     "name": m.scheme,
                     "variant": m.variant.name,
+                    "family": m.variant.family.name(),
                     "bytes": m.bytes.len(),
                     "sha256": m.hash(),
                     "flags": m.variant.describe_flags(),
@@ -569,18 +570,20 @@ fn list(json: bool, registry: &RegistryArgs) -> anyhow::Result<()> {
     outln!(out, "\nbuilt into this binary:");
     outln!(
         out,
-        "  {:<8} {:<14} {:>9}  {:<25} FLAGS",
+        "  {:<8} {:<20} {:<13} {:>9}  {:<25} FLAGS",
         "NAME",
         "VARIANT",
+        "FAMILY",
         "BYTES",
         "ID"
     );
     for m in built {
         outln!(
             out,
-            "  {:<8} {:<14} {:>9}  {:<25} {}",
+            "  {:<8} {:<20} {:<13} {:>9}  {:<25} {}",
             m.scheme,
             m.variant.name,
+            m.variant.family.name(),
             m.bytes.len(),
             m.id(),
             m.variant.describe_flags()
