@@ -7,9 +7,9 @@
 //! ratio to native (throughput table) times k256 ÷ libsecp256k1.
 //!
 //! libsecp256k1 does the whole job as the modules do: parse the key and
-//! the signature, hash the message for ECDSA (SHA-256), verify. Policy as
-//! in the test suite's oracle: ECDSA keys with a hybrid prefix (`06`,
-//! `07`) are refused; high-S signatures are refused by libsecp256k1 itself.
+//! the signature, hash the message for ECDSA (SHA-256), verify, under the
+//! modules' checks (`hotwasm_secp::{schnorr, ecdsa}::verify_libsecp256k1`,
+//! the code the `libsecp256k1` module family compiles).
 
 use std::time::Instant;
 
@@ -18,9 +18,7 @@ use hotwasm_jobs::{Job, Verdict};
 use hotwasm_modules::Family;
 use hotwasm_runtime::RuntimeKind;
 use hotwasm_worker::{ModuleSet, Worker};
-use secp256k1::{Message, PublicKey, XOnlyPublicKey, ecdsa, schnorr};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::measure::{check, jobs, spread, timed_run, warm_up};
 use crate::options::BenchOptions;
@@ -223,39 +221,13 @@ fn run(jobs: &[Job]) -> Vec<Verdict> {
         .collect()
 }
 
-/// Whether libsecp256k1 (with the policy above) finds `job`'s signature
-/// valid.
+/// Whether libsecp256k1 finds `job`'s signature valid, under the
+/// modules' checks (`hotwasm-secp`, the code the `libsecp256k1` modules
+/// compile).
 pub fn verify(job: &Job) -> bool {
-    match job.scheme {
-        Scheme::Schnorr => {
-            let Some(key) = <[u8; 32]>::try_from(job.public_key.as_slice())
-                .ok()
-                .and_then(|bytes| XOnlyPublicKey::from_byte_array(bytes).ok())
-            else {
-                return false;
-            };
-            let Ok(signature) = <[u8; 64]>::try_from(job.signature.as_slice()) else {
-                return false;
-            };
-            schnorr::verify(
-                &schnorr::Signature::from_byte_array(signature),
-                &job.message,
-                &key,
-            )
-            .is_ok()
-        }
-        Scheme::Ecdsa => {
-            if matches!(job.public_key.first(), Some(0x06 | 0x07)) {
-                return false;
-            }
-            let Ok(key) = PublicKey::from_slice(&job.public_key) else {
-                return false;
-            };
-            let Ok(signature) = ecdsa::Signature::from_der(&job.signature) else {
-                return false;
-            };
-            let digest: [u8; 32] = Sha256::digest(&job.message).into();
-            ecdsa::verify(&signature, Message::from_digest(digest), &key).is_ok()
-        }
-    }
+    let verify = match job.scheme {
+        Scheme::Schnorr => hotwasm_secp::schnorr::verify_libsecp256k1,
+        Scheme::Ecdsa => hotwasm_secp::ecdsa::verify_libsecp256k1,
+    };
+    verify(&job.public_key, &job.signature, &job.message).is_ok()
 }
